@@ -1,0 +1,51 @@
+"""xlogreg: logistic regression with a neural network mindset, on any Array API backend.
+
+The course's single sigmoid neuron trained by vectorized batch gradient
+descent, written once against the Python Array API standard so the same code
+runs on NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict.
+"""
+
+__version__ = "0.1.0"
+
+from ._backends import BACKENDS, BackendError, available_backends
+from .core import (
+    image2vector,
+    initialize_with_zeros,
+    l1,
+    l2,
+    normalize_rows,
+    predict,
+    propagate,
+    sigmoid,
+    sigmoid_derivative,
+    softmax,
+)
+from .datasets import DataError, flatten_images, load_dataset, load_digits
+from .solvers import TrainingDiverged, TrainingInterrupted, optimize
+from .training import Model, model, train
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "DataError",
+    "Model",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "available_backends",
+    "flatten_images",
+    "image2vector",
+    "initialize_with_zeros",
+    "l1",
+    "l2",
+    "load_dataset",
+    "load_digits",
+    "model",
+    "normalize_rows",
+    "optimize",
+    "predict",
+    "propagate",
+    "sigmoid",
+    "sigmoid_derivative",
+    "softmax",
+    "train",
+]

@@ -1,0 +1,381 @@
+"""Backend names -> (namespace, device), availability and conversions.
+
+This is the only module that imports optional array libraries, and it imports
+them only when a backend is asked for by name. Everything else asks the
+arrays themselves (``array_api_compat.array_namespace``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import array_api_compat
+import numpy as np
+from array_api_compat import array_namespace, device as get_device
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "BackendInfo",
+    "available_backends",
+    "backend_name",
+    "floating_dtype",
+    "get_namespace",
+    "resolve",
+    "to_numpy",
+]
+
+#: Every backend name xlogreg knows, in the order they are reported.
+BACKENDS = ("numpy", "cupy", "torch", "jax", "dask", "array_api_strict")
+
+_INSTALL_HINT = {
+    "numpy": "pip install numpy",
+    "cupy": 'pip install "xlogreg[cupy]" (cupy-cuda12x; needs an NVIDIA GPU and driver)',
+    "torch": 'pip install "xlogreg[torch]"',
+    "jax": 'pip install "xlogreg[jax]"',
+    "dask": 'pip install "xlogreg[dask]"',
+    "array_api_strict": "pip install array-api-strict",
+}
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot be used here (missing, or no device)."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What is known about one backend on this machine.
+
+    Attributes
+    ----------
+    name : str
+        Backend name, one of :data:`BACKENDS`.
+    available : bool
+        True when the library imports and has at least one usable device.
+    devices : list of str
+        Printable names of the usable devices (empty when not available).
+    reason : str
+        Why it is not available ("" when it is).
+    version : str
+        The library's version, or "" when it does not import.
+    """
+
+    name: str
+    available: bool
+    devices: list = field(default_factory=list)
+    reason: str = ""
+    version: str = ""
+
+
+def _import(name):
+    module = {"array_api_strict": "array_api_strict", "dask": "dask.array"}.get(name, name)
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(
+            f"backend {name!r} is not installed ({exc}); install it with: {_INSTALL_HINT[name]}"
+        ) from None
+    except Exception as exc:  # a broken install (missing CUDA libraries, ...)
+        raise BackendError(
+            f"backend {name!r} failed to import: {type(exc).__name__}: {exc}; "
+            f"reinstall it with: {_INSTALL_HINT[name]}"
+        ) from None
+
+
+def _devices(name, lib):
+    """The usable devices of backend `name` (library `lib`), default first."""
+    if name in ("numpy", "dask"):
+        return ["cpu"]
+    if name == "array_api_strict":
+        return list(lib.__array_namespace_info__().devices())
+    if name == "cupy":
+        try:
+            count = lib.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # no driver, no GPU, broken CUDA runtime
+            raise BackendError(
+                f"backend 'cupy' has no usable GPU: {type(exc).__name__}: {exc}. "
+                "CuPy needs an NVIDIA GPU with a working driver; use backend='numpy' "
+                "on machines without one"
+            ) from None
+        if count == 0:
+            raise BackendError(
+                "backend 'cupy' has no usable GPU (CUDA reports 0 devices); "
+                "use backend='numpy' on machines without one"
+            )
+        return [lib.cuda.Device(i) for i in range(count)]
+    if name == "torch":
+        devices = [lib.device("cpu")]
+        if lib.cuda.is_available():
+            devices += [lib.device("cuda", i) for i in range(lib.cuda.device_count())]
+        return devices
+    if name == "jax":
+        return list(lib.devices())
+    raise AssertionError(name)  # pragma: no cover
+
+
+def _check_name(backend):
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(BACKENDS)} (or None to keep the "
+            f"namespace of X); got {backend!r}"
+        )
+
+
+def available_backends():
+    """Report which backends can be used here and on which devices.
+
+    Returns
+    -------
+    dict of str -> BackendInfo
+        One entry per name in :data:`BACKENDS`.
+
+    Examples
+    --------
+    >>> import xlogreg
+    >>> xlogreg.available_backends()["numpy"].available
+    True
+    """
+    report = {}
+    for name in BACKENDS:
+        try:
+            lib = _import(name)
+            version = getattr(lib, "__version__", "") or getattr(
+                importlib.import_module(name.split(".")[0]), "__version__", ""
+            )
+            devices = [str(d) for d in _devices(name, lib)]
+            report[name] = BackendInfo(name, True, devices, "", version)
+        except BackendError as exc:
+            report[name] = BackendInfo(name, False, [], str(exc), "")
+    return report
+
+
+def get_namespace(backend):
+    """The Array API namespace of a backend name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendError
+        When the backend is not installed or has no usable device.
+    """
+    _check_name(backend)
+    lib = _import(backend)
+    _devices(backend, lib)  # raises when there is no usable device (CuPy without GPU)
+    if backend == "numpy":
+        import array_api_compat.numpy as xp
+    elif backend == "cupy":
+        import array_api_compat.cupy as xp
+    elif backend == "torch":
+        import array_api_compat.torch as xp
+    elif backend == "dask":
+        import array_api_compat.dask.array as xp
+    else:  # jax.numpy and array_api_strict are Array API namespaces themselves
+        xp = lib
+    return xp
+
+
+def backend_name(xp):
+    """The backend name of namespace `xp` (the inverse of :func:`get_namespace`)."""
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    if array_api_compat.is_torch_namespace(xp):
+        return "torch"
+    if array_api_compat.is_jax_namespace(xp):
+        return "jax"
+    if array_api_compat.is_dask_namespace(xp):
+        return "dask"
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return getattr(xp, "__name__", repr(xp))
+
+
+def _match_device(backend, lib, device):
+    """Turn a user's device (object, name, or index) into one of the backend's devices."""
+    devices = _devices(backend, lib)
+    if device is None:
+        return devices[0] if backend != "jax" else None
+    for d in devices:
+        if d == device or str(d) == str(device):
+            return d
+    if isinstance(device, int) and 0 <= device < len(devices):
+        return devices[device]
+    if backend == "torch":
+        try:
+            wanted = lib.device(device)
+        except (RuntimeError, TypeError):
+            wanted = None
+        if wanted is not None and wanted.type == "cuda" and wanted.index is None:
+            wanted = lib.device("cuda", 0)
+        if wanted in devices:
+            return wanted
+    if backend == "cupy" and isinstance(device, str) and device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if index < len(devices):
+            return devices[index]
+    raise ValueError(
+        f"device {device!r} is not a device of backend {backend!r}; "
+        f"its devices here are {[str(d) for d in devices]}"
+    )
+
+
+def floating_dtype(xp, device, dtype=None, *, like=None):
+    """Resolve the floating dtype to compute in.
+
+    Parameters
+    ----------
+    xp : namespace
+    device : device object of `xp`
+    dtype : None, str or dtype
+        ``"float32"``, ``"float64"``, a dtype of `xp`, or None: keep the float
+        dtype of `like`, or use the device's default floating dtype.
+    like : array, optional
+        The data whose float dtype is kept when `dtype` is None.
+
+    Raises
+    ------
+    ValueError
+        For a dtype that is not a real floating dtype, or that the device
+        does not support (float64 on array_api_strict's ``no_float64`` device,
+        on JAX without x64, ...): never a silent downgrade.
+    """
+    info = xp.__array_namespace_info__()
+    supported = info.dtypes(device=device, kind="real floating")
+    where = f"backend {backend_name(xp)!r} on device {device!s}"
+    if dtype is None:
+        if like is not None and xp.isdtype(like.dtype, "real floating"):
+            return like.dtype
+        return info.default_dtypes(device=device)["real floating"]
+    if isinstance(dtype, str):
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32', 'float64' or None; got {dtype!r}")
+        if dtype not in supported:
+            hint = ""
+            if backend_name(xp) == "jax":
+                hint = (
+                    "; enable it with jax.config.update('jax_enable_x64', True) "
+                    "before creating arrays"
+                )
+            raise ValueError(
+                f"dtype {dtype!r} is not supported by {where} "
+                f"(it supports {sorted(supported)}){hint}"
+            )
+        return supported[dtype]
+    if dtype in supported.values():
+        return dtype
+    raise ValueError(
+        f"dtype must be a real floating dtype supported by {where} "
+        f"({sorted(supported)}); got {dtype!r}"
+    )
+
+
+def resolve(backend=None, device=None, *, like=None):
+    """Pick the namespace and device to compute on.
+
+    Parameters
+    ----------
+    backend : str or None
+        A name from :data:`BACKENDS`, or None to keep the namespace of `like`
+        (NumPy when `like` is a list or scalar).
+    device : optional
+        A device of that backend (object, its printed name, or an index);
+        None keeps the device of `like`, or picks the backend's default.
+    like : array, optional
+
+    Returns
+    -------
+    xp, device
+    """
+    if backend is None:
+        if like is not None and _is_array(like):
+            xp = array_namespace(like)
+            dev = get_device(like)
+            if device is not None and str(device) != str(dev):
+                name = backend_name(xp)
+                lib = _import(name) if name in BACKENDS else None
+                dev = _match_device(name, lib, device) if lib is not None else device
+            return xp, dev
+        backend = "numpy"
+    xp = get_namespace(backend)
+    lib = _import(backend)
+    return xp, _match_device(backend, lib, device)
+
+
+def _is_array(x):
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float, bool))
+
+
+def asarray(x, xp, device, dtype=None):
+    """Move `x` (host data or an array of any backend) to `xp` on `device`.
+
+    Used only at public entry points where the user asked for a backend: the
+    one deliberate copy before training. Arrays already in `xp` on `device`
+    are returned as they are (no copy).
+    """
+    if _is_array(x) and array_namespace(x) is xp and str(get_device(x)) == str(device):
+        return x if dtype is None or x.dtype == dtype else xp.astype(x, dtype)
+    if _is_array(x) and not array_api_compat.is_numpy_array(x):
+        x = to_numpy(x)
+    host = np.asarray(x)
+    if backend_name(xp) == "dask":
+        import dask.array as da
+
+        out = da.from_array(host, chunks=_dask_chunks(host.shape))
+        return out if dtype is None else xp.astype(out, dtype)
+    if backend_name(xp) == "jax" and device is None:
+        return xp.asarray(host, dtype=dtype)
+    return xp.asarray(host, dtype=dtype, device=device)
+
+
+def _dask_chunks(shape, target_bytes=64 * 2**20, itemsize=8):
+    """Chunk 2-D data along its last axis (the examples), whole along the first."""
+    if len(shape) != 2:
+        return "auto"
+    rows, cols = shape
+    per_col = max(1, rows * itemsize)
+    width = max(1, min(cols, target_bytes // per_col))
+    return (rows, width)
+
+
+def to_numpy(x):
+    """Copy any backend's array to a NumPy array on the host (the one sync point)."""
+    if array_api_compat.is_numpy_array(x):
+        return np.asarray(x)
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_dask_array(x):
+        return np.asarray(x.compute())
+    if array_api_compat.is_jax_array(x):
+        return np.asarray(x)
+    if array_api_compat.is_array_api_obj(x):
+        return np.from_dlpack(x)
+    return np.asarray(x)
+
+
+def synchronize(x):
+    """Block until the work producing `x` has finished (for honest timings)."""
+    if array_api_compat.is_cupy_array(x):
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+    elif array_api_compat.is_torch_array(x) and x.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(x.device)
+    elif array_api_compat.is_jax_array(x):
+        x.block_until_ready()
+    elif array_api_compat.is_dask_array(x):
+        x.compute()
+
+
+def from_host(x):
+    """NumPy array for host data (lists, tuples, Python scalars); refuses non-numbers."""
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind in "USVM m":
+        raise TypeError(f"expected real numbers, got dtype {arr.dtype}")
+    return arr

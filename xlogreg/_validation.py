@@ -1,0 +1,154 @@
+"""Checks at the public entry points: once, before any loop, in the Array API.
+
+Each check raises ``ValueError`` or ``TypeError`` whose message names the
+argument, what was expected and what was given. The data checks cost one pass
+over the data and one device-to-host transfer of a single boolean each.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import array_api_compat
+from array_api_compat import array_namespace, device as get_device
+
+from . import _backends
+
+
+def is_array(x):
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, numbers.Number)
+
+
+def _describe(x):
+    if is_array(x):
+        return f"{type(x).__module__}.{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def as_array(x, name):
+    """Array API array for `x`: arrays as they are, lists and scalars via NumPy."""
+    if is_array(x):
+        return x
+    try:
+        return _backends.from_host(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array or a nested list of real numbers; got {_describe(x)} ({exc})") from None
+
+
+def same_namespace(**arrays):
+    """The shared namespace and device of the named arrays; refuses mixtures.
+
+    Python scalars are skipped. Mixing libraries or devices is an error, never
+    a silent copy.
+    """
+    named = {k: v for k, v in arrays.items() if is_array(v)}
+    first_name, first = next(iter(named.items()))
+    xp = array_namespace(first)
+    dev = get_device(first)
+    for name, arr in named.items():
+        other = array_namespace(arr)
+        if other is not xp:
+            raise TypeError(
+                f"{name} is a {_backends.backend_name(other)} array but {first_name} is a "
+                f"{_backends.backend_name(xp)} array; put all arrays on one backend "
+                "(xlogreg.train(..., backend=...) moves them for you)"
+            )
+        if str(get_device(arr)) != str(dev):
+            raise ValueError(
+                f"{name} is on device {get_device(arr)} but {first_name} is on device {dev}; "
+                "put all arrays on one device"
+            )
+    return xp, dev
+
+
+def check_float(x, name, xp, dtype=None):
+    """Return `x` as a real floating array (of `dtype` when given).
+
+    Integers and booleans become `dtype`, or the device's default floating
+    dtype; complex numbers are refused.
+    """
+    if xp.isdtype(x.dtype, "real floating"):
+        return x if dtype is None or x.dtype == dtype else xp.astype(x, dtype)
+    if xp.isdtype(x.dtype, ("integral", "bool")):
+        if dtype is None:
+            dtype = _backends.floating_dtype(xp, get_device(x))
+        return xp.astype(x, dtype)
+    raise TypeError(f"{name} must hold real numbers (floating, integer or boolean); got dtype {x.dtype}")
+
+
+def check_finite(x, name):
+    xp = array_namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} must hold only finite values; it contains NaN or infinity")
+
+
+def check_X(X, name="X"):
+    """X must be a 2-D real array of shape (n_x, m) with n_x, m >= 1."""
+    X = as_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_x, m), one column per example; got shape {tuple(X.shape)}"
+            + (" (flatten images first: xlogreg.flatten_images)" if X.ndim == 4 else "")
+        )
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one feature and one example; got shape {tuple(X.shape)}")
+    xp = array_namespace(X)
+    return check_float(X, name, xp)
+
+
+def check_Y(Y, m, name="Y", *, xp=None, dtype=None):
+    """Y must hold m labels, each 0 or 1, as (1, m) or (m,); returned as (1, m)."""
+    Y = as_array(Y, name)
+    shape = tuple(Y.shape)
+    if shape not in ((1, m), (m,)):
+        raise ValueError(f"{name} must have shape (1, {m}) or ({m},) to match X's {m} examples; got shape {shape}")
+    xp = xp or array_namespace(Y)
+    if not (xp.isdtype(Y.dtype, "real floating") or xp.isdtype(Y.dtype, ("integral", "bool"))):
+        raise TypeError(f"{name} must hold labels 0 and 1; got dtype {Y.dtype}")
+    if not bool(xp.all((Y == 0) | (Y == 1))):
+        raise ValueError(f"{name} must hold only the labels 0 and 1; it holds other values")
+    Y = xp.reshape(Y, (1, m))
+    return check_float(Y, name, xp, dtype)
+
+
+def check_w(w, n_x, name="w"):
+    w = as_array(w, name)
+    if tuple(w.shape) != (n_x, 1):
+        raise ValueError(f"{name} must have shape ({n_x}, 1) to match X's {n_x} features; got shape {tuple(w.shape)}")
+    return w
+
+
+def check_b(b, name="b"):
+    """b is a Python real number or a 0-d (or single-element) array."""
+    if isinstance(b, bool) or not (isinstance(b, numbers.Real) or is_array(b)):
+        raise TypeError(f"{name} must be a real number or a 0-d array; got {_describe(b)}")
+    if is_array(b):
+        if math.prod(b.shape) != 1:
+            raise ValueError(f"{name} must be a single number; got an array of shape {tuple(b.shape)}")
+        return b
+    if not math.isfinite(b):
+        raise ValueError(f"{name} must be finite; got {b!r}")
+    return float(b)
+
+
+def check_learning_rate(learning_rate, name="learning_rate"):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+        raise TypeError(f"{name} must be a positive real number; got {_describe(learning_rate)}")
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"{name} must be a finite number > 0; got {learning_rate!r}")
+    return float(learning_rate)
+
+
+def check_iterations(num_iterations, name="num_iterations"):
+    if isinstance(num_iterations, bool) or not isinstance(num_iterations, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0; got {_describe(num_iterations)}")
+    if num_iterations < 0:
+        raise ValueError(f"{name} must be an integer >= 0; got {num_iterations!r}")
+    return int(num_iterations)
+
+
+def check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {_describe(value)}")
+    return int(value)

@@ -1,0 +1,329 @@
+"""The course maths, written once against the Python Array API standard.
+
+Every function takes its namespace from its inputs, creates arrays on the
+device of its inputs, keeps their floating dtype and never mutates them, so
+the same code runs on NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict.
+
+Shapes follow the course: ``X`` is ``(n_x, m)`` (one column per example),
+``Y`` is ``(1, m)``, ``w`` is ``(n_x, 1)`` and ``b`` a number.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace, device as get_device
+
+from . import _backends
+from . import _validation as v
+
+__all__ = [
+    "sigmoid",
+    "sigmoid_derivative",
+    "image2vector",
+    "normalize_rows",
+    "softmax",
+    "l1",
+    "l2",
+    "initialize_with_zeros",
+    "propagate",
+    "predict",
+]
+
+
+def _float(x, name):
+    x = v.as_array(x, name)
+    return v.check_float(x, name, array_namespace(x))
+
+
+def sigmoid(z):
+    """Compute the sigmoid of z, ``1 / (1 + exp(-z))``, element-wise.
+
+    Written so that it never overflows: ``exp`` only ever sees ``-|z|``.
+
+    Parameters
+    ----------
+    z : array or number
+        Integer inputs become the backend's default floating dtype.
+
+    Returns
+    -------
+    s : array of the same shape, values in [0, 1]
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import sigmoid
+    >>> sigmoid(xp.asarray([0.0, 2.0]))
+    Array([0.5       , 0.88079708], dtype=array_api_strict.float64)
+    """
+    z = _float(z, "z")
+    return _sigmoid(z)
+
+
+def _sigmoid(z):
+    xp = array_namespace(z)
+    e = xp.exp(-xp.abs(z))  # in (0, 1]: no overflow for any finite z
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _log1p_exp(z):
+    """softplus(z) = log(1 + exp(z)), stable for all z (no overflow, no log(0))."""
+    xp = array_namespace(z)
+    return (z + xp.abs(z)) / 2 + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def cost_from_z(Z, Y):
+    """Cross-entropy cost of the logits Z = w.T X + b against labels Y.
+
+    ``-mean(Y log A + (1 - Y) log(1 - A))`` with ``A = sigmoid(Z)`` equals
+    ``mean(softplus(Z) - Y Z)``, which stays finite when A saturates at exactly
+    0 or 1 (|Z| > ~17 in float32, ~37 in float64). Returns a 0-d array.
+    """
+    xp = array_namespace(Z)
+    return xp.mean(_log1p_exp(Z) - Y * Z)
+
+
+def sigmoid_derivative(x):
+    """Gradient of the sigmoid at x: ``s (1 - s)`` with ``s = sigmoid(x)``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import sigmoid_derivative
+    >>> sigmoid_derivative(xp.asarray([1.0, 2.0, 3.0]))
+    Array([0.19661193, 0.10499359, 0.04517666], dtype=array_api_strict.float64)
+    """
+    s = sigmoid(x)
+    return s * (1 - s)
+
+
+def image2vector(image):
+    """Reshape an image of shape (height, width, channels) to (height*width*channels, 1).
+
+    The order is row-major (C order), as ``numpy.reshape`` in the course.
+    """
+    image = v.as_array(image, "image")
+    if image.ndim != 3:
+        raise ValueError(f"image must be 3-D of shape (height, width, channels); got shape {tuple(image.shape)}")
+    xp = array_namespace(image)
+    return xp.reshape(image, (-1, 1))
+
+
+def normalize_rows(x):
+    """Divide each row of x by its Euclidean norm; rows of zeros stay zeros.
+
+    The rows are scaled by their largest magnitude first, so the norm neither
+    overflows (values near 1e300) nor underflows (values near 1e-300).
+
+    Parameters
+    ----------
+    x : array of shape (n, d)
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import normalize_rows
+    >>> normalize_rows(xp.asarray([[0.0, 3.0, 4.0], [0.0, 0.0, 0.0]]))
+    Array([[0. , 0.6, 0.8],
+           [0. , 0. , 0. ]], dtype=array_api_strict.float64)
+    """
+    x = _float(x, "x")
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D of shape (n, d); got shape {tuple(x.shape)}")
+    xp = array_namespace(x)
+    scale = xp.max(xp.abs(x), axis=1, keepdims=True)
+    scale = xp.where(scale == 0, xp.ones_like(scale), scale)
+    y = x / scale
+    norm = xp.sqrt(xp.sum(y * y, axis=1, keepdims=True))
+    norm = xp.where(norm == 0, xp.ones_like(norm), norm)
+    return y / norm
+
+
+def softmax(x):
+    """Row-wise softmax: ``exp(x) / sum(exp(x), axis=1)``, shift-stable.
+
+    The row maximum is subtracted first, so rows of values near 1000 work.
+
+    Parameters
+    ----------
+    x : array of shape (n, d) (a 1-D array is one row)
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import softmax
+    >>> softmax(xp.asarray([[1000.0, 1000.0]]))
+    Array([[0.5, 0.5]], dtype=array_api_strict.float64)
+    """
+    x = _float(x, "x")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must be 1-D or 2-D of shape (n, d); got shape {tuple(x.shape)}")
+    xp = array_namespace(x)
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+def _pair(yhat, y):
+    yhat, y = _float(yhat, "yhat"), _float(y, "y")
+    if tuple(yhat.shape) != tuple(y.shape):
+        raise ValueError(f"yhat and y must have the same shape; got {tuple(yhat.shape)} and {tuple(y.shape)}")
+    xp, _ = v.same_namespace(yhat=yhat, y=y)
+    return xp, yhat, y
+
+
+def l1(yhat, y):
+    """L1 loss ``sum(|y - yhat|)``, as a 0-d array.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import l1
+    >>> l1(xp.asarray([0.9, 0.2, 0.1, 0.4, 0.9]), xp.asarray([1.0, 0.0, 0.0, 1.0, 1.0]))
+    Array(1.1, dtype=array_api_strict.float64)
+    """
+    xp, yhat, y = _pair(yhat, y)
+    return xp.sum(xp.abs(y - yhat))
+
+
+def l2(yhat, y):
+    """L2 loss ``sum((y - yhat)**2)``, as a 0-d array.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import l2
+    >>> l2(xp.asarray([0.9, 0.2, 0.1, 0.4, 0.9]), xp.asarray([1.0, 0.0, 0.0, 1.0, 1.0]))
+    Array(0.43, dtype=array_api_strict.float64)
+    """
+    xp, yhat, y = _pair(yhat, y)
+    d = y - yhat
+    return xp.sum(d * d)
+
+
+def initialize_with_zeros(dim, *, xp=None, device=None, dtype=None):
+    """Create w of zeros of shape (dim, 1) and b = 0.0.
+
+    Parameters
+    ----------
+    dim : int
+        Number of features n_x.
+    xp : namespace, optional
+        Array namespace for w (default: NumPy).
+    device, dtype : optional
+        Where and in which floating dtype w lives (default: the namespace's
+        default device and floating dtype).
+
+    Returns
+    -------
+    w : array of shape (dim, 1)
+    b : float
+    """
+    dim = v.check_positive_int(dim, "dim")
+    if xp is None:
+        xp = _backends.get_namespace("numpy")
+    dtype = _backends.floating_dtype(xp, device, dtype)
+    return xp.zeros((dim, 1), dtype=dtype, device=device), 0.0
+
+
+def check_problem(w, b, X, Y=None):
+    """Validate (w, b, X, Y) once at a public entry point; return them ready to use.
+
+    X and Y become the floating dtype of X (or the default one for integer
+    data); w and b are cast to it. All arrays must share one namespace and
+    device.
+    """
+    X = v.check_X(X)
+    n_x, m = X.shape
+    w = v.check_w(w, n_x)
+    b = v.check_b(b)
+    arrays = {"X": X, "w": w, "b": b}
+    if Y is not None:
+        arrays["Y"] = v.as_array(Y, "Y")
+    xp, dev = v.same_namespace(**arrays)
+    w = v.check_float(w, "w", xp, X.dtype)
+    if v.is_array(b):
+        b = xp.astype(xp.reshape(b, ()), X.dtype)
+    v.check_finite(X, "X")
+    v.check_finite(w, "w")
+    if v.is_array(b):
+        v.check_finite(b, "b")
+    if Y is not None:
+        Y = v.check_Y(arrays["Y"], m, xp=xp, dtype=X.dtype)
+    return w, b, X, Y
+
+
+def forward_backward(w, b, X, Y):
+    """One forward and backward pass, no checks: (Z, dw, db, dZ)."""
+    xp = array_namespace(X)
+    m = X.shape[1]
+    Z = w.T @ X + b  # (1, m)
+    dZ = _sigmoid(Z) - Y  # dJ/dZ, times m
+    dw = X @ dZ.T / m  # (n_x, 1)
+    db = xp.sum(dZ) / m
+    return Z, dw, db, dZ
+
+
+def propagate(w, b, X, Y):
+    """Cost and gradient of logistic regression (forward and backward pass).
+
+    Parameters
+    ----------
+    w : array of shape (n_x, 1)
+    b : float or 0-d array
+    X : array of shape (n_x, m)
+    Y : array of shape (1, m) (or (m,)) of labels 0 / 1
+
+    Returns
+    -------
+    grads : dict
+        ``"dw"``: array of the shape of w, ``"db"``: 0-d array.
+    cost : 0-d array
+        The cross-entropy ``-mean(Y log A + (1 - Y) log(1 - A))``, computed
+        stably from the logits.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from xlogreg import propagate
+    >>> w, b = xp.asarray([[1.0], [2.0]]), 2.0
+    >>> X = xp.asarray([[1.0, 2.0, -1.0], [3.0, 4.0, -3.2]])
+    >>> Y = xp.asarray([[1.0, 0.0, 1.0]])
+    >>> grads, cost = propagate(w, b, X, Y)
+    >>> grads["dw"]
+    Array([[0.99845601],
+           [2.39507239]], dtype=array_api_strict.float64)
+    >>> float(cost)
+    5.801545319394553
+    """
+    w, b, X, Y = check_problem(w, b, X, Y)
+    Z, dw, db, _ = forward_backward(w, b, X, Y)
+    return {"dw": dw, "db": db}, cost_from_z(Z, Y)
+
+
+def predict(w, b, X):
+    """Predict labels 0.0 / 1.0 with learned (w, b): 1 where sigmoid(w.T X + b) > 0.5.
+
+    Returns
+    -------
+    Y_prediction : array of shape (1, m), in the floating dtype of X
+    """
+    w, b, X, _ = check_problem(w, b, X)
+    return predict_unchecked(w, b, X)
+
+
+def predict_proba_unchecked(w, b, X):
+    return _sigmoid(w.T @ X + b)
+
+
+def predict_unchecked(w, b, X):
+    xp = array_namespace(X)
+    return xp.astype(predict_proba_unchecked(w, b, X) > 0.5, X.dtype)
+
+
+def zeros_like_params(X):
+    """Zero (w, b) for data X: w of shape (n_x, 1), b a 0-d array, dtype and device of X."""
+    xp = array_namespace(X)
+    dev = get_device(X)
+    return (
+        xp.zeros((X.shape[0], 1), dtype=X.dtype, device=dev),
+        xp.zeros((), dtype=X.dtype, device=dev),
+    )

@@ -1,0 +1,260 @@
+"""Batch gradient descent loops: the course's ``optimize``, in primal and dual form.
+
+Both loops run the same iterates (up to rounding):
+
+* **primal** works on X, ``O(n_x m)`` per iteration: ``Z = w.T X + b``,
+  ``dw = X (A - Y).T / m``.
+* **dual** uses that gradient descent started at ``w0`` keeps
+  ``w = w0 + X a`` for a vector ``a`` of one weight per example, since every
+  ``dw`` is X times a vector. With the Gram matrix ``K = X.T X`` (m x m,
+  computed once) an iteration is ``Z = z0 + a.T K + b`` and
+  ``a -= learning_rate (A - Y).T / m``: ``O(m^2)`` instead of ``O(n_x m)``,
+  much cheaper when there are more features than examples (the cat data:
+  12288 features, 209 examples).
+
+Inside the loops there is no host synchronisation except where a cost is
+recorded (every ``record_every`` iterations), which is also where divergence
+is detected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from array_api_compat import array_namespace, device as get_device, is_dask_array
+
+from . import _validation as v
+from .core import _sigmoid, check_problem, cost_from_z, forward_backward
+
+__all__ = ["optimize", "choose_solver", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
+
+SOLVERS = ("auto", "primal", "dual")
+
+#: The dual solver is not chosen automatically when its Gram matrix would
+#: exceed this many bytes.
+GRAM_LIMIT_BYTES = 2 * 2**30
+
+
+class TrainingDiverged(FloatingPointError):
+    """The cost or the parameters stopped being finite during training."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; carries the state reached.
+
+    Attributes
+    ----------
+    result : OptimizeResult
+        Parameters and costs after the last completed iteration.
+    model : xlogreg.Model or None
+        Set by :func:`xlogreg.train`: the model trained so far, marked
+        ``interrupted=True``.
+    """
+
+    def __init__(self, result):
+        super().__init__(f"training interrupted after {result.iterations} iterations")
+        self.result = result
+        self.model = None
+
+
+@dataclass
+class OptimizeResult:
+    w: object
+    b: object
+    dw: object
+    db: object
+    costs: list = field(default_factory=list)
+    iterations: int = 0
+    solver: str = "primal"
+
+
+def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False):
+    """Pick ``"primal"`` or ``"dual"`` from the problem's shape.
+
+    The dual solver costs one Gram product (``n_x m^2``) plus ``m^2`` per
+    iteration; the primal one ``2 n_x m`` per iteration. Dual is chosen when
+    it is cheaper by that count and its m x m Gram matrix fits in
+    :data:`GRAM_LIMIT_BYTES` (on lazy backends, also at most as big as X).
+    """
+    gram_bytes = m * m * itemsize
+    if gram_bytes > GRAM_LIMIT_BYTES or (lazy and m > n_x):
+        return "primal"
+    dual_work = n_x * m * m + num_iterations * m * m
+    primal_work = 2 * num_iterations * n_x * m
+    return "dual" if dual_work < primal_work else "primal"
+
+
+def _materialize(*arrays):
+    """Compute the small per-iteration state of lazy backends (Dask).
+
+    Without this, every iteration would stack its task graph on the previous
+    one; with it, w and b are concrete after each step and the graph stays the
+    size of one iteration. Eager backends get their arrays back untouched.
+    """
+    if any(is_dask_array(a) for a in arrays):
+        import dask
+
+        return dask.persist(*arrays)
+    return arrays
+
+
+def _record(costs, i, cost, print_cost):
+    value = float(cost)  # the one host sync, every record_every iterations
+    if not math.isfinite(value):
+        last = f" (last finite cost {costs[-1][1]:.6f} at iteration {costs[-1][0]})" if costs else ""
+        raise TrainingDiverged(
+            f"training diverged: the cost is {value} at iteration {i}{last}; "
+            "the learning rate is probably too large, try a smaller one"
+        )
+    costs.append((i, value))
+    if print_cost:
+        print("Cost after iteration %i: %f" % (i, value))
+
+
+def _check_final(w, b, iterations):
+    xp = array_namespace(w)
+    if not (bool(xp.all(xp.isfinite(w))) and math.isfinite(float(b))):
+        raise TrainingDiverged(
+            f"training diverged: the parameters are not finite after {iterations} iterations; "
+            "the learning rate is probably too large, try a smaller one"
+        )
+
+
+def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None):
+    """Gradient descent on X. Arguments are checked; b is a 0-d array."""
+    costs = []
+    state = (w, b, 0)
+    dw = db = None
+    try:
+        for i in range(num_iterations):
+            w, b, _ = state
+            Z, dw, db, _ = forward_backward(w, b, X, Y)
+            record = i % record_every == 0
+            cost = cost_from_z(Z, Y) if record else None
+            w, b = w - learning_rate * dw, b - learning_rate * db
+            if record:
+                w, b, cost = _materialize(w, b, cost)
+                _record(costs, i, cost, print_cost)
+            else:
+                w, b = _materialize(w, b)
+            state = (w, b, i + 1)
+            if callback is not None:
+                callback(i, costs[-1][1] if record else None)
+    except KeyboardInterrupt:
+        w, b, done = state
+        raise TrainingInterrupted(OptimizeResult(w, b, dw, db, costs, done, "primal")) from None
+    w, b, done = state
+    if dw is None:  # zero iterations: report the gradient at the start
+        _, dw, db, _ = forward_backward(w, b, X, Y)
+    return OptimizeResult(w, b, dw, db, costs, done, "primal")
+
+
+def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None):
+    """Gradient descent on the Gram matrix of X (same iterates as the primal loop)."""
+    xp = array_namespace(X)
+    m = X.shape[1]
+    K, z0 = _materialize(X.T @ X, w.T @ X)  # (m, m) and (1, m): the only passes over X
+    a = xp.zeros((m, 1), dtype=X.dtype, device=get_device(X))  # w = w0 + X a
+    costs = []
+    state = (a, b, 0)
+    dZ = db = None
+    try:
+        for i in range(num_iterations):
+            a, b, _ = state
+            Z = z0 + a.T @ K + b
+            dZ = _sigmoid(Z) - Y
+            db = xp.sum(dZ) / m
+            record = i % record_every == 0
+            cost = cost_from_z(Z, Y) if record else None
+            a, b = a - (learning_rate / m) * dZ.T, b - learning_rate * db
+            if record:
+                a, b, cost = _materialize(a, b, cost)
+                _record(costs, i, cost, print_cost)
+            else:
+                a, b = _materialize(a, b)
+            state = (a, b, i + 1)
+            if callback is not None:
+                callback(i, costs[-1][1] if record else None)
+    except KeyboardInterrupt:
+        a, b, done = state
+        w_now = w + X @ a
+        raise TrainingInterrupted(OptimizeResult(w_now, b, None, None, costs, done, "dual")) from None
+    a, b, done = state
+    w_final, = _materialize(w + X @ a)
+    if dZ is None:
+        _, dw, db, _ = forward_backward(w_final, b, X, Y)
+    else:
+        dw = X @ dZ.T / m
+    return OptimizeResult(w_final, b, dw, db, costs, done, "dual")
+
+
+def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
+        print_cost=False, callback=None):
+    """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
+
+    ``b`` may be a Python float; it becomes a 0-d array of X's dtype and device.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    xp = array_namespace(X)
+    if not v.is_array(b):
+        b = xp.asarray(b, dtype=X.dtype, device=get_device(X))
+    if solver == "auto":
+        n_x, m = X.shape
+        itemsize = xp.finfo(X.dtype).bits // 8
+        solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X))
+    loop = dual_loop if solver == "dual" else primal_loop
+    result = loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback)
+    _check_final(result.w, result.b, result.iterations)
+    return result
+
+
+def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=False, *,
+             solver="auto", record_every=100, callback=None):
+    """Learn w and b by batch gradient descent, as in the course.
+
+    Parameters
+    ----------
+    w : array of shape (n_x, 1)
+    b : float or 0-d array
+    X : array of shape (n_x, m)
+    Y : array of shape (1, m) (or (m,)) of labels 0 / 1
+    num_iterations : int >= 0
+    learning_rate : float > 0
+    print_cost : bool
+        Print ``Cost after iteration i: ...`` every `record_every` iterations.
+    solver : {"auto", "primal", "dual"}
+        ``"dual"`` runs the same iterates on the m x m Gram matrix; ``"auto"``
+        picks the cheaper one from the shapes (:func:`choose_solver`).
+    record_every : int
+        Record (and print) the cost every this many iterations, from 0.
+    callback : callable, optional
+        ``callback(i, cost)`` after iteration i; cost is the recorded float
+        on recording iterations, else None. It costs no device sync.
+
+    Returns
+    -------
+    params : dict
+        ``"w"``, ``"b"`` (arrays in the namespace and on the device of X).
+    grads : dict
+        ``"dw"``, ``"db"`` of the last iteration.
+    costs : list of float
+        The cost at iterations 0, record_every, 2 record_every, ...
+
+    Raises
+    ------
+    TrainingDiverged
+        When the cost or the parameters stop being finite.
+    TrainingInterrupted
+        On Ctrl-C; it carries the parameters reached.
+    """
+    w, b, X, Y = check_problem(w, b, X, Y)
+    num_iterations = v.check_iterations(num_iterations)
+    learning_rate = v.check_learning_rate(learning_rate)
+    record_every = v.check_positive_int(record_every, "record_every")
+    result = run(w, b, X, Y, num_iterations, learning_rate, solver=solver, record_every=record_every,
+                 print_cost=print_cost, callback=callback)
+    params = {"w": result.w, "b": result.b}
+    grads = {"dw": result.dw, "db": result.db}
+    return params, grads, [c for _, c in result.costs]
