@@ -171,7 +171,9 @@ def get_namespace(backend):
         import array_api_compat.torch as xp
     elif backend == "dask":
         import array_api_compat.dask.array as xp
-    else:  # jax.numpy and array_api_strict are Array API namespaces themselves
+    elif backend == "jax":
+        import jax.numpy as xp
+    else:  # array_api_strict is an Array API namespace itself
         xp = lib
     return xp
 

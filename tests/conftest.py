@@ -1,0 +1,184 @@
+"""Backend x device x dtype fixtures, and the shared course data.
+
+* ``case`` yields a :class:`Case` for every (backend, device, dtype) this
+  machine supports: numpy; array_api_strict on its default device, on
+  ``device1`` (which refuses to mix with the default device) and on
+  ``no_float64``; torch cpu; jax cpu (x64 enabled); dask; cupy and torch on
+  each GPU. Pairs a device does not support (float64 on ``no_float64``) are
+  not generated: the namespace is asked, nothing is hard-coded.
+* A backend that is not installed, or a GPU backend with no GPU, is skipped
+  with its reason, unless its name is in ``XLOGREG_REQUIRE_BACKENDS``
+  (comma separated; CI sets it), where the skip becomes a failure.
+* ``course_data`` reads the course files from ``XLOGREG_DATA_DIR`` or
+  ``../shared/datasets``; absent, it skips, or fails when
+  ``XLOGREG_REQUIRE_DATA=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from xlogreg import _backends
+
+try:  # JAX computes in float32 unless x64 is on; the float64 cases need it.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+except ImportError:
+    pass
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+REQUIRED = {b.strip() for b in os.environ.get("XLOGREG_REQUIRE_BACKENDS", "").split(",") if b.strip()}
+REQUIRE_DATA = os.environ.get("XLOGREG_REQUIRE_DATA", "") not in ("", "0")
+DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR", ROOT.parent / "shared" / "datasets"))
+
+unknown = REQUIRED - set(_backends.BACKENDS)
+if unknown:
+    raise pytest.UsageError(f"XLOGREG_REQUIRE_BACKENDS names unknown backends {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One backend, device and floating dtype to run a test on."""
+
+    backend: str
+    xp: object
+    device: object
+    dtype: object
+    dtype_name: str
+
+    def asarray(self, x, dtype="float"):
+        """Host data -> this case's namespace and device; floats get the case's dtype."""
+        x = np.asarray(x)
+        if dtype == "float":
+            dtype = self.dtype if x.dtype.kind in "fiub" else None
+        return _backends.asarray(x, self.xp, self.device, dtype)
+
+    def to_numpy(self, x):
+        return _backends.to_numpy(x)
+
+    @property
+    def rtol(self):
+        """Tolerance tied to the dtype: float32 keeps ~7 digits, float64 ~16."""
+        return 1e-5 if self.dtype_name == "float32" else 1e-12
+
+    def __str__(self):
+        return f"{self.backend}-{self.device}-{self.dtype_name}"
+
+
+def _device_id(backend, device):
+    text = str(device)
+    for old, new in (("array_api_strict.Device('", ""), ("')", ""), ("<CUDA Device ", "cuda:"), (">", ""),
+                     ("CpuDevice(id=0)", "cpu"), ("TFRT_CPU_0", "cpu")):
+        text = text.replace(old, new)
+    return text
+
+
+def _cases():
+    """pytest params of (backend, device, dtype) for every backend xlogreg knows."""
+    params = []
+    for name in _backends.BACKENDS:
+        try:
+            xp = _backends.get_namespace(name)
+            lib = _backends._import(name)
+            devices = _backends._devices(name, lib)
+        except _backends.BackendError as exc:
+            params.append(_missing(name, str(exc)))
+            continue
+        if name == "torch" and not any(d.type == "cuda" for d in devices):
+            params.append(_missing("torch-cuda", "no CUDA GPU visible to torch", gpu=True))
+        for dev in devices:
+            if name == "array_api_strict" and str(dev).endswith("no_x64')"):
+                continue  # same float dtypes as no_float64; int32 indexing only
+            supported = xp.__array_namespace_info__().dtypes(device=dev, kind="real floating")
+            for dtype_name in ("float64", "float32"):
+                if dtype_name not in supported:
+                    continue
+                case = Case(name, xp, dev, supported[dtype_name], dtype_name)
+                params.append(pytest.param(case, id=f"{name}-{_device_id(name, dev)}-{dtype_name}"))
+    return params
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A backend that cannot run here; the fixture skips, or fails when it is required."""
+
+    name: str
+    reason: str
+    required: bool
+
+    def resolve(self):
+        if self.required:
+            pytest.fail(f"{self.name} is required by XLOGREG_REQUIRE_BACKENDS but not available: {self.reason}")
+        pytest.skip(f"{self.name} not available: {self.reason}")
+
+
+def _missing(name, reason, gpu=False):
+    required = name.split("-")[0] in REQUIRED and not gpu
+    return pytest.param(Missing(name, reason, required), id=name)
+
+
+CASES = _cases()
+
+
+def _resolve(param):
+    if isinstance(param, Missing):
+        param.resolve()
+    return param
+
+
+@pytest.fixture(params=CASES)
+def case(request):
+    """A :class:`Case` for each available backend x device x dtype."""
+    return _resolve(request.param)
+
+
+@pytest.fixture(params=[c for c in CASES if getattr(c.values[0], "dtype_name", "float64") == "float64"])
+def case64(request):
+    """Like ``case``, float64 only (devices without float64 are left out)."""
+    return _resolve(request.param)
+
+
+@pytest.fixture(scope="session")
+def course_paths():
+    """Paths of the course's train and test HDF5 files."""
+    train, test = DATA_DIR / "train_catvnoncat.h5", DATA_DIR / "test_catvnoncat.h5"
+    missing = [str(p) for p in (train, test) if not p.is_file()]
+    if missing:
+        message = f"course data not found: {missing} (set XLOGREG_DATA_DIR)"
+        if REQUIRE_DATA:
+            pytest.fail(message + "; XLOGREG_REQUIRE_DATA=1 makes this a failure")
+        pytest.skip(message)
+    return train, test
+
+
+@pytest.fixture(scope="session")
+def course_data(course_paths):
+    """The course data as the course prepares it: X (12288, m) / 255 in float64, Y (1, m)."""
+    from xlogreg import flatten_images, load_dataset
+
+    train_x, train_y, test_x, test_y, classes = load_dataset(*course_paths)
+    return flatten_images(train_x), train_y, flatten_images(test_x), test_y, classes
+
+
+def course_reference(X, Y, num_iterations=2000, learning_rate=0.005):
+    """A plain NumPy float64 transcription of the course loop (the independent reference)."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    m = X.shape[1]
+    w, b, costs = np.zeros((X.shape[0], 1)), 0.0, []
+    for i in range(num_iterations):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        cost = -1 / m * np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))
+        dw = 1 / m * X @ (A - Y).T
+        db = 1 / m * np.sum(A - Y)
+        w = w - learning_rate * dw
+        b = b - learning_rate * db
+        if i % 100 == 0:
+            costs.append(float(cost))
+    return w, b, costs
