@@ -21,6 +21,7 @@ from .core import (
     softmax,
 )
 from .datasets import DataError, flatten_images, load_dataset, load_digits
+from .model_io import load_model, save_model
 from .solvers import TrainingDiverged, TrainingInterrupted, optimize
 from .training import Model, model, train
 
@@ -39,11 +40,13 @@ __all__ = [
     "l2",
     "load_dataset",
     "load_digits",
+    "load_model",
     "model",
     "normalize_rows",
     "optimize",
     "predict",
     "propagate",
+    "save_model",
     "sigmoid",
     "sigmoid_derivative",
     "softmax",
