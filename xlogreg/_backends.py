@@ -235,7 +235,7 @@ def floating_dtype(xp, device, dtype=None, *, like=None):
         ``"float32"``, ``"float64"``, a dtype of `xp`, or None: keep the float
         dtype of `like`, or use the device's default floating dtype.
     like : array, optional
-        The data whose float dtype is kept when `dtype` is None.
+        The data (of any backend) whose float dtype is kept when `dtype` is None.
 
     Raises
     ------
@@ -248,9 +248,9 @@ def floating_dtype(xp, device, dtype=None, *, like=None):
     supported = info.dtypes(device=device, kind="real floating")
     where = f"backend {backend_name(xp)!r} on device {device!s}"
     if dtype is None:
-        if like is not None and xp.isdtype(like.dtype, "real floating"):
-            return like.dtype
-        return info.default_dtypes(device=device)["real floating"]
+        dtype = float_dtype_name(like) if like is not None else None
+        if dtype is None:
+            return info.default_dtypes(device=device)["real floating"]
     if isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32', 'float64' or None; got {dtype!r}")
@@ -272,6 +272,14 @@ def floating_dtype(xp, device, dtype=None, *, like=None):
         f"dtype must be a real floating dtype supported by {where} "
         f"({sorted(supported)}); got {dtype!r}"
     )
+
+
+def float_dtype_name(x):
+    """``"float32"`` or ``"float64"`` for a real floating array of any backend, else None."""
+    xp = array_namespace(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        return None
+    return f"float{xp.finfo(x.dtype).bits}"
 
 
 def resolve(backend=None, device=None, *, like=None):

@@ -73,7 +73,7 @@ class Model:
         xp = array_namespace(self.w)
         dev = get_device(self.w)
         if array_namespace(X) is not xp and _backends.backend_name(array_namespace(X)) == "numpy":
-            X = _backends.asarray(X, xp, dev)
+            X = _backends.asarray(X, xp, dev, self.w.dtype if X.dtype.kind == "f" else None)
         X = v.check_X(X, name)
         v.same_namespace(w=self.w, **{name: X})
         if X.shape[0] != self.n_features:
@@ -124,8 +124,11 @@ class Model:
 
 
 def _accuracy(Y_prediction, Y):
+    # The count of errors is exact in any float dtype; the percent is taken in
+    # Python floats so float32 models print the course's figures too.
     xp = array_namespace(Y)
-    return float(100 - xp.mean(xp.abs(Y_prediction - Y)) * 100)
+    errors = float(xp.sum(xp.abs(Y_prediction - Y)))
+    return 100 - errors / Y.shape[1] * 100
 
 
 def _to_like(Y, X, name):
@@ -133,16 +136,22 @@ def _to_like(Y, X, name):
     Y = v.as_array(Y, name)
     xp = array_namespace(X)
     if array_namespace(Y) is not xp and _backends.backend_name(array_namespace(Y)) == "numpy":
-        Y = _backends.asarray(Y, xp, get_device(X))
+        Y = _backends.asarray(Y, xp, get_device(X), X.dtype if Y.dtype.kind == "f" else None)
     v.same_namespace(X=X, **{name: Y})
     return Y
 
 
+def _move(x, xp, dev, dtype):
+    """x on (xp, dev); floating host data is cast to `dtype` on the way (a device may lack float64)."""
+    float_data = _backends.float_dtype_name(x) is not None
+    return _backends.asarray(x, xp, dev, dtype if float_data else None)
+
+
 def _prepare_data(X, Y, xp, dev, dtype, names):
-    X = v.check_X(_backends.asarray(v.as_array(X, names[0]), xp, dev), names[0])
+    X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     v.check_finite(X, names[0])
-    Y = v.check_Y(_backends.asarray(v.as_array(Y, names[1]), xp, dev), X.shape[1], names[1], xp=xp, dtype=dtype)
+    Y = v.check_Y(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype)
     return X, Y
 
 

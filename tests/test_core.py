@@ -1,0 +1,223 @@
+"""The course maths on every backend x device x dtype, against hand-worked values.
+
+Expected numbers are the course's published outputs (independent of this
+code) or plain NumPy float64 computations written out here.
+"""
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace, device as get_device
+
+import xlogreg
+from xlogreg.core import cost_from_z
+
+
+def check(case, out, expected, rtol=None, atol=0.0):
+    """`out` is on the case's namespace, device and dtype, and close to `expected`."""
+    assert array_namespace(out) is case.xp
+    assert str(get_device(out)) == str(case.device)
+    assert out.dtype == case.dtype
+    np.testing.assert_allclose(case.to_numpy(out), expected, rtol=rtol or max(case.rtol, 1e-7), atol=atol)
+
+
+def test_sigmoid(case):
+    z = case.asarray([0.0, 2.0, -2.0, 40.0, -40.0])
+    expected = 1 / (1 + np.exp(-np.array([0.0, 2.0, -2.0, 40.0, -40.0])))
+    check(case, xlogreg.sigmoid(z), expected, rtol=max(case.rtol, 1e-14))
+    np.testing.assert_allclose(case.to_numpy(xlogreg.sigmoid(case.asarray([0.0, 2.0]))), [0.5, 0.88079708],
+                               rtol=1e-7)
+
+
+def test_sigmoid_saturates_without_overflow(case):
+    z = case.asarray([-1000.0, 1000.0, -1e30, 1e30])
+    out = case.to_numpy(xlogreg.sigmoid(z))
+    np.testing.assert_array_equal(out, [0.0, 1.0, 0.0, 1.0])
+
+
+def test_sigmoid_derivative(case):
+    out = xlogreg.sigmoid_derivative(case.asarray([1.0, 2.0, 3.0]))
+    check(case, out, [0.19661193, 0.10499359, 0.04517666], rtol=max(case.rtol, 1e-7))
+
+
+def test_integer_input_becomes_default_float(case):
+    x = case.asarray(np.array([0, 2]), dtype=None)
+    out = xlogreg.sigmoid(x)
+    default = case.xp.__array_namespace_info__().default_dtypes(device=case.device)["real floating"]
+    assert out.dtype == default
+    np.testing.assert_allclose(case.to_numpy(out), [0.5, 0.88079708], rtol=1e-6)
+
+
+def test_image2vector(case):
+    image = np.arange(3 * 3 * 2, dtype=np.float64).reshape(3, 3, 2) / 7
+    out = xlogreg.image2vector(case.asarray(image))
+    assert tuple(out.shape) == (18, 1)
+    check(case, out, image.reshape(18, 1))
+
+
+def test_normalize_rows(case):
+    x = case.asarray([[0.0, 3.0, 4.0], [1.0, 6.0, 4.0], [0.0, 0.0, 0.0]])
+    expected = [[0.0, 0.6, 0.8], [0.13736056, 0.82416338, 0.54944226], [0.0, 0.0, 0.0]]
+    check(case, xlogreg.normalize_rows(x), expected, rtol=1e-7, atol=1e-12)
+
+
+def test_normalize_rows_extreme_magnitudes(case):
+    big = 1e300 if case.dtype_name == "float64" else 1e37
+    x = case.asarray([[3 * big, 4 * big], [3 / big, 4 / big]])
+    np.testing.assert_allclose(case.to_numpy(xlogreg.normalize_rows(x)), [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
+
+
+def test_softmax(case):
+    x = case.asarray([[9.0, 2.0, 5.0, 0.0, 0.0], [7.0, 5.0, 0.0, 0.0, 0.0]])
+    expected = [
+        [9.80897665e-01, 8.94462891e-04, 1.79657674e-02, 1.21052389e-04, 1.21052389e-04],
+        [8.78679856e-01, 1.18916387e-01, 8.01252314e-04, 8.01252314e-04, 8.01252314e-04],
+    ]
+    check(case, xlogreg.softmax(x), expected, rtol=1e-6)
+
+
+def test_softmax_is_shift_stable(case):
+    out = xlogreg.softmax(case.asarray([[1000.0, 1001.0], [-1000.0, -1000.0]]))
+    e = np.exp(-1.0)
+    check(case, out, [[e / (1 + e), 1 / (1 + e)], [0.5, 0.5]], rtol=1e-6)
+
+
+def test_l1_l2(case):
+    yhat = case.asarray([0.9, 0.2, 0.1, 0.4, 0.9])
+    y = case.asarray([1.0, 0.0, 0.0, 1.0, 1.0])
+    l1, l2 = xlogreg.l1(yhat, y), xlogreg.l2(yhat, y)
+    assert l1.shape == () and l2.shape == ()
+    check(case, l1, 1.1, rtol=1e-6)
+    check(case, l2, 0.43, rtol=1e-6)
+
+
+def test_initialize_with_zeros(case):
+    w, b = xlogreg.initialize_with_zeros(4, xp=case.xp, device=case.device, dtype=case.dtype_name)
+    assert tuple(w.shape) == (4, 1) and b == 0.0 and isinstance(b, float)
+    check(case, w, np.zeros((4, 1)))
+
+
+def test_initialize_with_zeros_defaults_to_numpy():
+    w, b = xlogreg.initialize_with_zeros(2)
+    assert isinstance(w, np.ndarray) and w.shape == (2, 1) and w.dtype == np.float64 and b == 0.0
+
+
+PROPAGATE_CASE = dict(
+    w=[[1.0], [2.0]], b=2.0, X=[[1.0, 2.0, -1.0], [3.0, 4.0, -3.2]], Y=[[1, 0, 1]],
+)
+
+
+def test_propagate_course_values(case):
+    w, X, Y = (case.asarray(PROPAGATE_CASE[k]) for k in ("w", "X", "Y"))
+    grads, cost = xlogreg.propagate(w, 2.0, X, Y)
+    check(case, grads["dw"], [[0.99845601], [2.39507239]], rtol=1e-7)
+    check(case, grads["db"], 0.00145557813678, rtol=max(case.rtol, 1e-10) * 1e3)
+    check(case, cost, 5.801545319394553, rtol=max(case.rtol, 1e-14))
+
+
+def _numpy_propagate(w, b, X, Y):
+    m = X.shape[1]
+    A = 1 / (1 + np.exp(-(w.T @ X + b)))
+    cost = -np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))
+    return X @ (A - Y).T / m, np.sum(A - Y) / m, cost
+
+
+def test_propagate_matches_numpy_reference(case):
+    rng = np.random.default_rng(0)
+    X, w = rng.normal(size=(7, 11)), rng.normal(size=(7, 1)) * 0.3
+    Y = (rng.random((1, 11)) > 0.5).astype(np.float64)
+    dw, db, cost = _numpy_propagate(w, -0.2, X, Y)
+    grads, c = xlogreg.propagate(case.asarray(w), -0.2, case.asarray(X), case.asarray(Y))
+    check(case, grads["dw"], dw, rtol=case.rtol * 100)
+    check(case, grads["db"], db, rtol=case.rtol * 100)
+    check(case, c, cost, rtol=case.rtol * 100)
+
+
+def test_propagate_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    X, w, b = rng.normal(size=(5, 8)), rng.normal(size=(5, 1)), 0.3
+    Y = (rng.random((1, 8)) > 0.5).astype(np.float64)
+    grads, _ = xlogreg.propagate(w, b, X, Y)
+    h = 1e-6
+    for j in range(5):
+        e = np.zeros_like(w)
+        e[j] = h
+        numeric = (float(xlogreg.propagate(w + e, b, X, Y)[1]) - float(xlogreg.propagate(w - e, b, X, Y)[1])) / (2 * h)
+        assert grads["dw"][j, 0] == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+    numeric_b = (float(xlogreg.propagate(w, b + h, X, Y)[1]) - float(xlogreg.propagate(w, b - h, X, Y)[1])) / (2 * h)
+    assert float(grads["db"]) == pytest.approx(numeric_b, rel=1e-6, abs=1e-9)
+
+
+def test_propagate_gradient_matches_autograd():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    X, w = rng.normal(size=(6, 9)), rng.normal(size=(6, 1))
+    Y = (rng.random((1, 9)) > 0.5).astype(np.float64)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    z = wt.T @ torch.tensor(X) + bt
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(z, torch.tensor(Y))
+    loss.backward()
+    grads, cost = xlogreg.propagate(torch.tensor(w), 0.4, torch.tensor(X), torch.tensor(Y))
+    np.testing.assert_allclose(grads["dw"].numpy(), wt.grad.numpy(), rtol=1e-12)
+    assert float(grads["db"]) == pytest.approx(float(bt.grad), rel=1e-12)
+    assert float(cost) == pytest.approx(loss.item(), rel=1e-12)
+
+
+def test_propagate_gradient_matches_jax_grad():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(3)
+    X, w = rng.normal(size=(4, 6)), rng.normal(size=(4, 1))
+    Y = (rng.random((1, 6)) > 0.5).astype(np.float64)
+
+    def loss(w, b):
+        a = jax.nn.sigmoid(w.T @ X + b)
+        return -jnp.mean(Y * jnp.log(a) + (1 - Y) * jnp.log(1 - a))
+
+    gw, gb = jax.grad(loss, argnums=(0, 1))(jnp.asarray(w), 0.1)
+    grads, _ = xlogreg.propagate(jnp.asarray(w), 0.1, jnp.asarray(X), jnp.asarray(Y))
+    np.testing.assert_allclose(np.asarray(grads["dw"]), np.asarray(gw), rtol=1e-10)
+    assert float(grads["db"]) == pytest.approx(float(gb), rel=1e-10)
+
+
+def test_cost_is_finite_when_sigmoid_saturates(case):
+    # |z| = 50: sigmoid is exactly 0 or 1 in float32 and float64, the naive log gives inf
+    Z = case.asarray([[50.0, -50.0, 50.0, -50.0]])
+    Y = case.asarray([[0.0, 1.0, 1.0, 0.0]])
+    cost = case.to_numpy(cost_from_z(Z, Y))
+    assert cost == pytest.approx((50 + 50 + np.log1p(np.exp(-50)) * 2) / 4, rel=1e-6)
+
+
+def test_predict_course_values(case):
+    w = case.asarray([[0.1124579], [0.23106775]])
+    X = case.asarray([[1.0, -1.1, -3.2], [1.2, 2.0, 0.1]])
+    check(case, xlogreg.predict(w, -0.3, X), [[1.0, 1.0, 0.0]])
+
+
+def test_optimize_course_values(case):
+    w, X, Y = (case.asarray(PROPAGATE_CASE[k]) for k in ("w", "X", "Y"))
+    params, grads, costs = xlogreg.optimize(w, 2.0, X, Y, num_iterations=100, learning_rate=0.009)
+    tol = 1e-7 if case.dtype_name == "float64" else 1e-4
+    check(case, params["w"], [[0.19033591], [0.12259159]], rtol=tol)
+    check(case, params["b"], 1.92535983008, rtol=tol)
+    check(case, grads["dw"], [[0.67752042], [1.41625495]], rtol=tol)
+    check(case, grads["db"], 0.219194504541, rtol=tol)
+    assert len(costs) == 1 and costs[0] == pytest.approx(5.801545319394553, rel=tol)
+    assert all(isinstance(c, float) for c in costs)
+
+
+@pytest.mark.parametrize("func", ["sigmoid", "sigmoid_derivative", "normalize_rows", "softmax", "image2vector"])
+def test_functions_do_not_mutate_inputs(case, func):
+    data = np.array([[0.5, -1.0, 2.0], [3.0, 0.0, -4.0]])
+    x = case.asarray(data[..., None] if func == "image2vector" else data)
+    before = case.to_numpy(x).copy()
+    getattr(xlogreg, func)(x)
+    np.testing.assert_array_equal(case.to_numpy(x), before)
+
+
+def test_optimize_does_not_mutate_inputs(case):
+    w, X, Y = (case.asarray(PROPAGATE_CASE[k]) for k in ("w", "X", "Y"))
+    snapshots = [case.to_numpy(a).copy() for a in (w, X, Y)]
+    xlogreg.optimize(w, 2.0, X, Y, num_iterations=20, learning_rate=0.1)
+    for arr, before in zip((w, X, Y), snapshots):
+        np.testing.assert_array_equal(case.to_numpy(arr), before)

@@ -1,0 +1,149 @@
+"""train(), Model and the course's model(): the reference run on every backend."""
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace, device as get_device
+
+import xlogreg
+from conftest import course_reference
+
+# The course's published figures (../shared/datasets/README.md).
+PUBLISHED_COSTS = {0: 0.693147, 100: 0.584508, 200: 0.466949, 1900: 0.140872}
+
+
+@pytest.fixture(scope="session")
+def reference_run(course_data):
+    X, Y, X_test, Y_test, _ = course_data
+    w, b, costs = course_reference(X, Y)
+    predict = lambda X: (1 / (1 + np.exp(-(w.T @ X + b))) > 0.5).astype(float)  # noqa: E731
+    train_acc = 100 - np.mean(np.abs(predict(X) - Y)) * 100
+    test_acc = 100 - np.mean(np.abs(predict(X_test) - Y_test)) * 100
+    return w, b, costs, train_acc, test_acc
+
+
+def test_reference_transcription_reproduces_published_figures(reference_run):
+    _, _, costs, train_acc, test_acc = reference_run
+    for i, value in PUBLISHED_COSTS.items():
+        assert round(costs[i // 100], 6) == value
+    assert round(train_acc, 2) == 99.04 and test_acc == 70.0
+
+
+def test_course_run_matches_reference(case, course_data, reference_run):
+    """2000 iterations at 0.005: costs, weights and accuracies equal the NumPy course loop."""
+    X, Y, X_test, Y_test, _ = course_data
+    w_ref, b_ref, costs_ref, train_acc, test_acc = reference_run
+    model = xlogreg.train(case.asarray(X), case.asarray(Y), case.asarray(X_test), case.asarray(Y_test),
+                          num_iterations=2000, learning_rate=0.005)
+    rtol = 1e-9 if case.dtype_name == "float64" else 1e-4
+    np.testing.assert_allclose(model.costs, costs_ref, rtol=rtol)
+    assert model.cost_iterations == list(range(0, 2000, 100))
+    scale = np.max(np.abs(w_ref))
+    np.testing.assert_allclose(case.to_numpy(model.w), w_ref, rtol=0, atol=rtol * scale)
+    assert model.b == pytest.approx(b_ref, abs=rtol * scale)  # b is a sum of small steps: same scale as w
+    assert model.train_accuracy == pytest.approx(train_acc, abs=1e-9)
+    assert model.test_accuracy == pytest.approx(test_acc, abs=1e-9)
+    assert array_namespace(model.w) is case.xp and str(get_device(model.w)) == str(case.device)
+    assert model.w.dtype == case.dtype and model.dtype == case.dtype_name
+    assert model.iterations == 2000 and not model.interrupted
+
+
+def test_backend_selector_moves_numpy_data(case64, course_data):
+    X, Y, *_ = course_data
+    model = xlogreg.train(X, Y, num_iterations=200, learning_rate=0.005,
+                          backend=case64.backend, device=case64.device)
+    assert array_namespace(model.w) is case64.xp and str(get_device(model.w)) == str(case64.device)
+    assert model.backend == case64.backend
+    _, _, costs = course_reference(X, Y, num_iterations=200)
+    np.testing.assert_allclose(model.costs, costs, rtol=1e-9)
+
+
+def test_course_model_function(course_data, capsys):
+    X, Y, X_test, Y_test, _ = course_data
+    d = xlogreg.model(X, Y, X_test, Y_test, num_iterations=2000, learning_rate=0.005, print_cost=True)
+    out = capsys.readouterr().out
+    assert "Cost after iteration 0: 0.693147" in out
+    assert "Cost after iteration 1900: 0.140872" in out
+    assert "train accuracy: 99.04" in out and "test accuracy: 70.0 %" in out
+    assert set(d) == {"costs", "Y_prediction_test", "Y_prediction_train", "w", "b", "learning_rate", "num_iterations"}
+    assert d["Y_prediction_test"].shape == (1, 50) and d["w"].shape == (12288, 1)
+    assert round(d["costs"][-1], 6) == 0.140872
+    assert 100 - np.mean(np.abs(d["Y_prediction_test"] - Y_test)) * 100 == 70.0
+
+
+def test_model_methods(case):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 40))
+    Y = (X[0] + 0.5 * X[1] > 0).astype(np.int64)
+    model = xlogreg.train(case.asarray(X), case.asarray(Y, dtype=None), num_iterations=300, learning_rate=0.5)
+    proba = model.predict_proba(case.asarray(X))
+    labels = model.predict(case.asarray(X))
+    assert tuple(proba.shape) == (1, 40) and tuple(labels.shape) == (1, 40)
+    w, b = case.to_numpy(model.w), model.b
+    expected = 1 / (1 + np.exp(-(w.T @ X + b)))
+    np.testing.assert_allclose(case.to_numpy(proba), expected, rtol=case.rtol * 10)
+    np.testing.assert_array_equal(case.to_numpy(labels), (expected > 0.5).astype(float))
+    accuracy = model.accuracy(case.asarray(X), Y)  # host labels are moved to the model's device
+    assert accuracy == pytest.approx(100 * np.mean((expected > 0.5) == Y))
+    assert model.predict(X).shape == (1, 40)  # host data is moved to the model's backend
+    plain = model.to_numpy()
+    assert isinstance(plain.w, np.ndarray) and plain.backend == "numpy"
+    np.testing.assert_array_equal(plain.predict(X), case.to_numpy(labels))
+    assert "Model(n_features=3" in repr(model)
+
+
+def test_lists_train_on_numpy():
+    model = xlogreg.train([[0.0, 1.0, 2.0, 3.0]], [0, 0, 1, 1], num_iterations=500, learning_rate=0.5)
+    assert isinstance(model.w, np.ndarray) and model.backend == "numpy"
+    np.testing.assert_array_equal(model.predict([[0.0, 3.0]]), [[0.0, 1.0]])
+
+
+def test_integer_data_uses_default_float(case64):
+    X = np.array([[0, 1, 2, 3], [1, 1, 0, 0]])
+    model = xlogreg.train(case64.asarray(X, dtype=None), case64.asarray([0, 0, 1, 1], dtype=None),
+                          num_iterations=10, learning_rate=0.1)
+    default = case64.xp.__array_namespace_info__().default_dtypes(device=case64.device)["real floating"]
+    assert model.w.dtype == default
+
+
+def test_dtype_argument_casts(case64):
+    model = xlogreg.train(case64.asarray([[0.0, 1.0, 2.0]]), [0, 1, 1], num_iterations=5, dtype="float32")
+    assert model.w.dtype == case64.xp.float32 and model.dtype == "float32"
+
+
+def test_zero_iterations_gives_zero_model():
+    model = xlogreg.train([[1.0, 2.0]], [0, 1], num_iterations=0)
+    assert model.costs == [] and model.iterations == 0 and np.all(model.w == 0) and model.b == 0.0
+
+
+def test_record_every_and_callback(capsys):
+    seen = []
+    X = np.array([[0.0, 1.0, 2.0, 3.0]])
+    model = xlogreg.train(X, [0, 0, 1, 1], num_iterations=25, learning_rate=0.1, record_every=10,
+                          print_cost=True, callback=lambda i, c: seen.append((i, c)))
+    assert model.cost_iterations == [0, 10, 20]
+    assert [i for i, _ in seen] == list(range(25))
+    assert [c for _, c in seen if c is not None] == model.costs
+    assert capsys.readouterr().out.count("Cost after iteration") == 3
+
+
+def test_interrupt_returns_partial_model():
+    X = np.array([[0.0, 1.0, 2.0, 3.0]])
+
+    def stop_at_7(i, cost):
+        if i == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        xlogreg.train(X, [0, 0, 1, 1], num_iterations=100, learning_rate=0.1, callback=stop_at_7, solver="primal")
+    partial = info.value.model
+    assert partial.interrupted and partial.iterations == 8
+    reference = xlogreg.train(X, [0, 0, 1, 1], num_iterations=8, learning_rate=0.1, solver="primal")
+    np.testing.assert_allclose(partial.w, reference.w, rtol=1e-15)
+    assert isinstance(info.value, KeyboardInterrupt)  # scripts still stop on Ctrl-C
+
+
+def test_divergence_is_an_error_not_nan():
+    X = np.array([[1e300, -1e300, 1e300, 2e300]])
+    with pytest.raises(xlogreg.TrainingDiverged, match="smaller"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            xlogreg.train(X, [0, 1, 0, 1], num_iterations=500, learning_rate=1e300, record_every=50)
