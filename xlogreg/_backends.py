@@ -143,7 +143,7 @@ def available_backends():
             version = getattr(lib, "__version__", "") or getattr(
                 importlib.import_module(name.split(".")[0]), "__version__", ""
             )
-            devices = [str(d) for d in _devices(name, lib)]
+            devices = [device_name(d) for d in _devices(name, lib)]
             report[name] = BackendInfo(name, True, devices, "", version)
         except BackendError as exc:
             report[name] = BackendInfo(name, False, [], str(exc), "")
@@ -201,7 +201,7 @@ def _match_device(backend, lib, device):
     if device is None:
         return devices[0] if backend != "jax" else None
     for d in devices:
-        if d == device or str(d) == str(device):
+        if d == device or str(d) == str(device) or device_name(d) == str(device):
             return d
     if isinstance(device, int) and 0 <= device < len(devices):
         return devices[device]
@@ -220,8 +220,22 @@ def _match_device(backend, lib, device):
             return devices[index]
     raise ValueError(
         f"device {device!r} is not a device of backend {backend!r}; "
-        f"its devices here are {[str(d) for d in devices]}"
+        f"its devices here are {[device_name(d) for d in devices]}"
     )
+
+
+def device_name(device):
+    """A short printable name for a device: ``cpu``, ``cuda:0``, ``device1``, ..."""
+    text = str(device)
+    if text.startswith("array_api_strict.Device("):
+        return text[len("array_api_strict.Device('"):-2]
+    if text.startswith("<CUDA Device "):
+        return "cuda:" + text[len("<CUDA Device "):-1]
+    if type(device).__name__ == "CpuDevice" or text.startswith("TFRT_CPU"):
+        return f"cpu:{getattr(device, 'id', 0)}"
+    if type(device).__name__ in ("CudaDevice", "GpuDevice"):
+        return f"cuda:{getattr(device, 'id', 0)}"
+    return text
 
 
 def floating_dtype(xp, device, dtype=None, *, like=None):

@@ -212,8 +212,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
     X = v.as_array(X, "X")
-    if backend is None and v.is_array(Y) and _backends.backend_name(array_namespace(Y)) != "numpy":
-        v.same_namespace(X=X, Y=Y)
+    if backend is None:  # keep X where it is; other arrays must already be there (lists are fine)
+        given = {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test}
+        v.same_namespace(**{k: a for k, a in given.items() if v.is_array(a)})
     xp, dev = _backends.resolve(backend, device, like=X)
     dtype = _backends.floating_dtype(xp, dev, dtype, like=X)
     X, Y = _prepare_data(X, Y, xp, dev, dtype, ("X", "Y"))

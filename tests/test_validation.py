@@ -1,0 +1,216 @@
+"""Every refusal at the public entry points: a clear error naming the argument."""
+
+import numpy as np
+import pytest
+
+import xlogreg
+from xlogreg import _backends
+
+X = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 1.0, 0.0]])
+Y = np.array([[0, 0, 1, 1]])
+W = np.zeros((2, 1))
+
+
+def entry_points(X=X, Y=Y, w=W, b=0.0, learning_rate=0.1, num_iterations=5):
+    """Call each public entry point that takes (X, Y, ...) with these arguments."""
+    return {
+        "train": lambda: xlogreg.train(X, Y, num_iterations=num_iterations, learning_rate=learning_rate),
+        "optimize": lambda: xlogreg.optimize(w, b, X, Y, num_iterations=num_iterations, learning_rate=learning_rate),
+        "propagate": lambda: xlogreg.propagate(w, b, X, Y),
+        "model": lambda: xlogreg.model(X, Y, X, Y, num_iterations=num_iterations, learning_rate=learning_rate),
+    }
+
+
+def assert_refused(calls, exc, *words, only=None):
+    for name, call in calls.items():
+        if only and name not in only:
+            continue
+        with pytest.raises(exc) as info:
+            call()
+        message = str(info.value)
+        for word in words:
+            assert word in message, f"{name}: {word!r} not in {message!r}"
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.arange(4.0), ["X", "2-D", "(4,)"]),
+    (np.zeros((2, 2, 2)), ["X", "2-D", "(2, 2, 2)"]),
+    (np.zeros((4, 8, 8, 3)), ["X", "flatten_images"]),
+])
+def test_X_must_be_2d(bad, words):
+    assert_refused(entry_points(X=bad), ValueError, *words)
+
+
+def test_X_needs_an_example():
+    assert_refused(entry_points(X=np.zeros((2, 0)), Y=np.zeros((1, 0))), ValueError, "X", "at least one", "(2, 0)")
+
+
+@pytest.mark.parametrize("bad", [np.array([[1 + 2j, 0, 1, 1], [0, 0, 1, 0]]), np.array([["a", "b", "c", "d"]] * 2)])
+def test_X_must_be_real_numbers(bad):
+    assert_refused(entry_points(X=bad), TypeError, "X", "real numbers")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_X_must_be_finite(value):
+    bad = X.copy()
+    bad[1, 2] = value
+    assert_refused(entry_points(X=bad), ValueError, "X", "finite")
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.array([[0, 1, 1]]), ["Y", "(1, 4)", "(1, 3)"]),
+    (np.array([[0, 1], [1, 0]]), ["Y", "(2, 2)"]),
+    (np.array([[0, 2, 1, 1]]), ["Y", "0 and 1"]),
+    (np.array([[0, 0.5, 1, 1]]), ["Y", "0 and 1"]),
+    (np.array([[0, np.nan, 1, 1]]), ["Y", "0 and 1"]),
+])
+def test_Y_must_be_m_labels_0_or_1(bad, words):
+    assert_refused(entry_points(Y=bad), ValueError, *words)
+
+
+def test_Y_of_shape_m_is_accepted():
+    model = xlogreg.train(X, np.array([0, 0, 1, 1]), num_iterations=3)
+    assert model.iterations == 3
+
+
+def test_boolean_data_is_converted():
+    model = xlogreg.train(X > 0.5, Y.astype(bool), num_iterations=3)
+    assert model.w.dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.1, np.nan, np.inf])
+def test_learning_rate_must_be_positive_and_finite(bad):
+    assert_refused(entry_points(learning_rate=bad), ValueError, "learning_rate", "> 0", only=("train", "optimize"))
+
+
+@pytest.mark.parametrize("bad", ["0.1", None, True])
+def test_learning_rate_must_be_a_number(bad):
+    assert_refused(entry_points(learning_rate=bad), TypeError, "learning_rate", only=("train", "optimize"))
+
+
+@pytest.mark.parametrize("bad, exc", [(-1, ValueError), (2.5, TypeError), (True, TypeError), ("10", TypeError)])
+def test_num_iterations_must_be_a_non_negative_int(bad, exc):
+    assert_refused(entry_points(num_iterations=bad), exc, "num_iterations", "integer >= 0", only=("train", "optimize"))
+
+
+def test_w_must_match_features():
+    assert_refused(entry_points(w=np.zeros((3, 1))), ValueError, "w", "(2, 1)", "(3, 1)",
+                   only=("optimize", "propagate"))
+    with pytest.raises(ValueError, match=r"w must have shape \(2, 1\)"):
+        xlogreg.predict(np.zeros((2,)), 0.0, X)
+
+
+@pytest.mark.parametrize("bad", ["0", None, [1.0, 2.0]])
+def test_b_must_be_a_number(bad):
+    with pytest.raises((TypeError, ValueError), match="b must be"):
+        xlogreg.propagate(W, bad, X, Y)
+
+
+def test_mixed_namespaces_are_refused():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="w is a numpy array but X is a torch array"):
+        xlogreg.propagate(W, 0.0, torch.tensor(X), torch.tensor(Y))
+    with pytest.raises(TypeError, match="numpy"):
+        xlogreg.train(torch.tensor(X), np.array([0, 0, 1, 1]), num_iterations=1)
+
+
+def test_mixed_devices_are_refused():
+    xp = pytest.importorskip("array_api_strict")
+    device1 = xp.Device("device1")
+    Xs, Ys = xp.asarray(X), xp.asarray(Y, dtype=xp.float64, device=device1)
+    with pytest.raises(ValueError, match="Y is on device .*device1.* but X is on device .*CPU_DEVICE"):
+        xlogreg.optimize(xp.asarray(W), 0.0, Xs, Ys)
+
+
+def test_test_data_must_come_in_pairs():
+    with pytest.raises(ValueError, match="X_test and Y_test"):
+        xlogreg.train(X, Y, X_test=X)
+
+
+def test_test_data_must_have_the_same_features():
+    with pytest.raises(ValueError, match="X_test must have 2 features"):
+        xlogreg.train(X, Y, np.zeros((3, 4)), Y)
+
+
+def test_unknown_backend_and_device():
+    with pytest.raises(ValueError, match="backend must be one of numpy, cupy.*got 'tensorflow'"):
+        xlogreg.train(X, Y, backend="tensorflow")
+    with pytest.raises(ValueError, match="device 'cuda:7' is not a device of backend 'numpy'"):
+        xlogreg.train(X, Y, backend="numpy", device="cuda:7")
+
+
+def test_unknown_solver():
+    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual; got 'newton'"):
+        xlogreg.train(X, Y, solver="newton")
+
+
+def test_missing_gpu_backend_says_why_and_what_to_do():
+    info = xlogreg.available_backends()["cupy"]
+    if info.available:
+        pytest.skip("a GPU is present: CuPy is usable here")
+    with pytest.raises(xlogreg.BackendError) as err:
+        xlogreg.train(X, Y, backend="cupy")
+    message = str(err.value)
+    assert "cupy" in message and ("GPU" in message or "install" in message)
+    assert "Traceback" not in message
+
+
+def test_float64_is_refused_on_a_device_without_it():
+    xp = pytest.importorskip("array_api_strict")
+    with pytest.raises(ValueError, match="float64.*not supported.*no_float64"):
+        xlogreg.train(X, Y, backend="array_api_strict", device="no_float64", dtype="float64")
+    with pytest.raises(ValueError, match="float64.*not supported"):  # float64 data: no silent downgrade
+        xlogreg.train(X, Y, backend="array_api_strict", device="no_float64")
+    model = xlogreg.train(X, Y, backend="array_api_strict", device="no_float64", dtype="float32", num_iterations=2)
+    assert model.w.dtype == xp.float32
+
+
+def test_bad_dtype_names():
+    with pytest.raises(ValueError, match="dtype must be 'float32', 'float64' or None; got 'float16'"):
+        xlogreg.train(X, Y, dtype="float16")
+
+
+def test_jax_float64_without_x64_is_a_clear_error():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(ValueError, match="jax_enable_x64"):
+            _backends.floating_dtype(_backends.get_namespace("jax"), None, "float64")
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("func, arg, words", [
+    ("image2vector", np.zeros((2, 2)), ["image", "3-D"]),
+    ("normalize_rows", np.zeros(3), ["x", "2-D"]),
+    ("softmax", np.zeros((1, 1, 1)), ["x", "1-D or 2-D"]),
+])
+def test_shape_errors_of_the_helpers(func, arg, words):
+    with pytest.raises(ValueError) as info:
+        getattr(xlogreg, func)(arg)
+    assert all(w in str(info.value) for w in words)
+
+
+def test_l1_l2_need_matching_shapes():
+    with pytest.raises(ValueError, match="yhat and y must have the same shape"):
+        xlogreg.l1(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("dim", [0, -1, 2.0, "3"])
+def test_initialize_with_zeros_needs_a_positive_int(dim):
+    with pytest.raises(ValueError, match="dim must be an integer >= 1"):
+        xlogreg.initialize_with_zeros(dim)
+
+
+def test_model_refuses_other_image_sizes():
+    model = xlogreg.train(X, Y, num_iterations=2)
+    with pytest.raises(ValueError, match="X has 3 features per example but this model was trained on 2"):
+        model.predict(np.zeros((3, 5)))
+
+
+def test_validation_does_not_leave_the_device():
+    """A device1 array (which refuses conversion to NumPy) is validated and trained on in place."""
+    xp = pytest.importorskip("array_api_strict")
+    device1 = xp.Device("device1")
+    model = xlogreg.train(xp.asarray(X, device=device1), xp.asarray(Y, device=device1), num_iterations=3)
+    assert str(model.w.device) == str(device1)
