@@ -1,0 +1,560 @@
+"""The ``xlogreg`` command line: ``train``, ``predict`` and ``backends``.
+
+Thin on purpose: parse the arguments, call the library, print. The
+exit status says what happened:
+
+* 0: done;
+* 1: training diverged, or an output file could not be written at the end;
+* 2: a user error (bad option, missing or malformed file, unusable backend),
+  printed as one line ``xlogreg: error: ...`` without a traceback;
+* 130: interrupted by Ctrl-C (with ``--save``, the model trained so far is
+  saved first, marked as interrupted).
+
+Anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+from . import __version__, _backends
+from .datasets import DataError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Default learning rates: the course's for its images; the embedded digits
+#: (64 features, 1 positive in 10) need a larger one to learn in 2000 iterations.
+COURSE_LEARNING_RATE = 0.005
+DIGITS_LEARNING_RATE = 0.1
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line ``xlogreg: error: ...`` (exit status 2) instead of usage + error."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def _number(text, *, positive):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    return _number(text, positive=True)
+
+
+def _float_list(text):
+    values = [_positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers > 0 separated by commas, got {text!r}")
+    return values
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _digit(text):
+    value = _int_at_least(0)(text)
+    if value > 9:
+        raise argparse.ArgumentTypeError(f"must be a digit 0..9, got {text!r}")
+    return value
+
+
+def _plot_path(text):
+    from .plotting import plot_format
+
+    try:
+        plot_format(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _device(text):
+    """Devices by name ("cuda:1", "cpu") or by index ("1")."""
+    return int(text) if text.isdigit() else text
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def build_parser():
+    parser = _Parser(
+        prog="xlogreg",
+        description="Logistic regression with a neural network mindset: train a sigmoid neuron on "
+                    "images, save it, plot its learning curve, classify pictures.",
+    )
+    parser.add_argument("--version", action="version", version=f"xlogreg {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser(
+        "train", help="train a model (default data: the embedded 8x8 digits, 'is it a 0?')",
+        description="Train by batch gradient descent from zero, printing the cost every --record-every "
+                    "iterations and the final train and test accuracy. Without --train, trains on "
+                    "scikit-learn's bundled 8x8 digits as the binary task 'is it DIGIT?' (no network).",
+    )
+    data = train.add_argument_group("data")
+    data.add_argument("--train", metavar="PATH", help="training data: a course-format HDF5 file")
+    data.add_argument("--test", metavar="PATH", help="test data: a course-format HDF5 file")
+    data.add_argument("--x-key", metavar="KEY", help="dataset of the images (default: the key matching *_set_x)")
+    data.add_argument("--y-key", metavar="KEY", help="dataset of the labels (default: the key matching *_set_y)")
+    data.add_argument("--classes-key", metavar="KEY", help="dataset of the class names (default: list_classes)")
+    data.add_argument("--scale", type=_positive_float, default=255.0,
+                      help="divide the stored pixels by this (default: 255, as the course)")
+    data.add_argument("--digit", type=_digit, default=0,
+                      help="embedded data only: the digit to recognise (default: 0)")
+    data.add_argument("--seed", type=int, default=0,
+                      help="embedded data only: seed of the random train/test split (default: 0)")
+
+    opt = train.add_argument_group("training")
+    _add_backend_options(opt)
+    opt.add_argument("--dtype", choices=("float32", "float64"),
+                     help="floating dtype (default: the device's default, float64 on NumPy)")
+    opt.add_argument("-n", "--iterations", type=_int_at_least(0), default=2000,
+                     help="number of gradient descent iterations (default: 2000)")
+    rates = opt.add_mutually_exclusive_group()
+    rates.add_argument("--learning-rate", "--lr", type=_positive_float, metavar="RATE",
+                       help=f"learning rate (default: {COURSE_LEARNING_RATE}, the course's, for --train data; "
+                            f"{DIGITS_LEARNING_RATE} for the embedded digits)")
+    rates.add_argument("--learning-rates", type=_float_list, metavar="R1,R2,...",
+                       help="train one model per learning rate and plot them together, as the course does")
+    opt.add_argument("--record-every", type=_int_at_least(1), default=100, metavar="N",
+                     help="record and print the cost every N iterations (default: 100)")
+    opt.add_argument("--solver", choices=("auto", "primal", "dual"), default="auto",
+                     help="primal (on X) or dual (on the Gram matrix); auto picks the cheaper")
+
+    out = train.add_argument_group("output")
+    out.add_argument("--save", metavar="FILE", help="write the trained model to FILE (HDF5)")
+    out.add_argument("--plot", metavar="FILE", type=_plot_path,
+                     help="write the learning curve to FILE (.png, .pdf or .svg)")
+    out.add_argument("--json", metavar="FILE", help="write a JSON summary of the run to FILE")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar and no cost lines (the progress bar is also off when "
+                          "stderr is not a terminal)")
+    train.set_defaults(func=cmd_train)
+
+    predict = commands.add_parser(
+        "predict", help="classify image files, or measure accuracy on an HDF5 data file",
+        description="Classify pictures (any format Pillow reads; converted, resized and scaled as "
+                    "the training data) and/or report accuracy and the confusion matrix on --data.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model file written by 'xlogreg train --save'")
+    predict.add_argument("images", metavar="IMAGE", nargs="*", help="image files to classify")
+    predict.add_argument("--data", metavar="FILE", help="a course-format HDF5 file with labels")
+    predict.add_argument("--x-key", metavar="KEY", help="dataset of the images in --data")
+    predict.add_argument("--y-key", metavar="KEY", help="dataset of the labels in --data")
+    _add_backend_options(predict)
+    predict.add_argument("--dtype", choices=("float32", "float64"),
+                         help="floating dtype to predict in (default: the model's)")
+    predict.set_defaults(func=cmd_predict)
+
+    backends = commands.add_parser("backends", help="list the array backends and whether they can be used here")
+    backends.set_defaults(func=cmd_backends)
+    return parser
+
+
+def _add_backend_options(group):
+    group.add_argument("--backend", choices=_backends.BACKENDS,
+                       help="array library to compute with (default: numpy)")
+    group.add_argument("--device", type=_device,
+                       help="device of the backend, by name (cuda:0, cpu) or index (default: its default)")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _error(message):
+    print(f"xlogreg: error: {message}", file=sys.stderr)
+
+
+def _check_output(path, option):
+    """Refuse an output path that cannot be written, before spending time on training."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path}: is a directory")
+    if not os.path.isdir(directory):
+        raise UserError(f"{option} {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"{option} {path}: directory {directory} is not writable")
+
+
+def _resolve_backend(backend, device, dtype):
+    """(namespace, device, dtype) from the options; unusable ones are user errors."""
+    backend = backend or "numpy"
+    if backend == "jax" and dtype == "float64":
+        # JAX computes in float32 unless x64 is enabled before it is imported;
+        # asking for float64 on the command line is that explicit choice.
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    try:
+        xp, dev = _backends.resolve(backend, device)
+        return xp, dev, _backends.floating_dtype(xp, dev, dtype)
+    except (_backends.BackendError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _dtype_name(xp, dtype):
+    return next((n for n in ("float32", "float64") if getattr(xp, n, None) == dtype), str(dtype))
+
+
+@dataclass
+class _Data:
+    X: object
+    Y: object
+    X_test: object
+    Y_test: object
+    classes: list
+    image_shape: tuple | None
+    preprocessing: dict
+    description: str
+
+
+def _image_shape(x):
+    shape = tuple(int(s) for s in x.shape[1:])
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 2:
+        return shape + (1,)
+    return None
+
+
+def _load_training_data(args):
+    from .datasets import decode_classes, flatten_images, load_digits, load_h5
+
+    if args.train is None:
+        train_x, train_y, test_x, test_y, classes = load_digits(args.digit, seed=args.seed)
+        # The digits hold 0..16 with the ink high: pictures of dark ink on white are inverted.
+        preprocessing = {"scale": 16.0, "invert": True}
+        description = f"embedded digits (is it a {args.digit}?)"
+    else:
+        keys = dict(x_key=args.x_key, y_key=args.y_key, classes_key=args.classes_key)
+        train_x, train_y, classes = load_h5(args.train, **keys)
+        test_x = test_y = None
+        if args.test is not None:
+            test_x, test_y, test_classes = load_h5(args.test, **keys)
+            if test_x.shape[1:] != train_x.shape[1:]:
+                raise DataError(f"{args.test}: examples of shape {test_x.shape[1:]} do not match the "
+                                f"training examples of shape {train_x.shape[1:]} in {args.train}")
+            classes = classes if classes is not None else test_classes
+        preprocessing = {"scale": args.scale}
+        description = args.train
+    classes = decode_classes(classes)
+    if len(classes) != 2:
+        raise DataError(f"{args.train}: expected 2 class names (label 0, label 1); got {classes}")
+    scale = preprocessing["scale"]
+    X_test = None if test_x is None else flatten_images(test_x, scale)
+    return _Data(flatten_images(train_x, scale), train_y, X_test, test_y, classes,
+                 _image_shape(train_x), preprocessing, description)
+
+
+def _progress_bar(total, quiet, desc):
+    """A tqdm bar on stderr, or None when quiet, stderr is not a terminal, or tqdm is missing."""
+    if quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    try:
+        known_width = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError):
+        known_width = False
+    # A terminal that reports no size (a bare pty) would get an empty bar: assume 80 x 24 there.
+    size = {"dynamic_ncols": True} if known_width else {"ncols": 80, "nrows": 24}
+    return tqdm(total=total, desc=desc, unit="it", file=sys.stderr, **size)
+
+
+def _make_callback(bar, print_cost):
+    """callback(i, cost) for train(): cost is a float on record iterations only, so this never syncs."""
+
+    def callback(i, cost):
+        if bar is not None:
+            bar.update(1)
+        if cost is None:
+            return
+        if bar is not None:
+            bar.set_postfix(cost=f"{cost:.6f}", refresh=False)
+        if print_cost:
+            line = "Cost after iteration %i: %f" % (i, cost)
+            if bar is not None:
+                bar.write(line, file=sys.stdout)
+            else:
+                print(line)
+            sys.stdout.flush()
+
+    return callback
+
+
+def _run_summary(model, seconds):
+    return {
+        "learning_rate": model.learning_rate,
+        "num_iterations": model.num_iterations,
+        "iterations": model.iterations,
+        "interrupted": model.interrupted,
+        "backend": model.backend,
+        "device": model.device,
+        "dtype": model.dtype,
+        "solver": model.solver,
+        "train_accuracy": model.train_accuracy,
+        "test_accuracy": model.test_accuracy,
+        "final_cost": model.costs[-1] if model.costs else None,
+        "cost_iterations": list(model.cost_iterations),
+        "costs": list(model.costs),
+        "seconds": round(seconds, 6),
+    }
+
+
+def _write_json(path, summary):
+    from .model_io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+
+
+# --------------------------------------------------------------------------- train
+
+
+def cmd_train(args):
+    default_rate = DIGITS_LEARNING_RATE if args.train is None else COURSE_LEARNING_RATE
+    rates = args.learning_rates or [args.learning_rate or default_rate]
+    if args.test is not None and args.train is None:
+        raise UserError("--test needs --train (without both, the embedded digits are used)")
+    if args.save and len(rates) > 1:
+        raise UserError("--save writes one model; use --learning-rate instead of --learning-rates")
+    for option in ("save", "plot", "json"):
+        if getattr(args, option):
+            _check_output(getattr(args, option), f"--{option}")
+    if args.plot:
+        _require("matplotlib", "--plot")
+    xp, dev, dtype = _resolve_backend(args.backend, args.device, args.dtype)
+    data = _load_training_data(args)
+    X, Y = (_backends.asarray(a, xp, dev, dtype) for a in (data.X, data.Y))
+    X_test = Y_test = None
+    if data.X_test is not None:
+        X_test, Y_test = (_backends.asarray(a, xp, dev, dtype) for a in (data.X_test, data.Y_test))
+    n_x, m = data.X.shape
+    shape = "x".join(map(str, data.image_shape)) + " images" if data.image_shape else f"{n_x} features"
+    m_test = 0 if data.X_test is None else data.X_test.shape[1]
+    print(f"Data: {data.description}: {m} training and {m_test} test examples of {shape}, "
+          f"classes {data.classes}")
+    where = "default device" if dev is None else str(dev)
+    print(f"Training on {_backends.backend_name(xp)} ({where}, {_dtype_name(xp, dtype)}) for "
+          f"{args.iterations} iterations, solver {args.solver}", flush=True)
+
+    models, timings = [], []
+    interrupted = None
+    for rate in rates:
+        if len(rates) > 1:
+            print(f"learning rate is: {rate}", flush=True)
+        bar = _progress_bar(args.iterations, args.quiet, f"lr={rate:g}" if len(rates) > 1 else None)
+        start = time.perf_counter()
+        try:
+            model = _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar)
+        except KeyboardInterrupt as exc:
+            model = getattr(exc, "model", None)
+            if model is None:  # Ctrl-C outside the loop: nothing to keep
+                raise
+            interrupted = model
+        finally:
+            if bar is not None:
+                bar.close()
+        model.classes, model.image_shape, model.preprocessing = data.classes, data.image_shape, data.preprocessing
+        models.append(model)
+        timings.append(time.perf_counter() - start)
+        if interrupted is not None:
+            break
+        print(f"train accuracy: {model.train_accuracy} %")
+        if model.test_accuracy is not None:
+            print(f"test accuracy: {model.test_accuracy} %")
+        if len(rates) > 1:
+            print("\n" + "-" * 55 + "\n")
+        sys.stdout.flush()
+
+    if interrupted is not None:
+        print(f"xlogreg: interrupted after {interrupted.iterations} of {interrupted.num_iterations} "
+              f"iterations", file=sys.stderr, flush=True)
+    status = _write_outputs(args, data, models, timings, interrupted is not None)
+    return EXIT_INTERRUPTED if interrupted is not None else status
+
+
+def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar):
+    from .training import train
+
+    with warnings.catch_warnings():
+        # Overflow on the way to divergence is reported once, as TrainingDiverged, not as NumPy warnings.
+        warnings.filterwarnings("ignore", message=r"(overflow|invalid value) encountered", category=RuntimeWarning)
+        return train(X, Y, X_test, Y_test, num_iterations=args.iterations, learning_rate=rate,
+                     backend=_backends.backend_name(xp), device=dev, dtype=dtype, solver=args.solver,
+                     record_every=args.record_every, print_cost=False,
+                     callback=_make_callback(bar, not args.quiet))
+
+
+def _write_outputs(args, data, models, timings, interrupted):
+    """--save, --plot, --json; a late write failure is reported and gives exit status 1."""
+    status = EXIT_OK
+    marked = " (marked interrupted)" if interrupted else ""
+    outputs = []
+    if args.save:
+        outputs.append((args.save, lambda: models[-1].save(args.save), f"Saved the model{marked} to {args.save}"))
+    if args.plot:
+        from .plotting import plot_learning_curves
+
+        outputs.append((args.plot, lambda: plot_learning_curves(models, args.plot),
+                        f"Wrote the learning curve to {args.plot}"))
+    if args.json:
+        summary = {
+            "xlogreg_version": __version__,
+            "data": {
+                "source": "embedded-digits" if args.train is None else "hdf5",
+                "train": args.train, "test": args.test,
+                "m_train": int(data.X.shape[1]),
+                "m_test": None if data.X_test is None else int(data.X_test.shape[1]),
+                "n_features": int(data.X.shape[0]),
+                "image_shape": list(data.image_shape) if data.image_shape else None,
+                "classes": data.classes,
+                "preprocessing": data.preprocessing,
+            },
+            "interrupted": interrupted,
+            "model_path": args.save,
+            "plot_path": args.plot,
+            "runs": [_run_summary(m, t) for m, t in zip(models, timings)],
+        }
+        outputs.append((args.json, lambda: _write_json(args.json, summary), f"Wrote the summary to {args.json}"))
+    for path, write, message in outputs:
+        try:
+            write()
+        except OSError as exc:
+            _error(f"cannot write {path}: {exc.strerror or exc}")
+            status = EXIT_FAILURE
+            continue
+        print(message, file=sys.stderr if interrupted else sys.stdout, flush=True)
+    return status
+
+
+def _require(module, option):
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f'{option} needs {module}: pip install "xlogreg[cli]"')
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from .model_io import data_to_X, load_images, load_model
+
+    if not args.images and args.data is None:
+        raise UserError("give image files to classify and/or --data FILE.h5")
+    if args.images:
+        _require("PIL", "classifying image files")
+    backend = device = None
+    if args.backend is not None or args.device is not None or args.dtype is not None:
+        xp, device, _ = _resolve_backend(args.backend, args.device, args.dtype)
+        backend = _backends.backend_name(xp)
+    try:
+        model = load_model(args.model, backend=backend, device=device, dtype=args.dtype)
+    except ValueError as exc:  # DataError, or a dtype the device lacks
+        raise UserError(str(exc)) from None
+    classes = model.classes or ["0", "1"]
+    if args.images:
+        X = load_images(args.images, model)
+        proba = _backends.to_numpy(model.predict_proba(X))[0]
+        labels = _backends.to_numpy(model.predict(X))[0]
+        for path, p, label in zip(args.images, proba, labels):
+            print(f"{path}: {classes[int(label)]} (P({classes[1]}) = {p:.4f})")
+    if args.data is not None:
+        from .datasets import load_h5
+
+        x, y, _ = load_h5(args.data, x_key=args.x_key, y_key=args.y_key)
+        X = data_to_X(x, model, args.data)
+        y = np.asarray(y).reshape(-1).astype(np.int64)
+        pred = _backends.to_numpy(model.predict(X))[0].astype(np.int64)
+        print(f"accuracy: {model.accuracy(X, y)} % ({y.size} examples in {args.data})")
+        print("confusion matrix (rows: true class, columns: predicted class):")
+        width = max(8, *(len(c) for c in classes)) + 2
+        print(" " * width + "".join(f"{c:>{width}}" for c in classes))
+        for true, name in enumerate(classes):
+            counts = [int(np.sum((y == true) & (pred == guess))) for guess in (0, 1)]
+            print(f"{name:<{width}}" + "".join(f"{n:>{width}}" for n in counts))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def cmd_backends(args):
+    from ._backends import available_backends
+
+    report = available_backends()
+    width = max(len(name) for name in report)
+    print(f"{'backend':<{width}}  usable  details")
+    for name, info in report.items():
+        if info.available:
+            details = f"{info.version}; devices: {', '.join(info.devices)}"
+        else:
+            details = f"why not: {info.reason}"
+        print(f"{name:<{width}}  {'yes' if info.available else 'no':<6}  {details}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (see the module docstring)."""
+    from ._backends import BackendError
+    from .solvers import TrainingDiverged
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UserError, DataError, BackendError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except TrainingDiverged as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("\nxlogreg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `xlogreg predict ... | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
