@@ -226,7 +226,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
             )
     w, b = zeros_like_params(X)
     settings = dict(learning_rate=learning_rate, num_iterations=num_iterations,
-                    backend=_backends.backend_name(xp), device=str(get_device(X)),
+                    backend=_backends.backend_name(xp), device=_backends.device_name(get_device(X)),
                     dtype=_dtype_name(xp, dtype))
     try:
         result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver,
