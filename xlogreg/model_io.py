@@ -75,7 +75,8 @@ def atomic_path(path):
     >>> with atomic_path(target) as tmp:
     ...     with open(tmp, "w") as f:
     ...         _ = f.write("{}")
-    >>> open(target).read()
+    >>> with open(target) as f:
+    ...     f.read()
     '{}'
     """
     path = os.fspath(path)
@@ -336,7 +337,6 @@ def _read_model_file(path):
         cost_iterations = _dataset(f, path, "cost_iterations", limit)
         b = f.attrs.get("b")
         parsed = {key: _attr_json(f, path, key) for key in _JSON_ATTRS}
-        written_by = f.attrs.get("xlogreg_version", "")
 
     if w.ndim != 2 or w.shape[1] != 1 or w.shape[0] < 1:
         raise DataError(f"{path}: 'w' has shape {w.shape}, expected (n_x, 1)")
@@ -394,7 +394,7 @@ def _read_model_file(path):
         classes=classes,
         image_shape=image_shape,
         preprocessing=preprocessing,
-    ), {"xlogreg_version": str(written_by), "trained_on": {k: training.get(k) for k in ("backend", "device", "dtype")}}
+    )
 
 
 def load_model(path, backend=None, device=None, *, dtype=None):
@@ -440,7 +440,7 @@ def load_model(path, backend=None, device=None, *, dtype=None):
     from .training import Model
 
     path = os.fspath(path)
-    fields, _ = _read_model_file(path)
+    fields = _read_model_file(path)
     w = fields.pop("w")
     model = Model(w=w, backend="numpy", device="cpu", dtype=str(w.dtype), **fields)
     if backend is None and device is None and dtype is None:
@@ -452,15 +452,6 @@ def load_model(path, backend=None, device=None, *, dtype=None):
     model.device = str(get_device(model.w))
     model.dtype = dtype if dtype is not None else str(w.dtype)
     return model
-
-
-def model_file_info(path):
-    """Provenance of a model file: ``{"xlogreg_version": ..., "trained_on": {backend, device, dtype}}``.
-
-    A loaded Model describes where its w lives now (NumPy after
-    :func:`load_model`); this tells where it was trained.
-    """
-    return _read_model_file(os.fspath(path))[1]
 
 
 # --------------------------------------------------------------------------- raw inputs -> X
