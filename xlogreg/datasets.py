@@ -7,6 +7,8 @@ file and the problem.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 
@@ -16,7 +18,7 @@ from array_api_compat import array_namespace
 from . import _backends
 from . import _validation as v
 
-__all__ = ["DataError", "load_dataset", "load_h5", "flatten_images", "load_digits", "find_keys"]
+__all__ = ["DataError", "load_dataset", "load_h5", "flatten_images", "load_digits", "find_keys", "open_lazy", "open_lazy_images"]
 
 
 class DataError(ValueError):
@@ -203,3 +205,226 @@ def load_digits(digit=0, *, test_fraction=0.25, seed=0):
     test, tr = order[:n_test], order[n_test:]
     return (images[tr], labels[tr][None, :], images[test], labels[test][None, :],
             [f"not {digit}", str(digit)])
+
+
+# --- Out of core: course-format HDF5 files as lazy, chunked Dask arrays ------------------------
+
+
+class H5Slicer:
+    """A picklable stand-in for one HDF5 dataset that reads slices by opening the file by path.
+
+    h5py objects cannot be pickled, so they cannot travel to Dask workers in
+    other processes or on other machines. This object holds only the path,
+    the key, the shape and the dtype; the first read in a process opens the
+    file by path (once per process: opening costs milliseconds, a chunk's read
+    about as much), later reads reuse it. Every worker therefore needs the file
+    at the same path (a shared file system). A file changed since it was
+    opened is refused, never read as if it were the same data.
+
+    Parameters
+    ----------
+    path : str
+    key : str
+        Dataset name inside the file.
+    shape : tuple of int
+    dtype : numpy dtype
+    """
+
+    def __init__(self, path, key, shape, dtype):
+        self.path = os.fspath(path)
+        self.key = key
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        stat = os.stat(self.path)
+        # The file's identity, so Dask task names change when the file does.
+        self._stamp = (stat.st_size, stat.st_mtime_ns)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __getitem__(self, index):
+        try:
+            return _open_file(self.path, self._stamp, os.getpid())[self.key][index]
+        except DataError:
+            raise
+        except FileNotFoundError:
+            raise DataError(
+                f"{self.path}: no such file on host {_hostname()} (out-of-core data is read by path: "
+                "every Dask worker needs the file at the same path, e.g. on a shared file system)"
+            ) from None
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise DataError(f"{self.path}: {self.key!r} cannot be read on host {_hostname()}: {exc}") from None
+
+    def __dask_tokenize__(self):
+        return (type(self).__name__, self.path, self.key, self.shape, str(self.dtype), self._stamp)
+
+    def __repr__(self):
+        return f"H5Slicer({self.path!r}, {self.key!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+@functools.lru_cache(maxsize=8)
+def _open_file(path, stamp, pid):
+    """The h5py file at `path`, opened once per process (`pid`: not shared across a fork)."""
+    import h5py
+
+    f = h5py.File(path, "r")
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != stamp:
+        f.close()
+        raise DataError(f"{path}: the file changed after it was opened for training; open it again")
+    return f
+
+
+def _hostname():
+    import socket
+
+    return socket.gethostname()
+
+
+#: Default size of one chunk of the flattened float X, as for in-memory data on Dask: a few
+#: chunks per thread fit in memory anywhere, and the per-chunk cost of Dask and HDF5 (a few
+#: milliseconds) stays small next to the chunk's arithmetic.
+CHUNK_BYTES = 64 * 2**20
+
+
+def examples_per_chunk(n_x, chunk_bytes=CHUNK_BYTES, itemsize=8):
+    """Examples per Dask chunk so that one chunk of X (n_x, k) in floats is about `chunk_bytes`."""
+    return max(1, int(chunk_bytes) // max(1, n_x * itemsize))
+
+
+def _scale_block(block, scale, out_dtype):
+    # One pass and one allocation: integers are cast inside the ufunc loop. Bit for bit
+    # the same values as flatten_images' astype-then-divide.
+    return np.divide(block, scale, dtype=out_dtype)
+
+
+def open_lazy_images(path, *, x_key=None, y_key=None, classes_key=None, chunk_bytes=CHUNK_BYTES,
+                     chunk_examples=None):
+    """Open a course-format HDF5 file as lazy Dask arrays, reading no images.
+
+    The lazy counterpart of :func:`load_h5`: same keys, same shapes, same
+    checks. Each Dask task reads one chunk of examples, opening the file by
+    path (:class:`H5Slicer`), so it also works on ``dask.distributed`` workers
+    that see the same path. :func:`flatten_images` on the images stays lazy;
+    :func:`open_lazy` does both steps, a little faster.
+
+    Parameters
+    ----------
+    path : str or path
+    x_key, y_key, classes_key : str, optional
+        Keys of the images, labels and class names (found by pattern when not
+        given, as :func:`load_h5`).
+    chunk_bytes : int
+        Target size in bytes of one chunk once flattened to float64 (default
+        64 MiB: 682 examples of 64 x 64 x 3, 8 MiB of pixels on disk).
+    chunk_examples : int, optional
+        Examples per chunk; overrides `chunk_bytes`.
+
+    Returns
+    -------
+    x_orig : dask array of shape (m, ...), chunked along m only
+        The images as stored (uint8 for course data).
+    y : dask array of shape (1, m), chunked like x_orig
+        The labels as stored, checked here to be 0 / 1 (one read of the
+        label column, a few bytes per example).
+    classes : ndarray of bytes or None
+
+    Raises
+    ------
+    DataError
+        When the file or its keys are missing or malformed.
+    BackendError
+        When Dask is not installed.
+    """
+    da = _backends._import("dask")
+    path = os.path.abspath(os.fspath(path))
+    with open_h5(path) as f:
+        import h5py
+
+        xk, yk, ck = find_keys(f, x_key, y_key, classes_key)
+        for key, what in ((xk, "the images"), (yk, "the labels")):
+            if not isinstance(f[key], h5py.Dataset):
+                raise DataError(f"{path}: {key!r} is a group, expected a dataset of {what}")
+            if f[key].dtype.kind not in "uifb":
+                raise DataError(f"{path}: {key!r} has dtype {f[key].dtype}, expected numbers ({what})")
+        x_shape, x_dtype = f[xk].shape, f[xk].dtype
+        y_shape, y_dtype = f[yk].shape, f[yk].dtype
+        classes = np.asarray(f[ck][()]) if ck is not None else None
+        if len(x_shape) < 2:
+            raise DataError(f"{path}: {xk!r} has shape {x_shape}, expected (m, ...) with one example per row")
+        m = x_shape[0]
+        if math.prod(y_shape) != m or len(y_shape) > 2 or (len(y_shape) == 2 and 1 not in y_shape):
+            raise DataError(f"{path}: {yk!r} has shape {y_shape}, expected ({m},) or (1, {m}) to match {xk!r}")
+        if not np.isin(_read(f, yk, "the labels", _memory_bytes()), (0, 1)).all():
+            raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+    if chunk_examples is None:
+        chunk_examples = examples_per_chunk(math.prod(x_shape[1:]), chunk_bytes)
+    k = int(min(m, v.check_positive_int(chunk_examples, "chunk_examples")))
+    x_orig = da.from_array(H5Slicer(path, xk, x_shape, x_dtype), chunks=(k, *x_shape[1:]),
+                           lock=False, asarray=True, inline_array=True)
+    # The labels are read lazily too, so no data is embedded in the graphs sent to a cluster.
+    labels = da.from_array(H5Slicer(path, yk, y_shape, y_dtype), chunks=-1 if len(y_shape) == 2 else k,
+                           lock=False, asarray=True, inline_array=True)
+    y = da.reshape(labels, (1, m)).rechunk((1, x_orig.chunks[0]))
+    return x_orig, y, classes
+
+
+def open_lazy(path, *, scale=255.0, dtype="float64", x_key=None, y_key=None, classes_key=None,
+              chunk_bytes=CHUNK_BYTES, chunk_examples=None):
+    """Open a course-format HDF5 file as lazy Dask arrays X (n_x, m) and Y (1, m), ready to train.
+
+    The out-of-core counterpart of ``flatten_images(load_h5(path)[0], scale)``:
+    the same values, but nothing is read until Dask computes. X is chunked
+    along the examples only (each chunk holds every feature of
+    `chunk_examples` examples); each Dask task reads one chunk of images,
+    flattens it and divides it by `scale`. Training on it streams the file
+    once per iteration with memory bounded by a few chunks, whatever the
+    file's size.
+
+    Parameters
+    ----------
+    path : str or path
+    scale : float > 0
+        X is ``pixels / scale`` (255 for the course's 8-bit images).
+    dtype : {"float64", "float32"}
+        Floating dtype of X.
+    x_key, y_key, classes_key : str, optional
+        As :func:`open_lazy_images`.
+    chunk_bytes : int
+        Target size in bytes of one chunk of X in `dtype` (default 64 MiB).
+    chunk_examples : int, optional
+        Examples per chunk; overrides `chunk_bytes`.
+
+    Returns
+    -------
+    X : dask array of shape (n_x, m) and dtype `dtype`, chunks (n_x, chunk_examples)
+    Y : dask array of shape (1, m), chunked like X (the labels as stored)
+    classes : ndarray of bytes or None
+
+    Examples
+    --------
+    >>> import xlogreg
+    >>> from xlogreg.datasets import open_lazy
+    >>> X, Y, classes = open_lazy("train_catvnoncat.h5")  # doctest: +SKIP
+    >>> X                                                 # nothing read yet  # doctest: +SKIP
+    dask.array<_scale_block, shape=(12288, 209), dtype=float64, chunksize=(12288, 209), ...>
+    >>> model = xlogreg.train(X, Y, backend="dask")       # doctest: +SKIP
+    """
+    if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0):
+        raise ValueError(f"scale must be a number > 0; got {scale!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    dtype = np.dtype(dtype)
+    if chunk_examples is None:
+        with open_h5(path) as f:
+            xk = find_keys(f, x_key, y_key, classes_key)[0]
+            n_x = math.prod(f[xk].shape[1:])
+        chunk_examples = examples_per_chunk(n_x, chunk_bytes, dtype.itemsize)
+    x_orig, y, classes = open_lazy_images(path, x_key=x_key, y_key=y_key, classes_key=classes_key,
+                                          chunk_examples=chunk_examples)
+    m = x_orig.shape[0]
+    # (m, h, w, c) -> (m, n_x) keeps the chunks (the trailing axes are whole); .T is free.
+    flat = x_orig.reshape((m, math.prod(x_orig.shape[1:]))).T
+    X = flat.map_blocks(_scale_block, float(scale), dtype, dtype=dtype)
+    return X, y, classes
