@@ -7,7 +7,10 @@ arrays themselves (``array_api_compat.array_namespace``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 
 import array_api_compat
@@ -347,8 +350,8 @@ def asarray(x, xp, device, dtype=None):
     if backend_name(xp) == "dask":
         import dask.array as da
 
-        out = da.from_array(host, chunks=_dask_chunks(host.shape))
-        return out if dtype is None else xp.astype(out, dtype)
+        out = _dask_from_host(host, _dask_chunks(host.shape))
+        return out if dtype is None or out.dtype == dtype else xp.astype(out, dtype)
     if backend_name(xp) == "jax" and device is None:
         return xp.asarray(host, dtype=dtype)
     return xp.asarray(host, dtype=dtype, device=device)
@@ -403,3 +406,103 @@ def from_host(x):
     if arr.dtype == object or arr.dtype.kind in "USVM m":
         raise TypeError(f"expected real numbers, got dtype {arr.dtype}")
     return arr
+
+
+# --- Dask: where the work runs ------------------------------------------------------------------
+
+#: Environment variable with the address of a dask.distributed scheduler (as ``--scheduler``).
+SCHEDULER_ENV = "XLOGREG_DASK_SCHEDULER"
+
+
+@contextlib.contextmanager
+def dask_scheduler(address=None, *, timeout=10.0):
+    """Run the Dask work inside the block on a ``dask.distributed`` cluster, or on local threads.
+
+    Parameters
+    ----------
+    address : str or None
+        The scheduler's address (``"tcp://host:8786"``). None reads
+        :data:`SCHEDULER_ENV`; when that is unset or empty too, Dask's local
+        threaded scheduler is used (no cluster, no ``distributed`` needed).
+    timeout : float
+        Seconds to wait for the scheduler to answer.
+
+    Yields
+    ------
+    client : distributed.Client or None
+        The connected client (closed at the end of the block), or None for
+        the threaded scheduler.
+
+    Raises
+    ------
+    BackendError
+        When Dask (or, with an address, ``distributed``) is not installed, or
+        the scheduler cannot be reached.
+
+    Examples
+    --------
+    >>> with dask_scheduler("tcp://10.0.0.5:8786") as client:  # doctest: +SKIP
+    ...     model = xlogreg.train(X, Y, backend="dask")
+    """
+    _import("dask")
+    import dask
+
+    if address is None:
+        address = os.environ.get(SCHEDULER_ENV, "").strip() or None
+    if address is None:
+        with dask.config.set(scheduler="threads"):
+            yield None
+        return
+    try:
+        import distributed
+    except ImportError as exc:
+        raise BackendError(
+            f"a Dask scheduler address was given ({address!r}) but dask.distributed is not installed "
+            f"({exc}); install it with: {_INSTALL_HINT['dask']}"
+        ) from None
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=True)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise BackendError(
+            f"cannot connect to the Dask scheduler at {address!r} (from --scheduler or {SCHEDULER_ENV}) "
+            f"within {timeout:g} s: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def dask_client():
+    """The ``dask.distributed`` client that Dask computes on now, or None (local schedulers)."""
+    if "distributed" not in sys.modules:  # never import it just to ask
+        return None
+    import distributed
+    from dask.base import get_scheduler
+
+    client = getattr(get_scheduler(), "__self__", None)
+    return client if isinstance(client, distributed.Client) else None
+
+
+def _dask_from_host(host, chunks):
+    """A dask array of the NumPy array `host`, chunked as asked.
+
+    With a ``dask.distributed`` client, the chunks are sent to the workers
+    once (scattered) so the graph of each iteration refers to them instead of
+    carrying the whole array again. Scattered data has no recipe to rebuild
+    it: if a worker holding chunks dies, the run fails (dask's
+    "lost dependencies"); data read from a file (:func:`xlogreg.datasets.open_lazy`)
+    is re-read instead.
+    """
+    da = _import("dask")
+    out = da.from_array(host, chunks=chunks)
+    client = dask_client()
+    if client is None or host.size == 0:
+        return out
+    slices = da.core.slices_from_chunks(out.chunks)
+    futures = client.scatter([np.ascontiguousarray(host[s]) for s in slices])
+    blocks = [da.from_delayed(f, shape=host[s].shape, dtype=host.dtype) for f, s in zip(futures, slices)]
+    grid = np.empty(out.numblocks, dtype=object)
+    for index, block in zip(np.ndindex(*out.numblocks), blocks):
+        grid[index] = block
+    return da.block(grid.tolist())
