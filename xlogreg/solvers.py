@@ -90,13 +90,80 @@ def _materialize(*arrays):
 
     Without this, every iteration would stack its task graph on the previous
     one; with it, w and b are concrete after each step and the graph stays the
-    size of one iteration. Eager backends get their arrays back untouched.
+    size of one iteration. Small arrays (w, b, the cost: up to
+    :data:`_EMBED_BYTES`) are brought back and wrapped again as dask arrays
+    holding their values: on a ``dask.distributed`` cluster, a persisted w
+    would keep its whole history (every earlier iteration) alive on the
+    scheduler, so a lost worker would replay the run from the start and the
+    trained w would vanish with the client. Bigger ones (the dual's Gram
+    matrix, whose history is one pass over X) stay persisted where they are.
+    Eager backends get their arrays back untouched.
     """
     if any(is_dask_array(a) for a in arrays):
         import dask
+        import dask.array as da
 
-        return dask.persist(*arrays)
+        small = [i for i, a in enumerate(arrays) if is_dask_array(a) and a.nbytes <= _EMBED_BYTES]
+        if len(small) < sum(is_dask_array(a) for a in arrays):
+            arrays = dask.persist(*arrays)  # one pass over X for all of them
+        values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
+        return tuple(da.from_array(values[i], chunks=a.chunks) if i in values else a
+                     for i, a in enumerate(arrays))
     return arrays
+
+
+#: Dask state up to this size is carried from one iteration to the next as data in the
+#: graph (well below distributed's 10 MB "large graph" warning); bigger state is persisted.
+_EMBED_BYTES = 4 * 2**20
+
+
+def chunked_gradients(w, b, X, Y, with_cost=True):
+    """``dw``, ``db`` (and the cost) of a Dask X in one task per chunk of examples.
+
+    The same maths as ``forward_backward`` (and ``cost_from_z``) on the whole
+    of X: each task runs those very functions on its chunk of examples (a NumPy
+    array) and returns the chunk's sums ``k dw_k``, ``k db_k``, ``k cost_k``;
+    the sums are added in a tree and divided by m. On Dask this reads each
+    chunk of X once per iteration, keeps it for one task only (the forward and
+    the backward product share it, in cache) and builds a graph of one task
+    per chunk instead of about ten, which is what a lazy X (an HDF5 file read
+    chunk by chunk) needs.
+
+    Parameters
+    ----------
+    w : dask array of shape (n_x, 1)
+    b : 0-d dask array
+    X : dask array of shape (n_x, m), chunked along m (the examples)
+    Y : dask array of shape (1, m)
+    with_cost : bool
+
+    Returns
+    -------
+    dw : dask array of shape (n_x, 1)
+    db : 0-d dask array
+    cost : 0-d dask array, or None without `with_cost`
+    """
+    n_x, m = X.shape
+    # One chunk along the features: each task sees whole examples.
+    X = X.rechunk({0: -1}) if X.numblocks[0] > 1 else X
+    w = w.rechunk(-1) if w.npartitions > 1 else w
+    rows = n_x + (2 if with_cost else 1)
+    parts = X.map_blocks(_chunk_sums, Y, w, b.reshape((1, 1)), with_cost=with_cost,
+                         chunks=((rows,), (1,) * X.numblocks[1]), dtype=X.dtype)
+    sums = parts.sum(axis=1, keepdims=True) / m  # (rows, 1)
+    dw, db = sums[:n_x], sums[n_x, 0]
+    return dw, db, (sums[n_x + 1, 0] if with_cost else None)
+
+
+def _chunk_sums(X, Y, w, b, with_cost):
+    """One task of :func:`chunked_gradients`: the course maths on k examples, as sums."""
+    xp = array_namespace(X)
+    k = X.shape[1]
+    Z, dw, db, _ = forward_backward(w, xp.reshape(b, ()), X, Y)
+    sums = [dw * k, xp.reshape(db * k, (1, 1))]
+    if with_cost:
+        sums.append(xp.reshape(cost_from_z(Z, Y) * k, (1, 1)))
+    return xp.concat(sums, axis=0)
 
 
 def _record(costs, i, cost, print_cost):
@@ -126,12 +193,16 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     costs = []
     state = (w, b, 0)
     dw = db = None
+    lazy = is_dask_array(X)
     try:
         for i in range(num_iterations):
             w, b, _ = state
-            Z, dw, db, _ = forward_backward(w, b, X, Y)
             record = i % record_every == 0
-            cost = cost_from_z(Z, Y) if record else None
+            if lazy:  # one task per chunk of examples: each chunk of X is read once
+                dw, db, cost = chunked_gradients(w, b, X, Y, with_cost=record)
+            else:
+                Z, dw, db, _ = forward_backward(w, b, X, Y)
+                cost = cost_from_z(Z, Y) if record else None
             w, b = w - learning_rate * dw, b - learning_rate * db
             if record:
                 w, b, cost = _materialize(w, b, cost)
