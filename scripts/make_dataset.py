@@ -45,17 +45,20 @@ SPREAD = 1.0
 def pattern(shape, seed):
     """The fixed +-1 pattern of the positive class, shape (height, width, channels)."""
     rng = np.random.default_rng([seed, 0xC0FFEE])
-    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+    return np.where(rng.random(shape) < 0.5, -1, 1).astype(np.int16)
 
 
 def make_block(seed, index, count, shape, template):
     """Examples ``index * BLOCK ... + count`` of the data set: (images uint8, labels int64)."""
     rng = np.random.default_rng([seed, index])
     labels = rng.integers(0, 2, size=count, dtype=np.int64)
-    strength = (2.0 * labels - 1.0 + SPREAD * rng.standard_normal(count)).astype(np.float32)
-    noise = rng.integers(128 - NOISE, 128 + NOISE + 1, size=(count, *shape), dtype=np.int16)
-    images = noise + np.rint(AMPLITUDE * strength[:, None, None, None] * template)
-    return np.clip(images, 0, 255).astype(np.uint8), labels
+    strength = 2.0 * labels - 1.0 + SPREAD * rng.standard_normal(count)
+    # In whole grey levels, so the image is built in int16 without float temporaries.
+    level = np.rint(AMPLITUDE * strength).astype(np.int16)
+    images = rng.integers(128 - NOISE, 128 + NOISE + 1, size=(count, *shape), dtype=np.int16)
+    images += level[:, None, None, None] * template
+    np.clip(images, 0, 255, out=images)
+    return images.astype(np.uint8), labels
 
 
 def write(path, examples, shape, *, seed=0, prefix="train", chunk_examples=None, verbose=False):
