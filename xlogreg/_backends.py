@@ -506,3 +506,25 @@ def _dask_from_host(host, chunks):
     for index, block in zip(np.ndindex(*out.numblocks), blocks):
         grid[index] = block
     return da.block(grid.tolist())
+
+
+def explain_dask_failure(exc):
+    """A clearer error for a ``dask.distributed`` failure during training, or None to keep `exc`.
+
+    A worker that dies holding the only copy of data sent from memory
+    (scattered chunks of X) leaves Dask with nothing to rebuild it from; Dask
+    cancels the computation ("cancelled for reason: lost dependencies", or
+    "already forgotten"). Say what most likely happened and what survives it.
+    """
+    if "distributed" not in sys.modules:
+        return None
+    import distributed
+
+    if isinstance(exc, distributed.client.FutureCancelledError):
+        return BackendError(
+            f"the Dask cluster cancelled the training computation ({exc}). That happens when a worker "
+            "dies or restarts holding the only copy of data sent from memory, which cannot be rebuilt. "
+            "Train from an HDF5 file on a path every worker can read (xlogreg.datasets.open_lazy, or "
+            "xlogreg train --backend dask --train FILE): lost chunks are then read again"
+        )
+    return None
