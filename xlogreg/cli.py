@@ -16,6 +16,7 @@ Anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -155,6 +156,11 @@ def build_parser():
                      help="record and print the cost every N iterations (default: 100)")
     opt.add_argument("--solver", choices=("auto", "primal", "dual"), default="auto",
                      help="primal (on X) or dual (on the Gram matrix); auto picks the cheaper")
+    opt.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --backend dask: the dask.distributed scheduler to run on, e.g. "
+                          f"tcp://host:8786 (default: ${_backends.SCHEDULER_ENV}, else local threads). "
+                          "With --train, the files are read by the workers: they must see them at "
+                          "the same paths")
 
     out = train.add_argument_group("output")
     out.add_argument("--save", metavar="FILE", help="write the trained model to FILE (HDF5)")
@@ -251,7 +257,7 @@ def _image_shape(x):
 
 
 def _load_training_data(args):
-    from .datasets import decode_classes, flatten_images, load_digits, load_h5
+    from .datasets import decode_classes, flatten_images, flatten_lazy, load_digits, load_h5, open_lazy_images
 
     if args.train is None:
         train_x, train_y, test_x, test_y, classes = load_digits(args.digit, seed=args.seed)
@@ -260,10 +266,12 @@ def _load_training_data(args):
         description = f"embedded digits (is it a {args.digit}?)"
     else:
         keys = dict(x_key=args.x_key, y_key=args.y_key, classes_key=args.classes_key)
-        train_x, train_y, classes = load_h5(args.train, **keys)
+        # Dask: out of core, the files stay on disk and are read chunk by chunk every iteration.
+        load = open_lazy_images if args.backend == "dask" else load_h5
+        train_x, train_y, classes = load(args.train, **keys)
         test_x = test_y = None
         if args.test is not None:
-            test_x, test_y, test_classes = load_h5(args.test, **keys)
+            test_x, test_y, test_classes = load(args.test, **keys)
             if test_x.shape[1:] != train_x.shape[1:]:
                 raise DataError(f"{args.test}: examples of shape {test_x.shape[1:]} do not match the "
                                 f"training examples of shape {train_x.shape[1:]} in {args.train}")
@@ -274,6 +282,8 @@ def _load_training_data(args):
     if len(classes) != 2:
         raise DataError(f"{args.train}: expected 2 class names (label 0, label 1); got {classes}")
     scale = preprocessing["scale"]
+    if args.backend == "dask" and args.train is not None:
+        flatten_images = functools.partial(flatten_lazy, dtype=args.dtype or "float64")
     X_test = None if test_x is None else flatten_images(test_x, scale)
     return _Data(flatten_images(train_x, scale), train_y, X_test, test_y, classes,
                  _image_shape(train_x), preprocessing, description)
@@ -349,6 +359,17 @@ def _write_json(path, summary):
 
 
 def cmd_train(args):
+    if args.backend != "dask":
+        if args.scheduler:
+            raise UserError("--scheduler needs --backend dask")
+        return _train_command(args)
+    with _backends.dask_scheduler(args.scheduler) as client:  # None: local threads
+        if client is not None:
+            print(f"Dask scheduler: {client.scheduler.address}", flush=True)
+        return _train_command(args)
+
+
+def _train_command(args):
     default_rate = DIGITS_LEARNING_RATE if args.train is None else COURSE_LEARNING_RATE
     rates = args.learning_rates or [args.learning_rate or default_rate]
     if args.test is not None and args.train is None:
