@@ -104,9 +104,17 @@ def _materialize(*arrays):
         import dask.array as da
 
         small = [i for i, a in enumerate(arrays) if is_dask_array(a) and a.nbytes <= _EMBED_BYTES]
-        if len(small) < sum(is_dask_array(a) for a in arrays):
-            arrays = dask.persist(*arrays)  # one pass over X for all of them
-        values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
+        try:
+            if len(small) < sum(is_dask_array(a) for a in arrays):
+                arrays = dask.persist(*arrays)  # one pass over X for all of them
+            values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
+        except Exception as exc:
+            from ._backends import explain_dask_failure
+
+            clearer = explain_dask_failure(exc)
+            if clearer is None:
+                raise
+            raise clearer from exc
         return tuple(da.from_array(values[i], chunks=a.chunks) if i in values else a
                      for i, a in enumerate(arrays))
     return arrays
