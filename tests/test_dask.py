@@ -1,0 +1,449 @@
+"""Scale-out with Dask (issue 5): NumPy's results, bounded graphs, out of core, on a cluster.
+
+* Results on dask equal NumPy's (1e-9 relative in float64) on the course data
+  and on synthetic data, in memory and read lazily from HDF5.
+* The loop stays bounded: the graph handed to Dask has the same size at
+  every iteration, each chunk of the file is read once per iteration, and a
+  distributed scheduler holds no history.
+* A ``LocalCluster`` of two worker processes on loopback gives the same
+  model; a worker killed mid-run is recovered from (file data is re-read),
+  and lost in-memory data fails loudly, never with wrong weights.
+* The command line trains out of core within a memory limit on a file three
+  times its size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import xlogreg
+from xlogreg import _backends, datasets, solvers
+from xlogreg.core import cost_from_z, forward_backward
+
+try:
+    import dask
+    import dask.array as da
+    import distributed
+except ImportError as exc:  # a required backend that is missing is a failure, not a skip
+    if "dask" in os.environ.get("XLOGREG_REQUIRE_BACKENDS", "").split(","):
+        raise
+    pytest.skip(f"dask not available: {exc}", allow_module_level=True)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RTOL = {"float64": 1e-9, "float32": 1e-4}
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_dataset = _load_script("make_dataset")
+
+
+@pytest.fixture(scope="module")
+def synthetic_path(tmp_path_factory):
+    """3000 synthetic 8x8 grey images (192 KB) in course format."""
+    path = tmp_path_factory.mktemp("data") / "synthetic.h5"
+    make_dataset.write(path, 3000, (8, 8, 1), seed=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(synthetic_path):
+    """The synthetic data in memory, prepared as the course does: X (64, 3000) / 255, Y (1, 3000)."""
+    x, y, _ = datasets.load_h5(synthetic_path)
+    return datasets.flatten_images(x), y
+
+
+def assert_close(actual, expected, rtol, what):
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    scale = max(np.max(np.abs(expected)), np.finfo(np.float64).tiny)
+    error = np.max(np.abs(actual - expected)) / scale
+    assert error <= rtol, f"{what}: relative error {error:.3g} > {rtol:g}"
+
+
+def assert_same_model(model, reference, rtol):
+    assert model.backend == "dask" and reference.backend == "numpy"
+    assert model.iterations == reference.iterations
+    assert_close(_backends.to_numpy(model.w), reference.w, rtol, "w")
+    assert_close(model.b, reference.b, rtol, "b")
+    assert model.cost_iterations == reference.cost_iterations
+    assert_close(model.costs, reference.costs, rtol, "costs")
+    assert model.train_accuracy == reference.train_accuracy
+
+
+class ReadCounter:
+    """Counts the chunk reads of :class:`xlogreg.datasets.H5Slicer` in this process."""
+
+    def __init__(self, monkeypatch):
+        self.reads = 0
+        read = datasets.H5Slicer.__getitem__
+
+        def counting(slicer, index):
+            self.reads += 1
+            return read(slicer, index)
+
+        monkeypatch.setattr(datasets.H5Slicer, "__getitem__", counting)
+
+
+# --------------------------------------------------------------------------- lazy HDF5
+
+
+def test_open_lazy_reads_nothing_until_computed_and_matches_load_h5(course_paths, monkeypatch):
+    counter = ReadCounter(monkeypatch)
+    X, Y, classes = datasets.open_lazy(course_paths[0], chunk_examples=64)
+    assert counter.reads == 0
+    assert X.shape == (12288, 209) and X.chunks == ((12288,), (64, 64, 64, 17))
+    assert Y.shape == (1, 209) and Y.chunks == ((1,), X.chunks[1])
+    x, y, expected_classes = datasets.load_h5(course_paths[0])
+    np.testing.assert_array_equal(X.compute(), datasets.flatten_images(x))  # bit for bit
+    assert counter.reads == 4  # one per chunk of X
+    np.testing.assert_array_equal(Y.compute(), y)
+    np.testing.assert_array_equal(classes, expected_classes)
+
+
+def test_open_lazy_float32_and_images(synthetic_path):
+    x, y, _ = datasets.load_h5(synthetic_path)
+    X, _, _ = datasets.open_lazy(synthetic_path, dtype="float32", chunk_examples=1000)
+    assert X.dtype == np.float32
+    np.testing.assert_array_equal(X.compute(), datasets.flatten_images(x, dtype=np.float32))
+    x_lazy, y_lazy, _ = datasets.open_lazy_images(synthetic_path, chunk_examples=700)
+    assert x_lazy.shape == x.shape and x_lazy.chunks[0] == (700, 700, 700, 700, 200)
+    np.testing.assert_array_equal(datasets.flatten_images(x_lazy).compute(), datasets.flatten_images(x))
+    np.testing.assert_array_equal(y_lazy.compute(), y)
+
+
+def test_open_lazy_chunk_size_follows_dask_config(synthetic_path):
+    with dask.config.set({"array.chunk-size": "64KiB"}):  # 64 features * 8 bytes: 128 examples
+        X, _, _ = datasets.open_lazy(synthetic_path)
+        X32, _, _ = datasets.open_lazy(synthetic_path, dtype="float32")
+    assert X.chunks[1][0] == 128 and X32.chunks[1][0] == 256
+
+
+def test_open_lazy_refuses_bad_files(tmp_path, synthetic_path):
+    with pytest.raises(datasets.DataError, match="no such file"):
+        datasets.open_lazy(tmp_path / "missing.h5")
+    with pytest.raises(datasets.DataError, match="has no key"):
+        datasets.open_lazy(synthetic_path, x_key="nope")
+    import h5py
+
+    bad = tmp_path / "bad_labels.h5"
+    with h5py.File(bad, "w") as f:
+        f["train_set_x"] = np.zeros((3, 2, 2, 1), np.uint8)
+        f["train_set_y"] = np.array([0, 1, 2])
+    with pytest.raises(datasets.DataError, match="only the labels 0 and 1"):
+        datasets.open_lazy(bad)
+    with pytest.raises(ValueError, match="dtype"):
+        datasets.open_lazy(synthetic_path, dtype="float16")
+
+
+def test_changed_file_is_refused_not_misread(tmp_path):
+    path = tmp_path / "changing.h5"
+    make_dataset.write(path, 300, (4, 4, 1), seed=2)
+    X, _, _ = datasets.open_lazy(path, chunk_examples=100)
+    time.sleep(0.01)
+    make_dataset.write(path, 300, (4, 4, 1), seed=3)  # same shape, other content
+    with pytest.raises(datasets.DataError, match="changed"):
+        X.compute()
+
+
+def test_make_dataset_is_seeded_learnable_and_independent_of_chunking(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    make_dataset.write(a, 1000, (6, 5, 2), seed=7, chunk_examples=256)
+    make_dataset.write(b, 1000, (6, 5, 2), seed=7, chunk_examples=768)
+    xa, ya, classes = datasets.load_h5(a)
+    xb, yb, _ = datasets.load_h5(b)
+    assert xa.shape == (1000, 6, 5, 2) and xa.dtype == np.uint8 and ya.dtype == np.int64
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+    assert 0.4 < ya.mean() < 0.6 and list(classes) == [b"negative", b"positive"]
+    model = xlogreg.train(datasets.flatten_images(xa), ya, num_iterations=300, learning_rate=0.5)
+    assert model.train_accuracy > 75  # learnable (the best possible is about 84 %)
+
+
+# --------------------------------------------------------------------------- same results as NumPy
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_dask_matches_numpy_on_course_data(course_data, course_paths, solver):
+    X, Y = course_data[:2]
+    kwargs = dict(num_iterations=12, learning_rate=0.005, solver=solver, record_every=4)
+    reference = xlogreg.train(X, Y, backend="numpy", **kwargs)
+    in_memory = xlogreg.train(X, Y, backend="dask", **kwargs)
+    assert_same_model(in_memory, reference, RTOL["float64"])
+    X_lazy, Y_lazy, _ = datasets.open_lazy(course_paths[0], chunk_examples=64)  # 4 chunks
+    from_file = xlogreg.train(X_lazy, Y_lazy, backend="dask", **kwargs)
+    assert from_file.solver == solver
+    assert_same_model(from_file, reference, RTOL["float64"])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dask_matches_numpy_on_synthetic_data(synthetic, synthetic_path, dtype):
+    X, Y = synthetic
+    kwargs = dict(num_iterations=60, learning_rate=0.5, solver="primal", record_every=20, dtype=dtype)
+    reference = xlogreg.train(X, Y, backend="numpy", **kwargs)
+    X_lazy, Y_lazy, _ = datasets.open_lazy(synthetic_path, dtype=dtype, chunk_examples=700)  # 5 chunks
+    model = xlogreg.train(X_lazy, Y_lazy, backend="dask", **kwargs)
+    assert model.dtype == dtype and _backends.to_numpy(model.w).dtype == np.dtype(dtype)
+    assert_same_model(model, reference, RTOL[dtype])
+    assert_close(_backends.to_numpy(model.w), xlogreg.train(X, Y, **{**kwargs, "dtype": "float64"}).w,
+                 RTOL[dtype], "w against float64")
+
+
+def test_chunked_gradients_match_forward_backward():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 500))
+    Y = (rng.random((1, 500)) < 0.5).astype(np.float64)
+    w = rng.standard_normal((30, 1)) * 0.1
+    b = np.asarray(0.3)
+    Z, dw, db, _ = forward_backward(w, b, X, Y)
+    cost = cost_from_z(Z, Y)
+    # Chunks along both axes and a w in two pieces: the function regroups the features.
+    Xd, Yd = da.from_array(X, chunks=(10, 120)), da.from_array(Y, chunks=(1, 120))
+    wd, bd = da.from_array(w, chunks=(15, 1)), da.from_array(b)
+    got = dask.compute(*solvers.chunked_gradients(wd, bd, Xd, Yd))
+    assert_close(got[0], dw, 1e-12, "dw")
+    assert_close(got[1], db, 1e-12, "db")
+    assert_close(got[2], cost, 1e-12, "cost")
+    assert solvers.chunked_gradients(wd, bd, Xd, Yd, with_cost=False)[2] is None
+
+
+def test_lazy_solver_choice_is_primal_for_big_m():
+    # Out of core, m is large: the m x m Gram matrix is neither cheaper nor storable.
+    assert solvers.choose_solver(12288, 10**6, 2000, lazy=True) == "primal"
+    assert solvers.choose_solver(12288, 20000, 2000, lazy=True) == "primal"
+    assert solvers.choose_solver(64, 10**7, 10, lazy=True) == "primal"
+    assert solvers.choose_solver(12288, 209, 2000, lazy=True) == "dual"  # the course data: cheaper
+
+
+# --------------------------------------------------------------------------- bounded loop
+
+
+def test_graph_does_not_grow_and_each_chunk_is_read_once_per_iteration(synthetic_path, monkeypatch):
+    counter = ReadCounter(monkeypatch)
+    X, Y, _ = datasets.open_lazy(synthetic_path, chunk_examples=700)
+    chunks = X.numblocks[1]
+    graph_sizes, reads = [], []
+    materialize = solvers._materialize
+
+    def measuring(*arrays):
+        graph_sizes.append(sum(len(a.__dask_graph__()) for a in arrays if hasattr(a, "__dask_graph__")))
+        return materialize(*arrays)
+
+    monkeypatch.setattr(solvers, "_materialize", measuring)
+    model = xlogreg.train(X, Y, num_iterations=12, learning_rate=0.5, solver="primal", record_every=4,
+                          callback=lambda i, cost: reads.append(counter.reads))
+    # The graph of iteration i has the same size for every i (recording ones carry the cost too).
+    assert len(set(graph_sizes[1::4])) == 1 and len(set(graph_sizes[0::4])) == 1, graph_sizes
+    # Each iteration reads each chunk of X and of Y exactly once: both products share the read.
+    assert set(np.diff(reads)) == {2 * chunks}, reads
+    assert len(model.w.__dask_graph__()) == 1  # the trained w is data, not a recipe
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes, one thread each, on loopback."""
+    # The scheduler's HTTP server starts even without a dashboard, on port 8787 when that
+    # is free and with a warning when not (another cluster, a parallel test run): port 0
+    # takes any free port, quietly.
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as local:
+        yield local
+
+
+def _worker_pids(client):
+    return client.run(os.getpid)
+
+
+def test_local_cluster_gives_numpys_model(cluster, synthetic, synthetic_path):
+    X, Y = synthetic
+    kwargs = dict(num_iterations=15, learning_rate=0.5, solver="primal", record_every=5)
+    reference = xlogreg.train(X, Y, backend="numpy", **kwargs)
+    with _backends.dask_scheduler(cluster.scheduler_address) as client:
+        assert _backends.dask_client() is client
+        assert len(_worker_pids(client)) == 2
+        tasks = []
+        callback = lambda i, cost: tasks.append(len(cluster.scheduler.tasks))  # noqa: E731
+        X_lazy, Y_lazy, _ = datasets.open_lazy(synthetic_path, chunk_examples=700)
+        from_file = xlogreg.train(X_lazy, Y_lazy, backend="dask", callback=callback, **kwargs)
+        in_memory = xlogreg.train(X, Y, backend="dask", **kwargs)  # scattered to the workers in chunks
+    assert _backends.dask_client() is None
+    assert_same_model(from_file, reference, RTOL["float64"])
+    assert_same_model(in_memory, reference, RTOL["float64"])
+    # The scheduler holds one iteration's tasks at most (38 for these 5 chunks), never a
+    # growing history (with persisted w it held 67 more per iteration: 2000 after 30).
+    assert max(tasks) < 60, tasks
+    # The models outlive the client: their w holds data, not futures.
+    assert from_file.predict(X).shape == (1, 3000)
+
+
+def test_killed_worker_is_recovered_with_the_same_weights(cluster, synthetic_path, tmp_path):
+    X, Y, _ = datasets.open_lazy(synthetic_path, chunk_examples=700)
+    kwargs = dict(num_iterations=8, learning_rate=0.5, solver="primal", record_every=1)
+    armed, killed = tmp_path / "armed", tmp_path / "killed"
+
+    def kill_once(block):
+        # Runs in a worker: after the test arms it, the first task to get here kills its
+        # own worker process in the middle of the iteration; later tasks pass through.
+        if os.path.exists(armed):
+            try:
+                os.close(os.open(killed, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return block
+            os.kill(os.getpid(), signal.SIGKILL)
+        return block
+
+    X_fragile = X.map_blocks(kill_once, dtype=X.dtype)
+
+    def arm(i, cost):
+        if i == 3:
+            armed.touch()
+
+    with _backends.dask_scheduler(cluster.scheduler_address) as client:
+        client.wait_for_workers(2, timeout=60)
+        pids = set(_worker_pids(client).values())
+        reference = xlogreg.train(X, Y, backend="dask", **kwargs)
+        model = xlogreg.train(X_fragile, Y, backend="dask", callback=arm, **kwargs)
+        client.wait_for_workers(2, timeout=60)
+        assert killed.exists()  # a worker really died, during iteration 4
+        assert set(_worker_pids(client).values()) != pids  # and the nanny started a new one
+    assert model.iterations == 8
+    np.testing.assert_array_equal(_backends.to_numpy(model.w), _backends.to_numpy(reference.w))
+    assert model.b == reference.b and model.costs == reference.costs
+
+
+def test_lost_in_memory_data_fails_loudly(cluster, synthetic):
+    X, Y = synthetic
+
+    def kill_the_holders(i, cost):
+        if i == 2:  # between iterations: the workers take the chunks of X and Y with them
+            client = _backends.dask_client()
+            holders = {w for ws in client.who_has().values() for w in ws}  # copies too
+            for worker, pid in client.run(os.getpid).items():
+                if worker in holders:
+                    os.kill(pid, signal.SIGKILL)
+
+    with _backends.dask_scheduler(cluster.scheduler_address) as client:
+        client.wait_for_workers(2, timeout=60)
+        with pytest.raises(_backends.BackendError, match="cancelled the training computation") as failure:
+            xlogreg.train(X, Y, backend="dask", num_iterations=10, learning_rate=0.5, solver="primal",
+                          callback=kill_the_holders)
+        client.wait_for_workers(2, timeout=60)
+    assert "open_lazy" in str(failure.value)
+    assert isinstance(failure.value.__cause__, distributed.client.FutureCancelledError)
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(_backends.BackendError, match="cannot connect to the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        with _backends.dask_scheduler("tcp://127.0.0.1:9", timeout=0.5):
+            pass
+
+
+def test_no_address_means_local_threads(monkeypatch):
+    monkeypatch.delenv(_backends.SCHEDULER_ENV, raising=False)
+    with _backends.dask_scheduler() as client:
+        assert client is None and dask.config.get("scheduler") == "threads"
+        assert _backends.dask_client() is None
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def start_cli(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "xlogreg", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+
+
+def finish(process, timeout=120):
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_cli_trains_on_a_cluster_like_numpy(cluster, synthetic_path, tmp_path):
+    args = ["train", "--train", synthetic_path, "-n", 30, "--learning-rate", 0.5, "--record-every", 10, "-q"]
+    started = [  # together: most of each run is Python starting up
+        start_cli(*args, "--json", tmp_path / "numpy.json"),
+        start_cli(*args, "--backend", "dask", "--scheduler", cluster.scheduler_address,
+                  "--json", tmp_path / "flag.json"),
+        start_cli(*args, "--backend", "dask", "--json", tmp_path / "env.json",
+                  env={_backends.SCHEDULER_ENV: cluster.scheduler_address}),
+    ]
+    numpy_run, flag_run, env_run = map(finish, started)
+    for run in (numpy_run, flag_run, env_run):
+        assert run.returncode == 0, run.stderr
+    assert f"Dask scheduler: {cluster.scheduler_address}" in flag_run.stdout
+    assert f"Dask scheduler: {cluster.scheduler_address}" in env_run.stdout
+    summaries = [json.loads((tmp_path / f"{name}.json").read_text())["runs"][0]
+                 for name in ("numpy", "flag", "env")]
+    for summary in summaries[1:]:
+        assert summary["backend"] == "dask"
+        assert_close(summary["costs"], summaries[0]["costs"], RTOL["float64"], "costs")
+        assert summary["train_accuracy"] == summaries[0]["train_accuracy"]
+
+
+def test_cli_scheduler_needs_dask():
+    run = finish(start_cli("train", "-n", 1, "--scheduler", "tcp://127.0.0.1:9"))
+    assert run.returncode == 2 and "--scheduler needs --backend dask" in run.stderr
+
+
+MEMORY_LIMIT = 320 * 2**20
+
+# The peak resident memory is the kernel's VmHWM of this process image (ru_maxrss would
+# carry over the parent's, pytest's, from before the exec).
+CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_DATA, ({limit}, {limit}))
+from xlogreg.cli import main
+status = main(sys.argv[1:])
+with open("/proc/self/status") as f:
+    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print("PEAK_RSS_BYTES", peak_kib * 1024)
+sys.exit(status)
+"""
+
+
+@pytest.mark.slow
+def test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit(tmp_path):
+    # 1.0 GiB of 64x64x3 uint8 images: 3.2 times the limit on the training process's data
+    # segment; flattened to float32, X would be 4 GiB (12.8 times).
+    path = tmp_path / "big.h5"
+    make_dataset.write(path, 87382, (64, 64, 3), seed=0)
+    size = path.stat().st_size
+    assert size > 3 * MEMORY_LIMIT
+    env = {
+        **os.environ,
+        "DASK_ARRAY__CHUNK_SIZE": "16MiB",  # a few chunks per thread must fit in the limit
+        # Reserved-but-unused address space also counts against RLIMIT_DATA: one
+        # BLAS thread (its buffers) and two malloc arenas keep that small.
+        "OPENBLAS_NUM_THREADS": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD.format(limit=MEMORY_LIMIT), "train", "--backend", "dask", "--train", path,
+         "-n", "1", "--dtype", "float32", "-q", "--json", tmp_path / "run.json"],
+        capture_output=True, text=True, env=env, timeout=240,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    peak = int(run.stdout.split("PEAK_RSS_BYTES")[1].split()[0])
+    assert peak < MEMORY_LIMIT < size / 3, (peak, MEMORY_LIMIT, size)
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["data"]["m_train"] == 87382
+    run_summary = summary["runs"][0]
+    assert run_summary["backend"] == "dask" and run_summary["costs"][0] == pytest.approx(np.log(2), rel=1e-6)
+    assert run_summary["train_accuracy"] > 60  # one step of gradient descent already learns
