@@ -14,26 +14,55 @@ Both loops run the same iterates (up to rounding):
 
 Inside the loops there is no host synchronisation except where a cost is
 recorded (every ``record_every`` iterations), which is also where divergence
-is detected.
+is detected; the cost itself is only computed on those iterations.
+
+The primal iteration reads X twice (``w.T X`` and ``X dZ.T``), so it runs at
+about twice the time of one pass over X once X is larger than the cache.
+Where it was measured to pay (NumPy on few cores, see :func:`choose_block`),
+the loop runs over blocks of examples instead: each block's gradient product
+reuses the block while it is still in cache, so X comes from memory once per
+iteration. The iterates are the same up to rounding (the gradient is summed
+block by block, in a fixed order, so runs are reproducible).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import array_namespace, device as get_device, is_dask_array, is_numpy_array
 
 from . import _validation as v
 from .core import _sigmoid, check_problem, cost_from_z, forward_backward
 
-__all__ = ["optimize", "choose_solver", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
+__all__ = ["optimize", "choose_solver", "choose_block", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
 
 SOLVERS = ("auto", "primal", "dual")
 
 #: The dual solver is not chosen automatically when its Gram matrix would
 #: exceed this many bytes.
 GRAM_LIMIT_BYTES = 2 * 2**30
+
+#: Elements of X per block of examples in the blocked primal loop: 2 MiB of
+#: float64, 1 MiB of float32. Measured best on a 2-core AMD EPYC (1 MiB L2
+#: per core, 32 MiB L3; benchmarks/README.md); it also keeps each block's
+#: products under OpenBLAS's multithreading threshold (about 460,000
+#: elements), above which its thread wake-ups cost more than the product.
+BLOCK_ELEMENTS = 2**18
+
+#: The blocked loop is only used for X at least this large: smaller X stays
+#: in the L3 cache between the two products of the plain loop anyway.
+BLOCK_MIN_BYTES = 64 * 2**20
+
+#: ... and only on machines with at most this many usable cores, the only
+#: ones it was measured on: its block products run on one core, while the
+#: plain loop's products over all of X use every core BLAS has.
+BLOCK_MAX_CORES = 2
+
+#: ... and only when a block holds at least this many examples, so that the
+#: ~20 microseconds of Python per block stay small against its products.
+BLOCK_MIN_EXAMPLES = 128
 
 
 class TrainingDiverged(FloatingPointError):
@@ -83,6 +112,90 @@ def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False):
     dual_work = n_x * m * m + num_iterations * m * m
     primal_work = 2 * num_iterations * n_x * m
     return "dual" if dual_work < primal_work else "primal"
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def choose_block(X):
+    """Examples per block for the blocked primal loop, or None for the plain one.
+
+    The plain primal iteration reads X from memory twice (``w.T X``, then
+    ``X dZ.T``). Over blocks of examples ``Xb = X[:, j:j+B]`` the gradient
+    product ``Xb dZb.T`` finds ``Xb`` still in cache, so X is read once. That
+    pays only where it was measured to (benchmarks/README.md), so a block size
+    is returned only when all of these hold:
+
+    * X is a NumPy array whose columns (examples) are contiguous, as
+      :func:`xlogreg.flatten_images` makes them (Fortran order). A block of a
+      C-ordered X is ``n_x`` short strided runs, slower to read than the
+      second pass saves. On PyTorch (CPU) blocks were no faster with one
+      thread and up to 10 times slower with two (per-call overhead, thread
+      pool wake-ups); JAX copies slices; Dask has its own chunked pass; on
+      GPUs, not measured here, blocks would only add kernel launches.
+    * X has at least :data:`BLOCK_MIN_BYTES`.
+    * A block of :data:`BLOCK_ELEMENTS` holds at least
+      :data:`BLOCK_MIN_EXAMPLES` examples (and fewer than m).
+    * The process has at most :data:`BLOCK_MAX_CORES` usable cores.
+
+    Parameters
+    ----------
+    X : array of shape (n_x, m)
+
+    Returns
+    -------
+    int or None
+        Examples per block, or None to run the plain (two-pass) loop.
+    """
+    if not is_numpy_array(X):
+        return None
+    n_x, m = X.shape
+    columns_contiguous = X.strides[0] == X.itemsize
+    block = BLOCK_ELEMENTS // n_x
+    if (not columns_contiguous or X.nbytes < BLOCK_MIN_BYTES or block < BLOCK_MIN_EXAMPLES
+            or block >= m or _usable_cores() > BLOCK_MAX_CORES):
+        return None
+    return block
+
+
+def _example_blocks(X, Y, block):
+    """Views ``(X[:, j:j+block], Y[:, j:j+block])`` covering all examples, or None."""
+    if block == "auto":
+        block = choose_block(X)
+    if block is None:
+        return None
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block must be a number of examples >= 1, None or 'auto'; got {block!r}")
+    m = X.shape[1]
+    starts = range(0, m, block)
+    ends = [min(j + block, m) for j in starts]  # the Array API leaves slice stops past m undefined
+    return [(X[:, j:end], Y[:, j:end]) for j, end in zip(starts, ends)]
+
+
+def _forward_backward_blocked(w, b, blocks, with_z=True):
+    """``forward_backward`` block of examples by block: (Z or None, dw, db).
+
+    The gradient product ``Xb dZb.T`` comes right after the forward product
+    ``w.T Xb`` of the same block, which is then still in cache: X is read
+    from memory once instead of twice. Sums run over the blocks in order, so
+    the result is deterministic; it equals the plain pass up to rounding.
+    """
+    xp = array_namespace(w)
+    m = sum(Yb.shape[1] for _, Yb in blocks)
+    dw, db, Z_blocks = xp.zeros_like(w), 0.0, []
+    for Xb, Yb in blocks:
+        Zb = w.T @ Xb + b
+        dZb = _sigmoid(Zb) - Yb  # dJ/dZ on this block, times m
+        dw = dw + Xb @ dZb.T
+        db = db + xp.sum(dZb)
+        if with_z:
+            Z_blocks.append(Zb)
+    Z = xp.concat(Z_blocks, axis=1) if with_z else None
+    return Z, dw / m, db / m
 
 
 def _materialize(*arrays):
@@ -196,18 +309,27 @@ def _check_final(w, b, iterations):
         )
 
 
-def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None):
-    """Gradient descent on X. Arguments are checked; b is a 0-d array."""
+def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
+                *, block="auto"):
+    """Gradient descent on X. Arguments are checked; b is a 0-d array.
+
+    `block` is the number of examples per block of the blocked iteration,
+    None for the plain one, or ``"auto"`` to ask :func:`choose_block`.
+    """
     costs = []
     state = (w, b, 0)
     dw = db = None
     lazy = is_dask_array(X)
+    blocks = None if lazy else _example_blocks(X, Y, block)
     try:
         for i in range(num_iterations):
             w, b, _ = state
             record = i % record_every == 0
             if lazy:  # one task per chunk of examples: each chunk of X is read once
                 dw, db, cost = chunked_gradients(w, b, X, Y, with_cost=record)
+            elif blocks is not None:  # each block of examples is read once from memory
+                Z, dw, db = _forward_backward_blocked(w, b, blocks, with_z=record)
+                cost = cost_from_z(Z, Y) if record else None
             else:
                 Z, dw, db, _ = forward_backward(w, b, X, Y)
                 cost = cost_from_z(Z, Y) if record else None

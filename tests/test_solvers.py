@@ -1,0 +1,273 @@
+"""Solvers: primal, blocked primal and dual loops against an independent NumPy loop, on every backend."""
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace, device as get_device
+
+import xlogreg
+from xlogreg import solvers
+from xlogreg.solvers import choose_block, choose_solver, optimize
+
+
+def _problem(n_x, m, seed=0):
+    """A learnable problem: labels drawn from a logistic model of the first features."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_x, m))
+    w_true = np.zeros((n_x, 1))
+    w_true[: min(n_x, 4)] = [[2.0], [-1.0], [0.5], [1.0]][: min(n_x, 4)]
+    Y = (rng.random((1, m)) < 1 / (1 + np.exp(-(w_true.T @ X + 0.3)))).astype(np.float64)
+    return X, Y
+
+
+def _numpy_loop(X, Y, num_iterations, learning_rate, record_every):
+    """The course loop, plain NumPy float64: the independent reference."""
+    m = X.shape[1]
+    w, b, costs = np.zeros((X.shape[0], 1)), 0.0, []
+    for i in range(num_iterations):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        if i % record_every == 0:
+            costs.append(float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))))
+        dZ = A - Y
+        w, b = w - learning_rate * (X @ dZ.T) / m, b - learning_rate * np.sum(dZ) / m
+    return w, b, costs
+
+
+def _tol(case, float64, float32):
+    return float64 if case.dtype_name == "float64" else float32
+
+
+def _run(case, X, Y, solver, num_iterations=30, learning_rate=0.1, record_every=5, **kwargs):
+    w, b = xlogreg.initialize_with_zeros(X.shape[0], xp=case.xp, device=case.device, dtype=case.dtype)
+    if kwargs:  # the loop itself, for its keyword-only options
+        Xc, Yc = case.asarray(X), case.asarray(Y)
+        b = case.xp.asarray(0.0, dtype=case.dtype, device=case.device)
+        result = solvers.primal_loop(w, b, Xc, Yc, num_iterations, learning_rate, record_every, **kwargs)
+        return result.w, result.b, [c for _, c in result.costs]
+    params, grads, costs = optimize(w, b, case.asarray(X), case.asarray(Y), num_iterations, learning_rate,
+                                    solver=solver, record_every=record_every)
+    return params["w"], params["b"], costs
+
+
+def _assert_close(case, w, b, costs, w_ref, b_ref, costs_ref, rtol):
+    """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative."""
+    scale = np.max(np.abs(w_ref))
+    np.testing.assert_allclose(case.to_numpy(w), w_ref, rtol=0, atol=rtol * scale)
+    assert float(b) == pytest.approx(float(b_ref), abs=rtol * scale)
+    np.testing.assert_allclose(costs, costs_ref, rtol=rtol)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_solver_matches_numpy_reference(case, solver):
+    """(The two solvers on 40 features and 12 examples: test_primal_and_dual_give_the_same_curve.)"""
+    X, Y = _problem(6, 40)
+    w_ref, b_ref, costs_ref = _numpy_loop(X, Y, 30, 0.1, 5)
+    w, b, costs = _run(case, X, Y, solver)
+    _assert_close(case, w, b, costs, w_ref, b_ref, costs_ref, _tol(case, 1e-11, 2e-5))
+
+
+def test_primal_and_dual_give_the_same_curve(case):
+    """The issue's contract: same costs and weights, 1e-9 relative in float64."""
+    X, Y = _problem(40, 12, seed=3)  # shapes shared between tests: JAX compiles once per shape
+    w_p, b_p, costs_p = _run(case, X, Y, "primal", num_iterations=60, learning_rate=0.5, record_every=10)
+    w_d, b_d, costs_d = _run(case, X, Y, "dual", num_iterations=60, learning_rate=0.5, record_every=10)
+    _assert_close(case, w_d, b_d, costs_d, case.to_numpy(w_p), case.to_numpy(b_p), costs_p,
+                  _tol(case, 1e-9, 1e-4))
+
+
+def test_blocked_primal_matches_plain(case):
+    """Blocks of 7 examples (the last one partial) change only rounding, on every backend."""
+    X, Y = _problem(6, 40, seed=1)
+    w0, b0, costs0 = _run(case, X, Y, "primal", block=None)
+    w1, b1, costs1 = _run(case, X, Y, "primal", block=7)
+    _assert_close(case, w1, b1, costs1, case.to_numpy(w0), case.to_numpy(b0), costs0, _tol(case, 1e-12, 1e-5))
+
+
+@pytest.mark.parametrize("block", [1, 39, 40, 1000])
+def test_blocked_primal_edge_blocks(block):
+    """One example per block, a last block of one, a single block, a block wider than X."""
+    X, Y = _problem(6, 40, seed=1)
+    plain = solvers.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=None)
+    blocked = solvers.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=block)
+    np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
+    np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
+    np.testing.assert_allclose(blocked.dw, plain.dw, rtol=0, atol=1e-12 * np.max(np.abs(plain.dw)))
+
+
+def test_blocked_primal_on_course_data(course_data):
+    """The course data (Fortran-ordered X, as flatten_images gives it), blocked vs plain, 300 iterations."""
+    X, Y, *_ = course_data
+    assert choose_block(X) is None  # 20 MB stays in cache: the plain loop is used
+    w, b = xlogreg.initialize_with_zeros(X.shape[0])
+    b = np.asarray(0.0)
+    plain = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, block=None)
+    blocked = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, block=30)  # 6 blocks of 30, one of 29
+    np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
+    np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_solvers_on_course_data_agree(course_data, solver):
+    """Both solvers against the independent course loop (100 iterations, to keep the test fast)."""
+    X, Y, *_ = course_data
+    w_ref, b_ref, costs_ref = _numpy_loop(X, Y, 100, 0.005, 20)
+    w, b = xlogreg.initialize_with_zeros(X.shape[0])
+    params, _, costs = optimize(w, b, X, Y, 100, 0.005, solver=solver, record_every=20)
+    np.testing.assert_allclose(costs, costs_ref, rtol=1e-12)
+    np.testing.assert_allclose(params["w"], w_ref, rtol=0, atol=1e-11 * np.max(np.abs(w_ref)))
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+@pytest.mark.parametrize("block", [None, 5])
+def test_no_mutation_and_dtype_device_kept(case, solver, block):
+    if solver == "dual" and block is not None:
+        pytest.skip("blocks are a primal option")
+    X, Y = _problem(6, 40)
+    Xc, Yc = case.asarray(X), case.asarray(Y)
+    w = case.asarray(np.full((6, 1), 0.1))
+    b = case.xp.asarray(0.2, dtype=case.dtype, device=case.device)
+    before = [case.to_numpy(a).copy() for a in (Xc, Yc, w, b)]
+    loop = solvers.dual_loop if solver == "dual" else solvers.primal_loop
+    kwargs = {} if solver == "dual" else {"block": block}
+    result = loop(w, b, Xc, Yc, 20, 0.1, 5, **kwargs)
+    for arr, old in zip((Xc, Yc, w, b), before):
+        np.testing.assert_array_equal(case.to_numpy(arr), old)
+    for arr in (result.w, result.b, result.dw, result.db):
+        assert array_namespace(arr) is case.xp
+        assert str(get_device(arr)) == str(case.device)
+        assert arr.dtype == case.dtype
+    assert result.w.shape == (6, 1) and result.dw.shape == (6, 1) and result.b.shape == ()
+    assert result.solver == solver and result.iterations == 20
+
+
+def test_gradient_of_last_iteration(case):
+    """dw, db returned by each solver are the gradient at the iterate before the last step (finite differences)."""
+    X, Y = _problem(6, 40, seed=5)
+    for solver in ("primal", "dual"):
+        w, b = xlogreg.initialize_with_zeros(6, xp=case.xp, device=case.device, dtype=case.dtype)
+        _, grads, _ = optimize(w, b, case.asarray(X), case.asarray(Y), 1, 0.1, solver=solver)
+        # after one iteration from zero, the gradient reported is the one at zero
+        eps = 1e-6
+        cost = lambda w, b: np.mean(np.logaddexp(0, w.T @ X + b) - Y * (w.T @ X + b))  # noqa: E731
+        numeric = [(cost(np.eye(6)[:, [k]] * eps, 0) - cost(-np.eye(6)[:, [k]] * eps, 0)) / (2 * eps)
+                   for k in range(6)]
+        numeric_b = (cost(np.zeros((6, 1)), eps) - cost(np.zeros((6, 1)), -eps)) / (2 * eps)
+        tol = _tol(case, 1e-8, 1e-5)
+        np.testing.assert_allclose(case.to_numpy(grads["dw"]).ravel(), numeric, rtol=0, atol=tol)
+        assert float(grads["db"]) == pytest.approx(numeric_b, abs=tol)
+
+
+def test_cost_computed_only_on_recorded_iterations(monkeypatch):
+    calls = []
+    real = solvers.cost_from_z
+    monkeypatch.setattr(solvers, "cost_from_z", lambda Z, Y: calls.append(1) or real(Z, Y))
+    X, Y = _problem(5, 30)
+    for solver in ("primal", "dual"):
+        calls.clear()
+        w, b = xlogreg.initialize_with_zeros(5)
+        optimize(w, b, X, Y, 95, 0.1, solver=solver, record_every=10)
+        assert len(calls) == 10  # iterations 0, 10, ..., 90
+    calls.clear()
+    solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 95, 0.1, 10, block=7)
+    assert len(calls) == 10
+
+
+def test_zero_iterations_report_the_starting_gradient():
+    X, Y = _problem(5, 30)
+    for kwargs in ({"block": None}, {"block": 7}):
+        result = solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 0, 0.1, 10, **kwargs)
+        assert result.iterations == 0 and result.costs == []
+        np.testing.assert_allclose(result.dw, X @ (0.5 - Y).T / 30, atol=1e-15)
+
+
+def test_bad_block_is_refused():
+    X, Y = _problem(5, 30)
+    for block in (0, -3, 2.5, True, "big"):
+        with pytest.raises(ValueError, match="block must be a number of examples"):
+            solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, block=block)
+
+
+def test_bad_solver_is_refused():
+    X, Y = _problem(5, 30)
+    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual; got 'newton'"):
+        optimize(np.zeros((5, 1)), 0.0, X, Y, 1, 0.1, solver="newton")
+
+
+# --- choose_solver ---------------------------------------------------------------------------------
+
+def test_choose_solver_on_the_course_shape():
+    """12288 features, 209 examples: the Gram matrix (209 x 209) makes each iteration ~100x cheaper."""
+    assert choose_solver(12288, 209, 2000) == "dual"
+    assert choose_solver(12288, 209, 2000, lazy=True) == "dual"  # K is smaller than X
+
+
+@pytest.mark.parametrize(("n_x", "m", "iterations", "expected"), [
+    (100, 1_000_000, 2000, "primal"),   # many examples: m^2 per iteration is far more than n_x m
+    (1000, 1000, 2000, "dual"),         # square: 2 n_x m vs m^2 per iteration
+    (1000, 1500, 1_000_000, "dual"),    # long runs: m^2 < 2 n_x m per iteration decides
+    (1000, 2500, 1_000_000, "primal"),
+    (12288, 209, 0, "primal"),          # no iteration: the Gram product is pure cost
+    (12288, 209, 1, "primal"),          # one iteration: n_x m^2 > 2 n_x m
+])
+def test_choose_solver_by_work(n_x, m, iterations, expected):
+    assert choose_solver(n_x, m, iterations) == expected
+
+
+def test_choose_solver_falls_back_to_primal_when_the_gram_matrix_is_too_big():
+    m = int((solvers.GRAM_LIMIT_BYTES / 8) ** 0.5) + 1  # K of m x m float64 just over the limit
+    assert choose_solver(10**6, m, 10**6) == "primal"
+    assert choose_solver(10**6, m, 10**6, itemsize=4) == "dual"  # float32 K fits
+    assert choose_solver(10**6, m - 1, 10**6) == "dual"
+
+
+def test_choose_solver_lazy_never_builds_a_gram_bigger_than_x():
+    assert choose_solver(500, 400, 10**6, lazy=True) == "dual"
+    assert choose_solver(500, 600, 10**6, lazy=False) == "dual"
+    assert choose_solver(500, 600, 10**6, lazy=True) == "primal"
+
+
+def test_auto_solver_is_recorded(case64):
+    X, Y = _problem(40, 12)
+    model = xlogreg.train(case64.asarray(X), case64.asarray(Y), num_iterations=50, learning_rate=0.1)
+    assert model.solver == "dual"
+    model = xlogreg.train(case64.asarray(X), case64.asarray(Y), num_iterations=50, learning_rate=0.1,
+                          solver="primal")
+    assert model.solver == "primal"
+
+
+# --- choose_block ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    monkeypatch.setattr(solvers, "_usable_cores", lambda: 2)
+
+
+def _big(n_x=256, order="F", dtype=np.float64):
+    """An uninitialised X of exactly BLOCK_MIN_BYTES (np.empty: no page is touched)."""
+    m = solvers.BLOCK_MIN_BYTES // (n_x * np.dtype(dtype).itemsize)
+    return np.empty((n_x, m), dtype=dtype, order=order)
+
+
+def test_choose_block_for_large_fortran_numpy(two_cores):
+    X = _big()
+    assert choose_block(X) == solvers.BLOCK_ELEMENTS // 256
+    assert choose_block(_big(dtype=np.float32)) == solvers.BLOCK_ELEMENTS // 256
+    assert choose_block(X[:, : X.shape[1] // 2]) is None  # a view of half: under BLOCK_MIN_BYTES
+
+
+def test_choose_block_declines_where_blocks_do_not_pay(two_cores, monkeypatch):
+    assert choose_block(_big(order="C")) is None  # examples are strided in a C-ordered X
+    assert choose_block(np.empty((256, 1000), order="F")) is None  # fits in cache
+    n_x = solvers.BLOCK_ELEMENTS // solvers.BLOCK_MIN_EXAMPLES + 1
+    assert choose_block(_big(n_x=n_x)) is None  # too few examples per block
+    monkeypatch.setattr(solvers, "_usable_cores", lambda: 16)
+    assert choose_block(_big()) is None  # many cores: BLAS threads over all of X
+
+
+def test_choose_block_only_for_numpy(case, two_cores, monkeypatch):
+    """With the thresholds lowered so that a tiny X qualifies, only NumPy gets blocks."""
+    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 8)
+    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 1)
+    X = case.asarray(np.asfortranarray(np.zeros((4, 10))))
+    expected = 2 if case.backend == "numpy" else None
+    assert choose_block(X) == expected
