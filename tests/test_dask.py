@@ -201,6 +201,9 @@ def test_dask_matches_numpy_on_synthetic_data(synthetic, synthetic_path, dtype):
     assert_same_model(model, reference, RTOL[dtype])
     assert_close(_backends.to_numpy(model.w), xlogreg.train(X, Y, **{**kwargs, "dtype": "float64"}).w,
                  RTOL[dtype], "w against float64")
+    # A dask X in memory, in chunks, with Y from NumPy (moved to dask in one chunk).
+    chunked = xlogreg.train(da.from_array(X, chunks=(64, 700)), Y, backend="dask", **kwargs)
+    assert_same_model(chunked, reference, RTOL[dtype])
 
 
 def test_chunked_gradients_match_forward_backward():
@@ -211,13 +214,15 @@ def test_chunked_gradients_match_forward_backward():
     b = np.asarray(0.3)
     Z, dw, db, _ = forward_backward(w, b, X, Y)
     cost = cost_from_z(Z, Y)
-    # Chunks along both axes and a w in two pieces: the function regroups the features.
-    Xd, Yd = da.from_array(X, chunks=(10, 120)), da.from_array(Y, chunks=(1, 120))
+    # Chunks along both axes, a w in two pieces, Y cut elsewhere than X or not at all:
+    # the function regroups the features and cuts Y where X is cut.
+    Xd = da.from_array(X, chunks=(10, 120))
     wd, bd = da.from_array(w, chunks=(15, 1)), da.from_array(b)
-    got = dask.compute(*solvers.chunked_gradients(wd, bd, Xd, Yd))
-    assert_close(got[0], dw, 1e-12, "dw")
-    assert_close(got[1], db, 1e-12, "db")
-    assert_close(got[2], cost, 1e-12, "cost")
+    for Yd in (da.from_array(Y, chunks=(1, 120)), da.from_array(Y, chunks=(1, 200)), da.from_array(Y)):
+        got = dask.compute(*solvers.chunked_gradients(wd, bd, Xd, Yd))
+        assert_close(got[0], dw, 1e-12, "dw")
+        assert_close(got[1], db, 1e-12, "db")
+        assert_close(got[2], cost, 1e-12, "cost")
     assert solvers.chunked_gradients(wd, bd, Xd, Yd, with_cost=False)[2] is None
 
 

@@ -265,8 +265,10 @@ def chunked_gradients(w, b, X, Y, with_cost=True):
     cost : 0-d dask array, or None without `with_cost`
     """
     n_x, m = X.shape
-    # One chunk along the features: each task sees whole examples.
+    # One chunk along the features: each task sees whole examples. Y must be cut where X
+    # is: map_blocks pairs blocks by index, and would broadcast a Y of one block.
     X = X.rechunk({0: -1}) if X.numblocks[0] > 1 else X
+    Y = Y.rechunk({0: -1, 1: X.chunks[1]}) if Y.chunks[1] != X.chunks[1] else Y
     w = w.rechunk(-1) if w.npartitions > 1 else w
     rows = n_x + (2 if with_cost else 1)
     parts = X.map_blocks(_chunk_sums, Y, w, b.reshape((1, 1)), with_cost=with_cost,
