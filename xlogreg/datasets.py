@@ -246,6 +246,9 @@ class H5Slicer:
 
     def __getitem__(self, index):
         try:
+            now = os.stat(self.path)  # a few microseconds per chunk, against reading stale data
+            if (now.st_size, now.st_mtime_ns) != self._stamp:
+                raise DataError(f"{self.path}: the file changed after it was opened for training; open it again")
             return _open_file(self.path, self._stamp, os.getpid())[self.key][index]
         except DataError:
             raise
@@ -266,15 +269,10 @@ class H5Slicer:
 
 @functools.lru_cache(maxsize=8)
 def _open_file(path, stamp, pid):
-    """The h5py file at `path`, opened once per process (`pid`: not shared across a fork)."""
+    """The h5py file at `path` as of `stamp`, opened once per process (`pid`: not across a fork)."""
     import h5py
 
-    f = h5py.File(path, "r")
-    now = os.stat(path)
-    if (now.st_size, now.st_mtime_ns) != stamp:
-        f.close()
-        raise DataError(f"{path}: the file changed after it was opened for training; open it again")
-    return f
+    return h5py.File(path, "r")
 
 
 def _hostname():
