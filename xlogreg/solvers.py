@@ -217,13 +217,14 @@ def _materialize(*arrays):
         import dask.array as da
 
         small = [i for i, a in enumerate(arrays) if is_dask_array(a) and a.nbytes <= _EMBED_BYTES]
-        try:
-            if len(small) < sum(is_dask_array(a) for a in arrays):
-                arrays = dask.persist(*arrays)  # one pass over X for all of them
-            values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
-        except Exception as exc:
-            from ._backends import explain_dask_failure
+        from ._backends import dask_task_threads, explain_dask_failure
 
+        try:
+            with dask_task_threads():
+                if len(small) < sum(is_dask_array(a) for a in arrays):
+                    arrays = dask.persist(*arrays)  # one pass over X for all of them
+                values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
+        except Exception as exc:
             clearer = explain_dask_failure(exc)
             if clearer is None:
                 raise
@@ -282,6 +283,9 @@ def _chunk_sums(X, Y, w, b, with_cost):
     """One task of :func:`chunked_gradients`: the course maths on k examples, as sums."""
     xp = array_namespace(X)
     k = X.shape[1]
+    # Dask makes zeros as a broadcast view of one element (stride 0), which BLAS cannot
+    # take: w.T @ X would fall back to a loop several times slower than the chunk's read.
+    w = xp.asarray(w, copy=True)
     Z, dw, db, _ = forward_backward(w, xp.reshape(b, ()), X, Y)
     sums = [dw * k, xp.reshape(db * k, (1, 1))]
     if with_cost:
