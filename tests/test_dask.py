@@ -439,11 +439,14 @@ def test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit(tmp_path)
         "OPENBLAS_NUM_THREADS": "1",
         "MALLOC_ARENA_MAX": "2",
     }
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD.format(limit=MEMORY_LIMIT), "train", "--backend", "dask", "--train", path,
-         "-n", "1", "--dtype", "float32", "-q", "--json", tmp_path / "run.json"],
-        capture_output=True, text=True, env=env, timeout=240,
-    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", CHILD.format(limit=MEMORY_LIMIT), "train", "--backend", "dask", "--train", path,
+             "-n", "1", "--dtype", "float32", "-q", "--json", tmp_path / "run.json"],
+            capture_output=True, text=True, env=env, timeout=240,
+        )
+    finally:
+        path.unlink()  # pytest keeps the last runs' temporary directories: not this gigabyte
     assert run.returncode == 0, run.stdout + run.stderr
     peak = int(run.stdout.split("PEAK_RSS_BYTES")[1].split()[0])
     assert peak < MEMORY_LIMIT < size / 3, (peak, MEMORY_LIMIT, size)
