@@ -35,9 +35,10 @@ seconds per iteration, median of 9 (minimum):
     1 (1.4 -> 1.5)            0.261 (0.191)  0.413 (0.354) 1.58x   0.929 (0.799) 3.56x
     2 (3.0 -> 4.3)            0.705 (0.647)  1.269 (0.771) 1.80x   3.073 (2.124) 4.36x
 
-Out of core, each iteration reads the 0.5 GiB file (from the page cache here)
-and turns it into 4 GiB of floats again: that conversion, not the reading, is
-most of the gap to the in-memory run.
+Out of core, each iteration reads the 0.5 GiB file (from the page cache here:
+the machine has the memory to keep it) and turns it into 4 GiB of floats
+again; that extra work per iteration is the gap to the in-memory run. A file
+that is not cached adds its read time from disk.
 """
 
 from __future__ import annotations
