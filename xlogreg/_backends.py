@@ -8,6 +8,7 @@ arrays themselves (``array_api_compat.array_namespace``).
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import importlib
 import os
 import sys
@@ -550,3 +551,15 @@ def dask_task_threads():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+def floating_point_errors_ignored(xp):
+    """A context in which NumPy-based backends do not warn on overflow / invalid values.
+
+    For loops that check finiteness themselves (and raise a clear error):
+    NumPy's errstate is thread-local, so this affects nothing else. Other
+    backends do not warn, and get a no-op context.
+    """
+    if backend_name(xp) in ("numpy", "array_api_strict", "dask"):
+        return np.errstate(over="ignore", invalid="ignore")
+    return contextlib.nullcontext()
