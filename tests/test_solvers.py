@@ -1,5 +1,7 @@
 """Solvers: primal, blocked primal and dual loops against an independent NumPy loop, on every backend."""
 
+import os
+
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
@@ -237,8 +239,8 @@ def test_auto_solver_is_recorded(case64):
 # --- choose_block ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def two_cores(monkeypatch):
-    monkeypatch.setattr(solvers, "_usable_cores", lambda: 2)
+def one_thread(monkeypatch):
+    monkeypatch.setattr(solvers, "_blas_threads", lambda: 1)
 
 
 def _big(n_x=256, order="F", dtype=np.float64):
@@ -247,23 +249,23 @@ def _big(n_x=256, order="F", dtype=np.float64):
     return np.empty((n_x, m), dtype=dtype, order=order)
 
 
-def test_choose_block_for_large_fortran_numpy(two_cores):
+def test_choose_block_for_large_fortran_numpy(one_thread):
     X = _big()
     assert choose_block(X) == solvers.BLOCK_ELEMENTS // 256
     assert choose_block(_big(dtype=np.float32)) == solvers.BLOCK_ELEMENTS // 256
     assert choose_block(X[:, : X.shape[1] // 2]) is None  # a view of half: under BLOCK_MIN_BYTES
 
 
-def test_choose_block_declines_where_blocks_do_not_pay(two_cores, monkeypatch):
+def test_choose_block_declines_where_blocks_do_not_pay(one_thread, monkeypatch):
     assert choose_block(_big(order="C")) is None  # examples are strided in a C-ordered X
     assert choose_block(np.empty((256, 1000), order="F")) is None  # fits in cache
     n_x = solvers.BLOCK_ELEMENTS // solvers.BLOCK_MIN_EXAMPLES + 1
     assert choose_block(_big(n_x=n_x)) is None  # too few examples per block
-    monkeypatch.setattr(solvers, "_usable_cores", lambda: 16)
-    assert choose_block(_big()) is None  # many cores: BLAS threads over all of X
+    monkeypatch.setattr(solvers, "_blas_threads", lambda: 2)
+    assert choose_block(_big()) is None  # threaded BLAS reads all of X faster than one core
 
 
-def test_choose_block_only_for_numpy(case, two_cores, monkeypatch):
+def test_choose_block_only_for_numpy(case, one_thread, monkeypatch):
     """With the thresholds lowered so that a tiny X qualifies, only NumPy gets blocks."""
     monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
     monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 8)
@@ -271,3 +273,18 @@ def test_choose_block_only_for_numpy(case, two_cores, monkeypatch):
     X = case.asarray(np.asfortranarray(np.zeros((4, 10))))
     expected = 2 if case.backend == "numpy" else None
     assert choose_block(X) == expected
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+    ({"OMP_NUM_THREADS": "1"}, 1),
+    ({"OPENBLAS_NUM_THREADS": "4", "OMP_NUM_THREADS": "1"}, 4),  # OpenBLAS's own variable wins
+    ({"OMP_NUM_THREADS": "junk"}, None),
+])
+def test_blas_threads_from_the_environment(monkeypatch, env, expected):
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert solvers._blas_threads() == (expected or cores)
