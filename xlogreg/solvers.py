@@ -19,9 +19,9 @@ is detected; the cost itself is only computed on those iterations.
 The primal iteration reads X twice (``w.T X`` and ``X dZ.T``), so it runs at
 about twice the time of one pass over X once X is larger than the cache.
 Where it was measured to pay (NumPy with one BLAS thread, see
-:func:`choose_block`), the loop runs over blocks of examples instead: each block's gradient product
-reuses the block while it is still in cache, so X comes from memory once per
-iteration. The iterates are the same up to rounding (the gradient is summed
+:func:`choose_block`), the loop runs over blocks of examples instead: each
+block's gradient product reuses the block while it is still in cache, so X
+comes from memory once per iteration. The iterates are the same up to rounding (the gradient is summed
 block by block, in a fixed order, so runs are reproducible).
 """
 
