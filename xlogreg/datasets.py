@@ -33,15 +33,21 @@ def _memory_bytes():
         return 2**40
 
 
-def open_h5(path):
-    """Open an HDF5 file for reading, turning every fault into a DataError."""
-    import h5py
-
+def check_file(path, what):
+    """The path as a str, if it names an existing file; else a DataError saying why."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, expected an HDF5 file")
+        raise DataError(f"{path}: is a directory, expected {what}")
+    return path
+
+
+def open_h5(path):
+    """Open an HDF5 file for reading, turning every fault into a DataError."""
+    import h5py
+
+    path = check_file(path, "an HDF5 file")
     try:
         if not h5py.is_hdf5(path):
             raise DataError(f"{path}: not an HDF5 file")

@@ -40,7 +40,7 @@ import numpy as np
 from array_api_compat import device as get_device
 
 from . import _backends
-from .datasets import DataError, _memory_bytes, open_h5
+from .datasets import DataError, _memory_bytes, check_file, open_h5
 
 __all__ = ["save_model", "load_model", "atomic_path", "load_images", "data_to_X", "FORMAT", "FORMAT_VERSION"]
 
@@ -533,11 +533,7 @@ def load_images(paths, model):
     _, invert = _preprocessing(model)
     columns = []
     for path in paths:
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise DataError(f"{path}: no such file")
-        if os.path.isdir(path):
-            raise DataError(f"{path}: is a directory, expected an image file")
+        path = check_file(path, "an image file")
         try:
             with Image.open(path) as img:
                 img = ImageOps.exif_transpose(img).convert("RGB" if c == 3 else "L")
