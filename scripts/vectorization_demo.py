@@ -139,7 +139,7 @@ def main(argv=None):
     dot = loop_dot(l1, l2)
     loop_s = time.perf_counter() - start
     print(f"\n1. dot product of two vectors of {args.n:,} float64 elements")
-    print("| backend | device | seconds (best) | speed-up over the Python loop | |x1.x2 - loop| / loop |")
+    print("| backend | device | seconds (best) | speed-up over the Python loop | relative difference from the loop |")
     print("|---|---|---|---|---|")
     print(f"| Python loop (lists) | cpu | {loop_s:.4g} | 1 | 0 |")
     for label, backend, dev in run:
@@ -164,7 +164,7 @@ def main(argv=None):
     loop_s = (time.perf_counter() - start) / args.loop_iterations
     print(f"\n2. one iteration of logistic regression on the {data_name} ({n_x} features x {m} examples)")
     print("| backend | device | seconds per iteration (best) | speed-up over the explicit loops "
-          "| max |w - w_loop| / max |w_loop| |")
+          "| max. difference of w from the loops' (relative) |")
     print("|---|---|---|---|---|")
     print(f"| explicit Python loops | cpu | {loop_s:.4g} | 1 | 0 |")
     iterations = 20
