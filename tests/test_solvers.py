@@ -118,11 +118,8 @@ def test_solvers_on_course_data_agree(course_data, solver):
     np.testing.assert_allclose(params["w"], w_ref, rtol=0, atol=1e-11 * np.max(np.abs(w_ref)))
 
 
-@pytest.mark.parametrize("solver", ["primal", "dual"])
-@pytest.mark.parametrize("block", [None, 5])
+@pytest.mark.parametrize("solver, block", [("primal", None), ("primal", 5), ("dual", None)])
 def test_no_mutation_and_dtype_device_kept(case, solver, block):
-    if solver == "dual" and block is not None:
-        pytest.skip("blocks are a primal option")
     X, Y = _problem(6, 40)
     Xc, Yc = case.asarray(X), case.asarray(Y)
     w = case.asarray(np.full((6, 1), 0.1))
