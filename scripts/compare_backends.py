@@ -173,7 +173,7 @@ def main(argv=None):
     _table(rows, skipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _csv(rows, skipped, args.out.with_suffix(".csv"))
-    _plot(rows, args.out.with_suffix(".png"))
+    _plot(rows, args.out.with_suffix(".png"), skipped)
     print(f"\nwrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
 
 
@@ -216,7 +216,7 @@ def _csv(rows, skipped, path):
             writer.writerow({"backend": label, "skipped": reason})
 
 
-def _plot(rows, path):
+def _plot(rows, path, skipped=()):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,7 +226,8 @@ def _plot(rows, path):
     series = {}
     for r in rows:
         if "best" in r and r["data"].startswith("synthetic"):
-            series.setdefault(f"{r['backend']} {r['dtype']}", []).append((r["m"], r["best"]))
+            label = r["backend"].replace("array_api_strict.Device('", "").replace("')", "")
+            series.setdefault(f"{label} {r['dtype']}", []).append((r["m"], r["best"]))
     for label, points in sorted(series.items()):
         points.sort()
         ax.plot(*zip(*points), marker="o", linestyle="--" if "float32" in label else "-", label=label)
@@ -235,8 +236,11 @@ def _plot(rows, path):
     ax.set_xlabel(f"examples m (synthetic, {N_FEATURES} features)")
     ax.set_ylabel("seconds per iteration (best of the repeats)")
     ax.set_title("xlogreg gradient descent, measured on this machine")
+    if skipped:
+        ax.text(0.99, 0.01, "not measured: " + ", ".join(label for label, _ in skipped), fontsize=7,
+                transform=ax.transAxes, ha="right", va="bottom")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
