@@ -285,3 +285,46 @@ def test_blas_threads_from_the_environment(monkeypatch, env, expected):
         monkeypatch.setenv(name, value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert solvers._blas_threads() == (expected or cores)
+
+
+
+def _no_host_sync_class(torch):
+    """A torch.Tensor subclass that refuses every conversion to a host value (a GPU sync)."""
+    syncs = {torch.Tensor.__float__, torch.Tensor.__bool__, torch.Tensor.__int__, torch.Tensor.__index__,
+             torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.cpu}
+
+    class NoHostSync(torch.Tensor):
+        allowed = False
+
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func in syncs and not NoHostSync.allowed:
+                raise AssertionError(f"host synchronisation inside the loop: {func.__name__}")
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    return NoHostSync
+
+
+@pytest.mark.parametrize(("loop", "kwargs"), [(solvers.primal_loop, {"block": None}),
+                                               (solvers.primal_loop, {"block": 7}),
+                                               (solvers.dual_loop, {})])
+def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs):
+    """Tensors that refuse float(), bool(), .item(), ... go through the loops: only _record converts."""
+    torch = pytest.importorskip("torch")
+    NoHostSync = _no_host_sync_class(torch)
+    record = solvers._record
+
+    def allowed_record(*args):
+        NoHostSync.allowed = True
+        try:
+            record(*args)
+        finally:
+            NoHostSync.allowed = False
+
+    monkeypatch.setattr(solvers, "_record", allowed_record)
+    X, Y = (torch.from_numpy(a).as_subclass(NoHostSync) for a in _problem(6, 40))
+    w, b = torch.zeros((6, 1), dtype=X.dtype).as_subclass(NoHostSync), torch.tensor(0.0, dtype=X.dtype)
+    result = loop(w, b.as_subclass(NoHostSync), X, Y, 25, 0.1, 10, **kwargs)
+    assert [i for i, _ in result.costs] == [0, 10, 20]
+    with pytest.raises(AssertionError, match="host synchronisation"):  # the check itself works
+        float(result.b)
