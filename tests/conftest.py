@@ -8,7 +8,9 @@
   not generated: the namespace is asked, nothing is hard-coded.
 * A backend that is not installed, or a GPU backend with no GPU, is skipped
   with its reason, unless its name is in ``XLOGREG_REQUIRE_BACKENDS``
-  (comma separated; CI sets it), where the skip becomes a failure.
+  (comma separated; CI sets it), where the skip becomes a failure. The name
+  ``numba`` there does the same for the ``numba_kernel`` fixture (the
+  optional compiled primal pass).
 * ``course_data`` reads the course files from ``XLOGREG_DATA_DIR`` or
   ``../shared/datasets``; absent, it skips, or fails when
   ``XLOGREG_REQUIRE_DATA=1``.
@@ -37,7 +39,7 @@ REQUIRED = {b.strip() for b in os.environ.get("XLOGREG_REQUIRE_BACKENDS", "").sp
 REQUIRE_DATA = os.environ.get("XLOGREG_REQUIRE_DATA", "") not in ("", "0")
 DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 
-unknown = REQUIRED - set(_backends.BACKENDS)
+unknown = REQUIRED - set(_backends.BACKENDS) - {"numba"}
 if unknown:
     raise pytest.UsageError(f"XLOGREG_REQUIRE_BACKENDS names unknown backends {sorted(unknown)}")
 
@@ -142,6 +144,16 @@ def case(request):
 def case64(request):
     """Like ``case``, float64 only (devices without float64 are left out)."""
     return _resolve(request.param)
+
+
+@pytest.fixture
+def numba_kernel():
+    """The compiled one-pass primal iteration (xlogreg._fused); skips, or fails when "numba" is required."""
+    from xlogreg import _fused
+
+    if not _fused.available():
+        Missing("numba", "numba is not installed (pip install 'xlogreg[fast]')", "numba" in REQUIRED).resolve()
+    return _fused
 
 
 @pytest.fixture(scope="session")

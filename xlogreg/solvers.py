@@ -7,10 +7,18 @@ Both loops run the same iterates (up to rounding):
 * **dual** uses that gradient descent started at ``w0`` keeps
   ``w = w0 + X a`` for a vector ``a`` of one weight per example, since every
   ``dw`` is X times a vector. With the Gram matrix ``K = X.T X`` (m x m,
-  computed once) an iteration is ``Z = z0 + a.T K + b`` and
-  ``a -= learning_rate (A - Y).T / m``: ``O(m^2)`` instead of ``O(n_x m)``,
-  much cheaper when there are more features than examples (the cat data:
-  12288 features, 209 examples).
+  computed once) the logits move by ``Z -= learning_rate / m (A - Y) (K + 1)``
+  (the ``+ 1`` is the bias): ``O(m^2)`` per iteration instead of
+  ``O(n_x m)``, much cheaper when there are more features than examples (the
+  cat data: 12288 features, 209 examples).
+
+Both compute the residual ``A - Y`` as ``(tanh(Z / 2) + 1 - 2 Y) / 2``, and
+keep ``Z / 2`` (the dual) or ``w / 2, b / 2`` (the primal) so that the halving
+costs nothing: two operations per example instead of the eight of a stable
+sigmoid followed by a subtraction, and never an overflow (``tanh`` is bounded
+for every input, infinities included). Its absolute error is a rounding of
+numbers in [-1, 1], as that of ``sigmoid(Z) - Y``; the cost is still computed
+from Z by the stable :func:`xlogreg.core.cost_from_z`.
 
 Inside the loops there is no host synchronisation except where a cost is
 recorded (every ``record_every`` iterations), which is also where divergence
@@ -21,8 +29,9 @@ about twice the time of one pass over X once X is larger than the cache.
 Where it was measured to pay (NumPy with one BLAS thread, see
 :func:`choose_block`), the loop runs over blocks of examples instead: each
 block's gradient product reuses the block while it is still in cache, so X
-comes from memory once per iteration. The iterates are the same up to rounding (the gradient is summed
-block by block, in a fixed order, so runs are reproducible).
+comes from memory once per iteration. The iterates are the same up to
+rounding (the gradient is summed block by block, in a fixed order, so runs
+are reproducible).
 """
 
 from __future__ import annotations
@@ -33,11 +42,11 @@ from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device, is_dask_array, is_numpy_array
 
-from . import _backends
+from . import _backends, _fused
 from . import _validation as v
-from .core import _sigmoid, check_problem, cost_from_z, forward_backward
+from .core import check_problem, cost_from_z, forward_backward
 
-__all__ = ["optimize", "choose_solver", "choose_block", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
+__all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
 
 SOLVERS = ("auto", "primal", "dual")
 
@@ -57,6 +66,10 @@ BLOCK_MIN_BYTES = 64 * 2**20
 #: ... and only when a block holds at least this many examples, so that the
 #: ~20 microseconds of Python per block stay small against its products.
 BLOCK_MIN_EXAMPLES = 128
+
+#: The compiled one-pass primal iteration (:mod:`xlogreg._fused`) is chosen
+#: automatically for X of at least this many bytes.
+FUSED_MIN_BYTES = 16 * 2**20
 
 
 class TrainingDiverged(FloatingPointError):
@@ -164,8 +177,8 @@ def choose_block(X):
     return block
 
 
-def _example_blocks(X, Y, block):
-    """Views ``(X[:, j:j+block], Y[:, j:j+block])`` covering all examples, or None."""
+def _example_blocks(X, C, block):
+    """Views ``(X[:, j:j+block], C[:, j:j+block])`` covering all examples, or None."""
     if block == "auto":
         block = choose_block(X)
     if block is None:
@@ -175,29 +188,35 @@ def _example_blocks(X, Y, block):
     m = X.shape[1]
     starts = range(0, m, block)
     ends = [min(j + block, m) for j in starts]  # the Array API leaves slice stops past m undefined
-    return [(X[:, j:end], Y[:, j:end]) for j, end in zip(starts, ends)]
+    return [(X[:, j:end], C[:, j:end]) for j, end in zip(starts, ends)]
 
 
-def _forward_backward_blocked(w, b, blocks, with_z=True):
-    """``forward_backward`` block of examples by block: (Z or None, dw, db).
+def _half_gradient(wh, bh, X, C, blocks, with_h=True):
+    """One pass of the primal loop on the half parameters: (H or None, g, s).
 
-    The gradient product ``Xb dZb.T`` comes right after the forward product
-    ``w.T Xb`` of the same block, which is then still in cache: X is read
+    ``H = wh.T X + bh`` (= Z / 2), ``Q = tanh(H) + C`` (= 2 (A - Y)),
+    ``g = X Q.T`` and ``s = sum(Q)``: the gradient is ``dw = g / (2 m)``,
+    ``db = s / (2 m)``. With `blocks`, block of examples by block: the
+    gradient product ``Xb Qb.T`` comes right after the forward product
+    ``wh.T Xb`` of the same block, which is then still in cache, so X is read
     from memory once instead of twice. Sums run over the blocks in order, so
     the result is deterministic; it equals the plain pass up to rounding.
     """
-    xp = array_namespace(w)
-    m = sum(Yb.shape[1] for _, Yb in blocks)
-    dw, db, Z_blocks = xp.zeros_like(w), 0.0, []
-    for Xb, Yb in blocks:
-        Zb = w.T @ Xb + b
-        dZb = _sigmoid(Zb) - Yb  # dJ/dZ on this block, times m
-        dw = dw + Xb @ dZb.T
-        db = db + xp.sum(dZb)
-        if with_z:
-            Z_blocks.append(Zb)
-    Z = xp.concat(Z_blocks, axis=1) if with_z else None
-    return Z, dw / m, db / m
+    xp = array_namespace(X)
+    if blocks is None:
+        H = wh.T @ X + bh
+        Q = xp.tanh(H) + C
+        return H, X @ Q.T, xp.sum(Q)
+    g = s = None
+    H_blocks = []
+    for Xb, Cb in blocks:
+        Hb = wh.T @ Xb + bh
+        Qb = xp.tanh(Hb) + Cb
+        gb, sb = Xb @ Qb.T, xp.sum(Qb)
+        g, s = (gb, sb) if g is None else (g + gb, s + sb)
+        if with_h:
+            H_blocks.append(Hb)
+    return (xp.concat(H_blocks, axis=1) if with_h else None), g, s
 
 
 def _materialize(*arrays):
@@ -308,6 +327,26 @@ def _record(costs, i, cost, print_cost):
         print("Cost after iteration %i: %f" % (i, value))
 
 
+def _end_iteration(i, state, cost, costs, print_cost, lazy):
+    """The tail of every iteration i: returns ``(*state, i + 1)``.
+
+    On lazy backends the new state (and the cost) is computed first
+    (:func:`_materialize`); a cost (not None on recording iterations) is
+    recorded, which checks it. The caller keeps the returned state, then calls
+    :func:`_notify`, so that a Ctrl-C in the callback finds iteration i done.
+    """
+    if lazy:
+        *state, cost = _materialize(*state, cost)
+    if cost is not None:
+        _record(costs, i, cost, print_cost)
+    return (*state, i + 1)
+
+
+def _notify(callback, i, costs, recorded):
+    if callback is not None:
+        callback(i, costs[-1][1] if recorded else None)
+
+
 def _check_final(w, b, iterations):
     xp = array_namespace(w)
     if not (bool(xp.all(xp.isfinite(w))) and math.isfinite(float(b))):
@@ -317,39 +356,83 @@ def _check_final(w, b, iterations):
         )
 
 
+def choose_fused(X):
+    """True where the primal loop should use the compiled pass of :mod:`xlogreg._fused`.
+
+    That is: numba is installed, X is a NumPy float32/float64 array with
+    contiguous columns (:func:`xlogreg._fused.usable`) and at least
+    :data:`FUSED_MIN_BYTES`, below which the one-time compilation (a few
+    seconds, then cached on disk by numba) would cost more than it saves.
+    """
+    return _fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES
+
+
 def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
-                *, block="auto"):
+                *, block="auto", fused="auto"):
     """Gradient descent on X. Arguments are checked; b is a 0-d array.
 
-    `block` is the number of examples per block of the blocked iteration,
-    None for the plain one, or ``"auto"`` to ask :func:`choose_block`.
+    `fused` is True to run each iteration as one compiled pass over X
+    (:mod:`xlogreg._fused`), False for the Array API code, or ``"auto"`` to
+    ask :func:`choose_fused`. Without it, `block` is the number of examples
+    per block of the blocked iteration, None for the plain one, or ``"auto"``
+    to ask :func:`choose_block`. The loop runs on the half parameters
+    ``(w / 2, b / 2)`` (see the module's docstring); halving and doubling are
+    exact, so the iterates are the course's up to the rounding of the sigmoid.
     """
+    if is_dask_array(X):
+        return _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost,
+                                    callback)
+    if fused == "auto":
+        fused = choose_fused(X)
+    elif not isinstance(fused, bool):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+    elif fused and not _fused.usable(X):
+        raise ValueError(f"fused=True cannot run here: {_fused.why_unusable(X)}")
+    xp = array_namespace(X)
+    m = X.shape[1]
+    C = 1 - 2 * Y
+    blocks = None if fused else _example_blocks(X, C, block)
+    step = learning_rate / (4 * m)  # w / 2 -= learning_rate * (g / (2 m)) / 2
+    costs = []
+    state = (w / 2, b / 2, 0)
+    g = s = None
+    try:
+        for i in range(num_iterations):
+            wh, bh, _ = state
+            record = i % record_every == 0
+            if fused:
+                H, g, s = _fused.half_gradient(wh, bh, X, C)
+            else:
+                H, g, s = _half_gradient(wh, bh, X, C, blocks, with_h=record)
+            cost = cost_from_z(2 * H, Y) if record else None
+            state = _end_iteration(i, (wh - step * g, bh - step * s), cost, costs, print_cost, False)
+            _notify(callback, i, costs, record)
+    except KeyboardInterrupt:
+        wh, bh, done = state
+        dw, db = (None, None) if g is None else (g / (2 * m), s / (2 * m))
+        raise TrainingInterrupted(OptimizeResult(2 * wh, 2 * bh, dw, db, costs, done, "primal")) from None
+    wh, bh, done = state
+    w, b = 2 * wh, 2 * bh
+    if g is None:  # zero iterations: report the gradient at the start
+        _, dw, db, _ = forward_backward(w, b, X, Y)
+    else:
+        dw, db = g / (2 * m), s / (2 * m)
+    return OptimizeResult(w, b, dw, db, costs, done, "primal")
+
+
+def _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback):
+    """The primal loop on a Dask X: one task per chunk of examples, each chunk read once."""
     costs = []
     state = (w, b, 0)
     dw = db = None
-    lazy = is_dask_array(X)
-    blocks = None if lazy else _example_blocks(X, Y, block)
     try:
         for i in range(num_iterations):
             w, b, _ = state
             record = i % record_every == 0
-            if lazy:  # one task per chunk of examples: each chunk of X is read once
-                dw, db, cost = chunked_gradients(w, b, X, Y, with_cost=record)
-            elif blocks is not None:  # each block of examples is read once from memory
-                Z, dw, db = _forward_backward_blocked(w, b, blocks, with_z=record)
-                cost = cost_from_z(Z, Y) if record else None
-            else:
-                Z, dw, db, _ = forward_backward(w, b, X, Y)
-                cost = cost_from_z(Z, Y) if record else None
-            w, b = w - learning_rate * dw, b - learning_rate * db
-            if record:
-                w, b, cost = _materialize(w, b, cost)
-                _record(costs, i, cost, print_cost)
-            else:
-                w, b = _materialize(w, b)
-            state = (w, b, i + 1)
-            if callback is not None:
-                callback(i, costs[-1][1] if record else None)
+            dw, db, cost = chunked_gradients(w, b, X, Y, with_cost=record)
+            state = _end_iteration(i, (w - learning_rate * dw, b - learning_rate * db), cost, costs,
+                                   print_cost, True)
+            _notify(callback, i, costs, record)
     except KeyboardInterrupt:
         w, b, done = state
         raise TrainingInterrupted(OptimizeResult(w, b, dw, db, costs, done, "primal")) from None
@@ -360,42 +443,47 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
 
 
 def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None):
-    """Gradient descent on the Gram matrix of X (same iterates as the primal loop)."""
+    """Gradient descent on the Gram matrix of X (same iterates as the primal loop).
+
+    With ``w = w0 + X a`` and the half logits ``H = Z / 2``, one iteration is
+    ``Q = tanh(H) + 1 - 2 Y`` (= 2 (A - Y)), ``H -= Q G`` with the scaled
+    Gram matrix ``G = learning_rate / (4 m) (X.T X + 1)`` (the ``+ 1`` is the
+    bias, a constant feature), and ``S += Q``: four operations on m numbers
+    and one m x m product. ``a = -learning_rate / (2 m) S.T`` and
+    ``b = b0 - learning_rate / (2 m) sum(S)`` are formed once, at the end.
+    """
     xp = array_namespace(X)
     m = X.shape[1]
-    K, z0 = _materialize(X.T @ X, w.T @ X)  # (m, m) and (1, m): the only passes over X
-    a = xp.zeros((m, 1), dtype=X.dtype, device=get_device(X))  # w = w0 + X a
+    lazy = is_dask_array(X)
+    # (m, m) and (1, m): the only passes over X before the end
+    G, z0 = _materialize((X.T @ X + 1) * (learning_rate / (4 * m)), w.T @ X)
+    C = 1 - 2 * Y
+    unscale = learning_rate / (2 * m)
+
+    def params(S):
+        return w - X @ (S.T * unscale), b - xp.sum(S) * unscale
+
     costs = []
-    state = (a, b, 0)
-    dZ = db = None
+    state = ((z0 + b) / 2, xp.zeros_like(z0), 0)
+    Q = None
     try:
         for i in range(num_iterations):
-            a, b, _ = state
-            Z = z0 + a.T @ K + b
-            dZ = _sigmoid(Z) - Y
-            db = xp.sum(dZ) / m
+            H, S, _ = state
             record = i % record_every == 0
-            cost = cost_from_z(Z, Y) if record else None
-            a, b = a - (learning_rate / m) * dZ.T, b - learning_rate * db
-            if record:
-                a, b, cost = _materialize(a, b, cost)
-                _record(costs, i, cost, print_cost)
-            else:
-                a, b = _materialize(a, b)
-            state = (a, b, i + 1)
-            if callback is not None:
-                callback(i, costs[-1][1] if record else None)
+            cost = cost_from_z(2 * H, Y) if record else None
+            Q = xp.tanh(H) + C
+            state = _end_iteration(i, (H - Q @ G, S + Q), cost, costs, print_cost, lazy)
+            _notify(callback, i, costs, record)
     except KeyboardInterrupt:
-        a, b, done = state
-        w_now = w + X @ a
-        raise TrainingInterrupted(OptimizeResult(w_now, b, None, None, costs, done, "dual")) from None
-    a, b, done = state
-    w_final, = _materialize(w + X @ a)
-    if dZ is None:
-        _, dw, db, _ = forward_backward(w_final, b, X, Y)
+        _, S, done = state
+        raise TrainingInterrupted(OptimizeResult(*params(S), None, None, costs, done, "dual")) from None
+    _, S, done = state
+    w_final, b_final = _materialize(*params(S))
+    if Q is None:
+        _, dw, db, _ = forward_backward(w_final, b_final, X, Y)
     else:
-        dw = X @ dZ.T / m
-    return OptimizeResult(w_final, b, dw, db, costs, done, "dual")
+        dw, db = X @ Q.T / (2 * m), xp.sum(Q) / (2 * m)
+    return OptimizeResult(w_final, b_final, dw, db, costs, done, "dual")
 
 
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,

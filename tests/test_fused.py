@@ -1,0 +1,157 @@
+"""The optional compiled primal pass (xlogreg._fused) against plain NumPy, and its use by the primal loop."""
+
+import numpy as np
+import pytest
+
+import xlogreg
+from xlogreg import solvers
+from xlogreg.solvers import choose_fused
+
+
+def _reference(wh, bh, X, C):
+    """(H, g, s) in plain NumPy: the independent reference."""
+    H = wh.T @ X + bh
+    Q = np.tanh(H) + C
+    return H, X @ Q.T, np.sum(Q)
+
+
+def _data(n_x, m, dtype, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    X = np.asfortranarray(rng.standard_normal((n_x, m))).astype(dtype, order="F")
+    wh = (rng.standard_normal((n_x, 1)) * scale).astype(dtype)
+    C = (1 - 2 * (rng.random((1, m)) < 0.4)).astype(dtype)
+    return wh, np.asarray(0.25, dtype=dtype), X, C
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 2e-5)])
+@pytest.mark.parametrize("n_x, m", [(1, 1), (3, 2), (5, 4), (7, 9), (64, 257), (300, 1003)])
+def test_half_gradient_matches_numpy(numba_kernel, n_x, m, dtype, tol):
+    """Every remainder of m modulo 4 (and m < 4), one feature, thousands of examples."""
+    wh, bh, X, C = _data(n_x, m, dtype, scale=0.3)
+    H, g, s = numba_kernel.half_gradient(wh, bh, X, C)
+    H_ref, g_ref, s_ref = _reference(wh.astype(np.float64), float(bh), X.astype(np.float64), C.astype(np.float64))
+    assert H.shape == (1, m) and g.shape == (n_x, 1) and s.shape == ()
+    assert H.dtype == g.dtype == s.dtype == dtype
+    scale = np.max(np.abs(X)) * m
+    np.testing.assert_allclose(H, H_ref, rtol=0, atol=tol * np.max(np.abs(X)) * n_x)
+    np.testing.assert_allclose(g, g_ref, rtol=0, atol=tol * scale)
+    assert float(s) == pytest.approx(float(s_ref), abs=tol * m)
+
+
+def test_half_gradient_is_the_same_for_any_thread_count(numba_kernel):
+    """Examples are split per thread; each split gives the reference, and a split is reproducible."""
+    import numba
+
+    wh, bh, X, C = _data(50, 999, np.float64, seed=2)
+    H_ref, g_ref, s_ref = _reference(wh, bh, X, C)
+    before = numba.get_num_threads()
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            first = numba_kernel.half_gradient(wh, bh, X, C)
+            again = numba_kernel.half_gradient(wh, bh, X, C)
+            for a, b in zip(first, again):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(first[1], g_ref, rtol=0, atol=1e-12 * np.max(np.abs(g_ref)))
+            assert float(first[2]) == pytest.approx(float(s_ref), abs=1e-12 * X.shape[1])
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_half_gradient_saturates_without_nan(numba_kernel):
+    """Logits of +-1e6 and +-inf give residuals of exactly +-1 + C, never NaN."""
+    X = np.asfortranarray([[1.0, -1.0, 1.0, -1.0, 1.0, -1.0]])
+    C = np.asarray([[1.0, 1.0, -1.0, -1.0, 1.0, -1.0]])
+    for w in (1e6, np.inf):
+        H, g, s = numba_kernel.half_gradient(np.asarray([[w]]), np.asarray(0.0), X, C)
+        Q = np.sign(H) + C
+        assert np.all(np.isfinite(g)) and np.isfinite(s)
+        np.testing.assert_array_equal(g, X @ Q.T)
+        assert float(s) == float(np.sum(Q))
+
+
+def test_inputs_are_not_mutated(numba_kernel):
+    wh, bh, X, C = _data(20, 41, np.float64)
+    before = [a.copy() for a in (wh, bh, X, C)]
+    numba_kernel.half_gradient(wh, bh, X, C)
+    for a, old in zip((wh, bh, X, C), before):
+        np.testing.assert_array_equal(a, old)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_fused_primal_loop_matches_course_loop(numba_kernel, dtype, tol):
+    """primal_loop(fused=True) against the course loop in plain NumPy float64 (not the Array API path)."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((30, 203))
+    Y = (rng.random((1, 203)) < 1 / (1 + np.exp(-(X[:1] - X[1:2])))).astype(np.float64)
+    w, b, costs = np.zeros((30, 1)), 0.0, []
+    for i in range(40):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        if i % 10 == 0:
+            costs.append(float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))))
+        w, b = w - 0.2 * X @ (A - Y).T / 203, b - 0.2 * np.mean(A - Y)
+    Xd = np.asfortranarray(X.astype(dtype))
+    result = solvers.primal_loop(np.zeros((30, 1), dtype), np.asarray(0.0, dtype), Xd, Y.astype(dtype),
+                                 40, 0.2, 10, fused=True)
+    assert result.w.dtype == result.b.dtype == result.dw.dtype == dtype
+    np.testing.assert_allclose(result.w, w, rtol=0, atol=tol * np.max(np.abs(w)))
+    assert float(result.b) == pytest.approx(b, abs=tol * np.max(np.abs(w)))
+    np.testing.assert_allclose([c for _, c in result.costs], costs, rtol=tol)
+
+
+def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
+    """The course data, 300 iterations: compiled pass vs the Array API loop, and the final gradient."""
+    X, Y, *_ = course_data
+    assert X.flags.f_contiguous and choose_fused(X) == (X.nbytes >= solvers.FUSED_MIN_BYTES)
+    w, b = np.zeros((X.shape[0], 1)), np.asarray(0.0)
+    plain = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=False, block=None)
+    fused = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=True)
+    for got, want in ((fused.w, plain.w), (fused.dw, plain.dw)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
+    np.testing.assert_allclose([c for _, c in fused.costs], [c for _, c in plain.costs], rtol=1e-12)
+
+
+def test_choose_fused_only_for_big_fortran_numpy(numba_kernel, monkeypatch):
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
+    X = np.asfortranarray(np.ones((10, 20)))
+    assert choose_fused(X)
+    assert not choose_fused(np.ascontiguousarray(X))  # rows contiguous: BLAS path
+    assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
+    assert not choose_fused(np.asfortranarray(np.ones((10, 20), dtype=np.float16)))
+
+
+def test_fused_true_is_refused_where_it_cannot_run(numba_kernel):
+    X, Y = np.ones((4, 10)), np.zeros((1, 10))
+    with pytest.raises(ValueError, match="fused=True cannot run here: .*contiguous columns"):
+        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+    with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
+        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused="yes")
+
+
+def test_fused_true_without_numba_names_the_fix(monkeypatch):
+    """Runs everywhere: numba reported missing."""
+    from xlogreg import _fused
+
+    monkeypatch.setattr(_fused, "available", lambda: False)
+    X, Y = np.asfortranarray(np.ones((4, 10))), np.zeros((1, 10))
+    assert not choose_fused(X)
+    with pytest.raises(ValueError, match=r"needs numba \(pip install 'xlogreg\[fast\]'\)"):
+        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+
+
+def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
+    """xlogreg.train(solver="primal") goes through the compiled pass for a big Fortran-ordered X."""
+    from xlogreg import _fused
+
+    calls = []
+    real = _fused.half_gradient
+    monkeypatch.setattr(_fused, "half_gradient", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
+    wh, bh, X, C = _data(8, 50, np.float64)
+    Y = (C < 0).astype(np.float64)
+    model = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
+    assert len(calls) == 7
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 2**62)
+    again = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
+    assert len(calls) == 7
+    np.testing.assert_allclose(model.w, again.w, rtol=0, atol=1e-13 * np.max(np.abs(again.w)))
