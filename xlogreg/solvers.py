@@ -46,7 +46,8 @@ from . import _backends, _fused
 from . import _validation as v
 from .core import check_problem, cost_from_z, forward_backward
 
-__all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted", "SOLVERS"]
+__all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted",
+           "SOLVERS"]
 
 SOLVERS = ("auto", "primal", "dual")
 
@@ -392,7 +393,6 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
         raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
     elif fused and not _fused.usable(X):
         raise ValueError(f"fused=True cannot run here: {_fused.why_unusable(X)}")
-    xp = array_namespace(X)
     m = X.shape[1]
     C = 1 - 2 * Y
     blocks = None if fused else _example_blocks(X, C, block)
