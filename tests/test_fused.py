@@ -155,3 +155,16 @@ def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
     again = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
     assert len(calls) == 7
     np.testing.assert_allclose(model.w, again.w, rtol=0, atol=1e-13 * np.max(np.abs(again.w)))
+
+
+def test_concurrent_calls_from_threads(numba_kernel):
+    """Training runs in several Python threads at once: each gets its own right answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [_data(12, 401 + k, np.float64, seed=k) for k in range(6)]
+    expected = [_reference(*p) for p in problems]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: numba_kernel.half_gradient(*p), problems * 3))
+    for (H, g, s), (H_ref, g_ref, s_ref) in zip(results, expected * 3):
+        np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-12 * np.max(np.abs(g_ref)))
+        assert float(s) == pytest.approx(float(s_ref), abs=1e-12 * H.shape[1])

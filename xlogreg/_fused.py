@@ -26,12 +26,18 @@ for a finite or infinite h (``exp`` overflowing to inf gives ``-1 + c``).
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 
 __all__ = ["available", "usable", "why_unusable", "half_gradient"]
 
 _KERNEL = None
+
+#: One compiled pass at a time: the pass already uses every numba thread, and
+#: numba's fallback "workqueue" threading layer aborts the process when two
+#: Python threads enter a parallel kernel together.
+_LOCK = threading.Lock()
 
 
 def available():
@@ -160,10 +166,11 @@ def half_gradient(wh, bh, X, C):
     s : 0-d ndarray
         ``sum(Q)``.
     """
-    kernel, threads = _compile()
     n_x, m = X.shape
     dtype = X.dtype
     H = np.empty(m, dtype=dtype)
-    g, s = kernel(np.ascontiguousarray(wh, dtype=dtype).reshape(n_x), dtype.type(bh), X.T,
-                  np.ascontiguousarray(C, dtype=dtype).reshape(m), H, threads(), dtype.type(0))
+    with _LOCK:
+        kernel, threads = _compile()
+        g, s = kernel(np.ascontiguousarray(wh, dtype=dtype).reshape(n_x), dtype.type(bh), X.T,
+                      np.ascontiguousarray(C, dtype=dtype).reshape(m), H, threads(), dtype.type(0))
     return H.reshape(1, m), g.reshape(n_x, 1), np.asarray(s, dtype=dtype)
