@@ -455,3 +455,25 @@ def test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit(tmp_path)
     run_summary = summary["runs"][0]
     assert run_summary["backend"] == "dask" and run_summary["costs"][0] == pytest.approx(np.log(2), rel=1e-6)
     assert run_summary["train_accuracy"] > 60  # one step of gradient descent already learns
+
+
+def test_small_dual_state_iterates_off_dask(monkeypatch):
+    """The dual's small state is computed once and iterated outside Dask: the number of Dask
+    computations does not grow with the iterations, and the result equals NumPy's."""
+    calls = []
+    real = solvers._dask_run
+    monkeypatch.setattr(solvers, "_dask_run", lambda f, *a: calls.append(f.__name__) or real(f, *a))
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((300, 40))
+    Y = (rng.random((1, 40)) < 1 / (1 + np.exp(-X[:1]))).astype(np.float64)
+    Xd, Yd = da.from_array(X, chunks=(300, 15)), da.from_array(Y, chunks=(1, 15))
+    counts = []
+    for iterations in (5, 50):
+        calls.clear()
+        model = xlogreg.train(Xd, Yd, num_iterations=iterations, learning_rate=0.1, solver="dual", record_every=10)
+        counts.append(len(calls))
+        assert isinstance(model.w, da.Array)
+        ref = xlogreg.train(X, Y, num_iterations=iterations, learning_rate=0.1, solver="primal", record_every=10)
+        np.testing.assert_allclose(model.w.compute(), ref.w, rtol=0, atol=1e-12 * np.max(np.abs(ref.w)))
+        np.testing.assert_allclose(model.costs, ref.costs, rtol=1e-12)
+    assert counts[0] == counts[1]

@@ -242,21 +242,26 @@ def _materialize(*arrays):
         import dask.array as da
 
         small = [i for i, a in enumerate(arrays) if is_dask_array(a) and a.nbytes <= _EMBED_BYTES]
-        from ._backends import dask_task_threads, explain_dask_failure
-
-        try:
-            with dask_task_threads():
-                if len(small) < sum(is_dask_array(a) for a in arrays):
-                    arrays = dask.persist(*arrays)  # one pass over X for all of them
-                values = dict(zip(small, dask.compute(*(arrays[i] for i in small))))
-        except Exception as exc:
-            clearer = explain_dask_failure(exc)
-            if clearer is None:
-                raise
-            raise clearer from exc
+        if len(small) < sum(is_dask_array(a) for a in arrays):
+            arrays = _dask_run(dask.persist, *arrays)  # one pass over X for all of them
+        values = dict(zip(small, _dask_run(dask.compute, *(arrays[i] for i in small))))
         return tuple(da.from_array(values[i], chunks=a.chunks) if i in values else a
                      for i, a in enumerate(arrays))
     return arrays
+
+
+def _dask_run(function, *arrays):
+    """``dask.compute`` or ``dask.persist`` of `arrays`, with clearer errors for lost workers."""
+    from ._backends import dask_task_threads, explain_dask_failure
+
+    try:
+        with dask_task_threads():
+            return function(*arrays)
+    except Exception as exc:
+        clearer = explain_dask_failure(exc)
+        if clearer is None:
+            raise
+        raise clearer from exc
 
 
 #: Dask state up to this size is carried from one iteration to the next as data in the
@@ -461,21 +466,33 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
     lazy = is_dask_array(X)
     # (m, m) and (1, m): the only passes over X before the end
     G, z0 = _materialize((X.T @ X + 1) * (learning_rate / (4 * m)), w.T @ X)
-    C = 1 - 2 * Y
+    H, L = (z0 + b) / 2, Y
+    back = _identity
+    if lazy and G.nbytes <= _EMBED_BYTES:
+        # Dask would spend a scheduling round (~15 ms) on each iteration of a state this small:
+        # iterate on the computed values, and hand the result back to Dask once, at the end.
+        import dask
+        import dask.array as da
+
+        G, H, L = _dask_run(dask.compute, G, H, Y)
+        lazy, back = False, da.from_array
+    xl = array_namespace(G)  # the loop's namespace: X's, or NumPy's for a small Dask state
+    C = 1 - 2 * L
     unscale = learning_rate / (2 * m)
 
     def params(S):
+        S = back(S)
         return w - X @ (S.T * unscale), b - xp.sum(S) * unscale
 
     costs = []
-    state = ((z0 + b) / 2, xp.zeros_like(z0), 0)
+    state = (H, xl.zeros_like(H), 0)
     Q = None
     try:
         for i in range(num_iterations):
             H, S, _ = state
             record = i % record_every == 0
-            cost = cost_from_z(2 * H, Y) if record else None
-            Q = xp.tanh(H) + C
+            cost = cost_from_z(2 * H, L) if record else None
+            Q = xl.tanh(H) + C
             state = _end_iteration(i, (H - Q @ G, S + Q), cost, costs, print_cost, lazy)
             _notify(callback, i, costs, record)
     except KeyboardInterrupt:
@@ -486,8 +503,14 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
     if Q is None:
         _, dw, db, _ = forward_backward(w_final, b_final, X, Y)
     else:
+        Q = back(Q)
         dw, db = X @ Q.T / (2 * m), xp.sum(Q) / (2 * m)
     return OptimizeResult(w_final, b_final, dw, db, costs, done, "dual")
+
+
+def _identity(a):
+    return a
+
 
 
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
