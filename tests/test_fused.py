@@ -168,3 +168,176 @@ def test_concurrent_calls_from_threads(numba_kernel):
     for (H, g, s), (H_ref, g_ref, s_ref) in zip(results, expected * 3):
         np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-12 * np.max(np.abs(g_ref)))
         assert float(s) == pytest.approx(float(s_ref), abs=1e-12 * H.shape[1])
+
+
+# The compiled dual loop (xlogreg._fused.dual_steps) ----------------------------------------------
+
+
+def _gram_problem(m, dtype, seed=0):
+    """A scaled Gram matrix G (symmetric, as X.T X is), half logits H, C = 1 - 2 Y and sums S."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((max(2 * m, 8), m))
+    G = ((X.T @ X + 1) * (0.5 / (4 * m))).astype(dtype)
+    H = (rng.standard_normal((1, m)) * 0.5).astype(dtype)
+    C = (1 - 2 * (rng.random((1, m)) < 0.4)).astype(dtype)
+    S = rng.standard_normal((1, m)).astype(dtype)
+    return G, H, C, S
+
+
+def _reference_steps(G, H, C, S, k):
+    """k dual iterations in plain NumPy float64: the independent reference."""
+    G, H, C, S = (a.astype(np.float64) for a in (G, H, C, S))
+    for _ in range(k):
+        Q = np.tanh(H) + C
+        H, S = H - Q @ G, S + Q
+    return H, S, Q
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 2e-5)])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 7, 209])
+@pytest.mark.parametrize("parallel_from", [None, 1])
+def test_dual_steps_match_numpy(numba_kernel, monkeypatch, m, dtype, tol, parallel_from):
+    """Every remainder of m modulo 4, float32/64, the one-thread and the threaded kernel."""
+    if parallel_from is not None:
+        monkeypatch.setattr(numba_kernel, "DUAL_PARALLEL_MIN", parallel_from)
+    G, H, C, S = _gram_problem(m, dtype)
+    before = [a.copy() for a in (G, H, C, S)]
+    got = numba_kernel.dual_steps(numba_kernel.dual_rows(G), H, C, S, 9)
+    for a, old in zip((G, H, C, S), before):  # inputs untouched
+        np.testing.assert_array_equal(a, old)
+    for a, ref in zip(got, _reference_steps(G, H, C, S, 9)):
+        assert a.shape == (1, m) and a.dtype == dtype
+        np.testing.assert_allclose(a, ref, rtol=0, atol=tol * max(1.0, np.max(np.abs(ref))))
+
+
+def test_dual_steps_for_every_thread_count(numba_kernel, monkeypatch):
+    """Rows are split between the threads (uneven shares, 4-row groups); each split gives the
+    reference, and the same split gives the same bits twice."""
+    import numba
+
+    monkeypatch.setattr(numba_kernel, "DUAL_PARALLEL_MIN", 1)
+    G, H, C, S = _gram_problem(23, np.float64, seed=3)
+    ref = _reference_steps(G, H, C, S, 15)
+    R = numba_kernel.dual_rows(G)
+    before = numba.get_num_threads()
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            first = numba_kernel.dual_steps(R, H, C, S, 15)
+            for a, b, r in zip(first, numba_kernel.dual_steps(R, H, C, S, 15), ref):
+                np.testing.assert_array_equal(a, b)
+                np.testing.assert_allclose(a, r, rtol=0, atol=1e-13 * np.max(np.abs(r)))
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_dual_steps_saturate_without_nan(numba_kernel):
+    """Half logits of +-1e6 and +-inf give residuals of exactly +-1 + C, never NaN."""
+    G = np.zeros((4, 4))
+    C = np.asarray([[1.0, -1.0, 1.0, -1.0]])
+    for big in (1e6, np.inf):
+        H = np.asarray([[big, big, -big, -big]])
+        H2, S, Q = numba_kernel.dual_steps(G, H, C, np.zeros((1, 4)), 3)
+        np.testing.assert_array_equal(Q, np.sign(H) + C)
+        np.testing.assert_array_equal(S, 3 * (np.sign(H) + C))
+        np.testing.assert_array_equal(H2, H)
+
+
+def test_dual_rows_is_the_transpose_without_copies_where_possible(numba_kernel):
+    G, *_ = _gram_problem(6, np.float64)
+    assert np.array_equal(G, G.T)  # NumPy's X.T @ X is exactly symmetric
+    for layout in (G, np.asfortranarray(G)):
+        R = numba_kernel.dual_rows(layout)
+        assert R.flags.c_contiguous and np.shares_memory(R, layout) and np.array_equal(R, layout.T)
+    skew = G.copy()
+    skew[0, 1] += 1e-9  # not symmetric: the rows of G would not be its columns
+    R = numba_kernel.dual_rows(skew)
+    assert R.flags.c_contiguous and not np.shares_memory(R, skew) and np.array_equal(R, skew.T)
+
+
+def test_fused_dual_loop_matches_the_array_api_loop_on_course_data(numba_kernel, course_data):
+    """The course run (2000 iterations at 0.005) compiled vs the Array API dual loop, and vs the primal."""
+    X, Y, *_ = course_data
+    w, b = np.zeros((X.shape[0], 1)), np.asarray(0.0)
+    plain = solvers.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=False)
+    fused = solvers.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=True)
+    for got, want in ((fused.w, plain.w), (fused.dw, plain.dw)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
+    assert float(fused.b) == pytest.approx(float(plain.b), rel=1e-12)
+    np.testing.assert_allclose([c for _, c in fused.costs], [c for _, c in plain.costs], rtol=1e-12)
+    assert fused.iterations == 2000 and len(fused.costs) == 20
+    primal = solvers.primal_loop(w, b, X, Y, 300, 0.005, 100, fused=False)
+    short = solvers.dual_loop(w, b, X, Y, 300, 0.005, 100, fused=True)
+    np.testing.assert_allclose(short.w, primal.w, rtol=0, atol=1e-9 * np.max(np.abs(primal.w)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_dual_loop_records_and_calls_back_like_the_array_api_loop(numba_kernel, monkeypatch, dtype):
+    """Calls of 3 iterations (a small chunk) that must stop at every 7th, recorded, iteration:
+    the same costs at the same iterations, one callback per iteration in order, the same result."""
+    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 20 * 20)
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((50, 20)).astype(dtype)
+    Y = (rng.random((1, 20)) < 0.5).astype(dtype)
+    runs = {}
+    for fused in (False, True):
+        seen = []
+        result = solvers.dual_loop(np.zeros((50, 1), dtype), np.asarray(0.0, dtype), X, Y, 30, 0.1, 7,
+                                   callback=lambda i, c: seen.append((i, c)), fused=fused)
+        runs[fused] = result, seen
+    assert calls == [3, 3, 1, 3, 3, 1, 3, 3, 1, 3, 3, 1, 2]  # 30 iterations, never past 0, 7, 14, 21, 28
+    (plain, plain_seen), (fused, fused_seen) = runs[False], runs[True]
+    assert [i for i, _ in fused_seen] == list(range(30))
+    assert [i for i, c in fused_seen if c is not None] == [0, 7, 14, 21, 28]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose([c for _, c in fused_seen if c is not None],
+                               [c for _, c in plain_seen if c is not None], rtol=tol)
+    assert fused.w.dtype == fused.dw.dtype == dtype
+    np.testing.assert_allclose(fused.w, plain.w, rtol=0, atol=tol * np.max(np.abs(plain.w)))
+
+
+def test_interrupted_fused_dual_loop_reports_the_iterations_it_completed(numba_kernel):
+    """A KeyboardInterrupt from the callback of iteration 7 arrives after the compiled call that ran
+    iterations 0-9 (record_every=10): the partial result is that of exactly 10 iterations."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((30, 12))
+    Y = (rng.random((1, 12)) < 0.5).astype(np.float64)
+
+    def stop_at_7(i, cost):
+        if i == 7:
+            raise KeyboardInterrupt
+
+    w, b = np.zeros((30, 1)), np.asarray(0.0)
+    with pytest.raises(solvers.TrainingInterrupted) as info:
+        solvers.dual_loop(w, b, X, Y, 100, 0.1, 10, callback=stop_at_7, fused=True)
+    partial = info.value.result
+    assert partial.iterations == 10
+    reference = solvers.primal_loop(w, b, X, Y, 10, 0.1, 10, fused=False)
+    np.testing.assert_allclose(partial.w, reference.w, rtol=0, atol=1e-12 * np.max(np.abs(reference.w)))
+
+
+def test_fused_dual_is_refused_where_it_cannot_run(numba_kernel):
+    import array_api_strict as xps
+
+    X, Y = xps.ones((4, 10), dtype=xps.float64), xps.zeros((1, 10), dtype=xps.float64)
+    with pytest.raises(ValueError, match="fused=True cannot run here: it needs a 2-D NumPy array"):
+        solvers.dual_loop(xps.zeros((4, 1), dtype=xps.float64), xps.asarray(0.0, dtype=xps.float64), X, Y, 1, 0.1, 1,
+                          fused=True)
+    with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 1"):
+        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), np.zeros((1, 10)), 1, 0.1, 1, fused=1)
+
+
+def test_train_uses_the_compiled_dual_loop_on_numpy(numba_kernel, monkeypatch):
+    """xlogreg.train(solver="dual") on NumPy goes through dual_steps, once per 100 iterations."""
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    wh, bh, X, C = _data(80, 30, np.float64)
+    Y = (C < 0).astype(np.float64)
+    model = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual")
+    assert calls == [100, 100, 50]
+    reference = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="primal")
+    np.testing.assert_allclose(model.w, reference.w, rtol=0, atol=1e-10 * np.max(np.abs(reference.w)))

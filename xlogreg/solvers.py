@@ -75,6 +75,12 @@ BLOCK_MIN_EXAMPLES = 128
 #: 0.470 ms with BLAS, best of 5).
 FUSED_MIN_BYTES = 64 * 2**20
 
+#: The compiled dual loop runs at most this many multiply-adds (iterations
+#: times m^2) per call, so that Ctrl-C and the callback come back within
+#: about 10 ms of work; on the course data (m = 209) a call stops at the next
+#: recorded cost first (every 100 iterations by default).
+DUAL_CHUNK_WORK = 2**25
+
 
 class TrainingDiverged(FloatingPointError):
     """The cost or the parameters stopped being finite during training."""
@@ -336,8 +342,8 @@ def _record(costs, i, cost, print_cost):
         print("Cost after iteration %i: %f" % (i, value))
 
 
-def _end_iteration(i, state, cost, costs, print_cost, lazy):
-    """The tail of every iteration i: returns ``(*state, i + 1)``.
+def _end_iteration(i, state, cost, costs, print_cost, lazy, steps=1):
+    """The tail of every iteration i (or `steps` of them from i): returns ``(*state, i + steps)``.
 
     On lazy backends the new state (and the cost) is computed first
     (:func:`_materialize`); a cost (not None on recording iterations) is
@@ -348,7 +354,7 @@ def _end_iteration(i, state, cost, costs, print_cost, lazy):
         *state, cost = _materialize(*state, cost)
     if cost is not None:
         _record(costs, i, cost, print_cost)
-    return (*state, i + 1)
+    return (*state, i + steps)
 
 
 def _notify(callback, i, costs, recorded):
@@ -377,6 +383,17 @@ def choose_fused(X):
     return _fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES
 
 
+def _check_fused(fused, A, contiguous_columns=True):
+    """`fused` as a bool: ``"auto"`` is whether the compiled kernel takes A; True where it cannot is an error."""
+    if fused == "auto":
+        return _fused.usable(A, contiguous_columns)
+    if not isinstance(fused, bool):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+    if fused and not _fused.usable(A, contiguous_columns):
+        raise ValueError(f"fused=True cannot run here: {_fused.why_unusable(A, contiguous_columns)}")
+    return fused
+
+
 def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
                 *, block="auto", fused="auto"):
     """Gradient descent on X. Arguments are checked; b is a 0-d array.
@@ -392,12 +409,7 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     if is_dask_array(X):
         return _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost,
                                     callback)
-    if fused == "auto":
-        fused = choose_fused(X)
-    elif not isinstance(fused, bool):
-        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
-    elif fused and not _fused.usable(X):
-        raise ValueError(f"fused=True cannot run here: {_fused.why_unusable(X)}")
+    fused = choose_fused(X) if fused == "auto" else _check_fused(fused, X)
     m = X.shape[1]
     C = 1 - 2 * Y
     blocks = None if fused else _example_blocks(X, C, block)
@@ -451,7 +463,8 @@ def _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every
     return OptimizeResult(w, b, dw, db, costs, done, "primal")
 
 
-def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None):
+def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
+              *, fused="auto"):
     """Gradient descent on the Gram matrix of X (same iterates as the primal loop).
 
     With ``w = w0 + X a`` and the half logits ``H = Z / 2``, one iteration is
@@ -460,6 +473,13 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
     bias, a constant feature), and ``S += Q``: four operations on m numbers
     and one m x m product. ``a = -learning_rate / (2 m) S.T`` and
     ``b = b0 - learning_rate / (2 m) sum(S)`` are formed once, at the end.
+
+    `fused` is True to run the iterations in compiled calls of up to
+    :data:`DUAL_CHUNK_WORK` multiply-adds each (:func:`xlogreg._fused.dual_steps`,
+    never past an iteration whose cost is recorded), False for the Array API
+    code, or ``"auto"`` to do so wherever it can run: a NumPy float32/float64
+    G (X on NumPy, or a small Dask state, computed) and numba installed. The
+    callback of each iteration of a call is called after the call.
     """
     xp = array_namespace(X)
     m = X.shape[1]
@@ -476,9 +496,13 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
 
         G, H, L = _dask_run(dask.compute, G, H, Y)
         lazy, back = False, da.from_array
+    fused = _check_fused(fused, G, contiguous_columns=False)
     xl = array_namespace(G)  # the loop's namespace: X's, or NumPy's for a small Dask state
     C = 1 - 2 * L
     unscale = learning_rate / (2 * m)
+    if fused:
+        R = _fused.dual_rows(G)
+        chunk = max(1, DUAL_CHUNK_WORK // (m * m))
 
     def params(S):
         S = back(S)
@@ -488,13 +512,20 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
     state = (H, xl.zeros_like(H), 0)
     Q = None
     try:
-        for i in range(num_iterations):
-            H, S, _ = state
+        while state[2] < num_iterations:
+            H, S, i = state
             record = i % record_every == 0
             cost = cost_from_z(2 * H, L) if record else None
-            Q = xl.tanh(H) + C
-            state = _end_iteration(i, (H - Q @ G, S + Q), cost, costs, print_cost, lazy)
-            _notify(callback, i, costs, record)
+            if fused:  # up to the next recorded iteration, the end, or a chunk of work
+                steps = min(num_iterations, (i // record_every + 1) * record_every, i + chunk) - i
+                H, S, Q = _fused.dual_steps(R, H, C, S, steps)
+            else:
+                steps = 1
+                Q = xl.tanh(H) + C
+                H, S = H - Q @ G, S + Q
+            state = _end_iteration(i, (H, S), cost, costs, print_cost, lazy, steps)
+            for j in range(i, i + steps):
+                _notify(callback, j, costs, record and j == i)
     except KeyboardInterrupt:
         _, S, done = state
         raise TrainingInterrupted(OptimizeResult(*params(S), None, None, costs, done, "dual")) from None
