@@ -313,13 +313,18 @@ def bench_sklearn(repeats):
     def ours():
         models["m"] = xlogreg.train(X, Y, num_iterations=iterations, learning_rate=0.005)
 
-    times = side_by_side({"xlogreg": ours, "sklearn": lambda: fit(needed)}, repeats)
-    s_ours, s_sk = summary(times["xlogreg"]), summary(times["sklearn"])
+    def array_api_dual():  # the same dual iterations without the compiled loop (and without train's checks)
+        solvers.dual_loop(np.zeros((X.shape[0], 1)), np.asarray(0.0), X, Y, iterations, 0.005, 100, fused=False)
+
+    times = side_by_side({"xlogreg": ours, "sklearn": lambda: fit(needed), "array_api_dual": array_api_dual},
+                         repeats)
+    s_ours, s_sk, s_api = summary(times["xlogreg"]), summary(times["sklearn"]), summary(times["array_api_dual"])
     model = models["m"]
     ours_cost = cost(1 / (1 + np.exp(-(np.asarray(model.w).T @ X + model.b).ravel())))  # checked independently
     return {"target_cost": COURSE_FINAL_COST, "sklearn_lbfgs_iterations": needed, "sklearn_cost": reached,
             "xlogreg_iterations": iterations, "xlogreg_solver": model.solver, "xlogreg_cost": ours_cost,
-            "xlogreg_s": s_ours, "sklearn_s": s_sk, "speedup": ratio(s_sk, s_ours)}
+            "xlogreg_s": s_ours, "sklearn_s": s_sk, "speedup": ratio(s_sk, s_ours),
+            "array_api_dual_s": s_api, "array_api_dual_speedup": ratio(s_sk, s_api)}
 
 
 # --- (blocks) block sizes and memory order -------------------------------------------------------
@@ -417,10 +422,16 @@ def report(results):
             print("|---|---|---|---|")
             print(f"| xlogreg.train ({c['xlogreg_solver']}) | {c['xlogreg_iterations']} | {c['xlogreg_cost']:.6f} "
                   f"| {_fmt(c['xlogreg_s'], 1)} |")
+            if "array_api_dual_s" in c:
+                print(f"| dual loop, Array API (fused=False) | {c['xlogreg_iterations']} | - "
+                      f"| {_fmt(c['array_api_dual_s'], 1)} |")
             print(f"| scikit-learn LogisticRegression(C=inf), lbfgs | {c['sklearn_lbfgs_iterations']} | "
                   f"{c['sklearn_cost']:.6f} | {_fmt(c['sklearn_s'], 1)} |")
             print(f"\nxlogreg is {c['speedup']['min']:.2f}x (min) / {c['speedup']['median']:.2f}x (median) "
                   "as fast as scikit-learn")
+            if "array_api_dual_s" in c:
+                print(f"the Array API dual loop alone: {c['array_api_dual_speedup']['min']:.2f}x / "
+                      f"{c['array_api_dual_speedup']['median']:.2f}x")
 
 
 def main(argv=None):

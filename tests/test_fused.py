@@ -24,9 +24,13 @@ def _data(n_x, m, dtype, seed=0, scale=1.0):
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 2e-5)])
-@pytest.mark.parametrize("n_x, m", [(1, 1), (3, 2), (5, 4), (7, 9), (64, 257), (300, 1003)])
-def test_half_gradient_matches_numpy(numba_kernel, n_x, m, dtype, tol):
-    """Every remainder of m modulo 4 (and m < 4), one feature, thousands of examples."""
+@pytest.mark.parametrize("n_x, m", [(1, 1), (3, 2), (5, 4), (7, 9), (2, 64), (64, 257), (300, 1003)])
+@pytest.mark.parametrize("loop", ["tiles", "interleaved"])
+def test_half_gradient_matches_numpy(numba_kernel, monkeypatch, n_x, m, dtype, tol, loop):
+    """Every remainder of m modulo 4 (and m < 4), whole and partial tiles, one feature, a thousand
+    examples; tiles, and the interleaved loop of long examples (here forced for every length)."""
+    if loop == "interleaved":
+        monkeypatch.setattr(numba_kernel, "TILE_MAX_EXAMPLE_BYTES", 0)
     wh, bh, X, C = _data(n_x, m, dtype, scale=0.3)
     H, g, s = numba_kernel.half_gradient(wh, bh, X, C)
     H_ref, g_ref, s_ref = _reference(wh.astype(np.float64), float(bh), X.astype(np.float64), C.astype(np.float64))
@@ -38,10 +42,21 @@ def test_half_gradient_matches_numpy(numba_kernel, n_x, m, dtype, tol):
     assert float(s) == pytest.approx(float(s_ref), abs=tol * m)
 
 
-def test_half_gradient_is_the_same_for_any_thread_count(numba_kernel):
+def test_tile_sizes():
+    from xlogreg import _fused
+
+    assert _fused.tile_examples(100, 4) == 40 and _fused.tile_examples(100, 8) == 20
+    assert _fused.tile_examples(1, 8) == 64 and _fused.tile_examples(512, 8) == 4
+    assert _fused.tile_examples(1000, 4) == 4 and _fused.tile_examples(1000, 8) == 0  # 8000 bytes: interleaved
+
+
+@pytest.mark.parametrize("loop", ["tiles", "interleaved"])
+def test_half_gradient_is_the_same_for_any_thread_count(numba_kernel, monkeypatch, loop):
     """Examples are split per thread; each split gives the reference, and a split is reproducible."""
     import numba
 
+    if loop == "interleaved":
+        monkeypatch.setattr(numba_kernel, "TILE_MAX_EXAMPLE_BYTES", 0)
     wh, bh, X, C = _data(50, 999, np.float64, seed=2)
     H_ref, g_ref, s_ref = _reference(wh, bh, X, C)
     before = numba.get_num_threads()
