@@ -530,12 +530,14 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
         _, S, done = state
         raise TrainingInterrupted(OptimizeResult(*params(S), None, None, costs, done, "dual")) from None
     _, S, done = state
-    w_final, b_final = _materialize(*params(S))
-    if Q is None:
+    if Q is None:  # zero iterations: report the gradient at the start
+        w_final, b_final = _materialize(*params(S))
         _, dw, db, _ = forward_backward(w_final, b_final, X, Y)
-    else:
-        Q = back(Q)
-        dw, db = X @ Q.T / (2 * m), xp.sum(Q) / (2 * m)
+    else:  # w = w0 + X a and the last gradient X Q.T / (2 m) in one product over X
+        S, Q = back(S), back(Q)
+        P = X @ xp.concat([S.T * -unscale, Q.T / (2 * m)], axis=1)
+        w_final, b_final, dw, db = _materialize(w + P[:, :1], b - xp.sum(S) * unscale, P[:, 1:],
+                                                xp.sum(Q) / (2 * m))
     return OptimizeResult(w_final, b_final, dw, db, costs, done, "dual")
 
 
