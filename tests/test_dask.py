@@ -477,3 +477,10 @@ def test_small_dual_state_iterates_off_dask(monkeypatch):
         np.testing.assert_allclose(model.w.compute(), ref.w, rtol=0, atol=1e-12 * np.max(np.abs(ref.w)))
         np.testing.assert_allclose(model.costs, ref.costs, rtol=1e-12)
     assert counts[0] == counts[1]
+
+
+def test_fused_true_is_refused_on_a_dask_primal():
+    """The compiled kernels take NumPy arrays only: asked for on a Dask X, a clear error, not a silent no."""
+    X, Y = da.ones((4, 10), chunks=(4, 5)), da.zeros((1, 10), chunks=(1, 5))
+    with pytest.raises(ValueError, match="fused=True cannot run here"):
+        solvers.primal_loop(da.zeros((4, 1)), da.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)

@@ -130,6 +130,9 @@ def test_choose_fused_only_for_big_fortran_numpy(numba_kernel, monkeypatch):
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
     X = np.asfortranarray(np.ones((10, 20)))
     assert choose_fused(X)
+    # given the iterations: only if the reads it saves take longer than loading the kernels
+    needed = solvers.FUSED_LOAD_S * solvers.FUSED_READ_BYTES_PER_S / X.nbytes
+    assert choose_fused(X, int(needed) + 1) and not choose_fused(X, int(needed) - 1)
     assert not choose_fused(np.ascontiguousarray(X))  # rows contiguous: BLAS path
     assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
     assert not choose_fused(np.asfortranarray(np.ones((10, 20), dtype=np.float16)))
@@ -164,6 +167,9 @@ def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
     wh, bh, X, C = _data(8, 50, np.float64)
     Y = (C < 0).astype(np.float64)
+    xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
+    assert calls == []  # 7 reads of 3 KB save less than loading the kernels would cost
+    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 0.0)
     model = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
     assert len(calls) == 7
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 2**62)
@@ -345,14 +351,24 @@ def test_fused_dual_is_refused_where_it_cannot_run(numba_kernel):
         solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), np.zeros((1, 10)), 1, 0.1, 1, fused=1)
 
 
-def test_train_uses_the_compiled_dual_loop_on_numpy(numba_kernel, monkeypatch):
-    """xlogreg.train(solver="dual") on NumPy goes through dual_steps, once per 100 iterations."""
+def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, monkeypatch):
+    """xlogreg.train(solver="dual", fused=True) on NumPy goes through dual_steps, once per 100
+    iterations; "auto" only for runs long enough to pay for loading the kernels."""
     calls = []
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
     wh, bh, X, C = _data(80, 30, np.float64)
     Y = (C < 0).astype(np.float64)
-    model = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual")
+    xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual")
+    assert calls == []  # auto: 250 iterations save ~2 ms, loading costs ~1 s
+    model = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual", fused=True)
     assert calls == [100, 100, 50]
+    long_enough = int(solvers.FUSED_LOAD_S / solvers.FUSED_DUAL_SAVES_S) + 1
+    assert solvers.choose_fused_dual(np.ones((3, 3)), long_enough)
+    assert not solvers.choose_fused_dual(np.ones((3, 3)), long_enough - 2)
+    with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
+        xlogreg.train(X, Y, num_iterations=5, fused="yes")
+    with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got None"):
+        xlogreg.optimize(np.zeros((80, 1)), 0.0, X, Y, fused=None)
     reference = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="primal")
     np.testing.assert_allclose(model.w, reference.w, rtol=0, atol=1e-10 * np.max(np.abs(reference.w)))

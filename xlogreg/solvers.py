@@ -69,11 +69,28 @@ BLOCK_MIN_BYTES = 64 * 2**20
 BLOCK_MIN_EXAMPLES = 128
 
 #: The compiled one-pass primal iteration (:mod:`xlogreg._fused`) is chosen
-#: automatically for X of at least this many bytes. Smaller X stays in the L3
-#: cache between BLAS's two products, and the compiled pass gains nothing there
-#: (the course data, 20 MB, one 2-vCPU run: 0.475 ms per iteration compiled,
-#: 0.470 ms with BLAS, best of 5).
-FUSED_MIN_BYTES = 64 * 2**20
+#: automatically for X of at least this many bytes, the L3 cache of the machine
+#: it was measured on. Smaller X stays in L3 between BLAS's two products, and
+#: the compiled pass was sometimes faster, sometimes slower there; above, it
+#: won clearly (2 vCPUs, 20 iterations, best of 7, compiled / BLAS: 0.42 for
+#: 100 x 50,000 float64, 0.61 for 1000 x 5,000 float64, both 40 MB; 0.89 and
+#: 1.25 for the float32 halves, 20 MB; 1.34 for the course data, 20 MB).
+FUSED_MIN_BYTES = 32 * 2**20
+
+#: Seconds it takes a new process to load the compiled kernels (import numba,
+#: then numba's on-disk cache): 0.7 s measured on the 2-vCPU machine of
+#: benchmarks/README.md, rounded up. ``fused="auto"`` uses them only where they
+#: are predicted to save more than this.
+FUSED_LOAD_S = 1.0
+
+#: For that prediction: the primal pass saves about one read of X per
+#: iteration, at this many bytes per second (one core streams 18-24 GB/s) ...
+FUSED_READ_BYTES_PER_S = 20e9
+
+#: ... and the compiled dual loop the Python and dispatch of five NumPy calls
+#: per iteration, this many seconds (13-15 against 6 microseconds per
+#: iteration on the course data).
+FUSED_DUAL_SAVES_S = 7e-6
 
 #: The compiled dual loop runs at most this many multiply-adds (iterations
 #: times m^2) per call, so that Ctrl-C and the callback come back within
@@ -371,22 +388,43 @@ def _check_final(w, b, iterations):
         )
 
 
-def choose_fused(X):
+def choose_fused(X, num_iterations=None):
     """True where the primal loop should use the compiled pass of :mod:`xlogreg._fused`.
 
     That is: numba is installed, X is a NumPy float32/float64 array with
     contiguous columns (:func:`xlogreg._fused.usable`) and at least
     :data:`FUSED_MIN_BYTES`, below which X stays in cache between BLAS's two
-    products anyway (and the one-time compilation, a few seconds, then cached
-    on disk by numba, would not pay).
+    products anyway; and, given `num_iterations`, the reads of X it saves
+    (one per iteration, at :data:`FUSED_READ_BYTES_PER_S`) take longer than
+    loading the kernels in a new process (:data:`FUSED_LOAD_S`).
     """
-    return _fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES
+    if not (_fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES):
+        return False
+    return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= FUSED_LOAD_S
+
+
+def choose_fused_dual(G, num_iterations):
+    """True where the dual loop should run in compiled calls (:func:`xlogreg._fused.dual_steps`).
+
+    That is: numba is installed, the Gram matrix G is a NumPy float32/float64
+    array, and the time the compiled loop saves (:data:`FUSED_DUAL_SAVES_S`
+    per iteration) exceeds that of loading it in a new process
+    (:data:`FUSED_LOAD_S`): about 150,000 iterations. Shorter runs, the course
+    run among them (2000 iterations, ~50 ms), finish sooner without it, unless
+    asked for with ``fused=True`` (in a process that trains many times, where
+    the kernels load once).
+    """
+    return _fused.usable(G, contiguous_columns=False) and num_iterations * FUSED_DUAL_SAVES_S >= FUSED_LOAD_S
+
+
+def check_fused_option(fused):
+    """Refuse a `fused` option other than ``"auto"``, True or False, naming what was given."""
+    if not (isinstance(fused, bool) or (isinstance(fused, str) and fused == "auto")):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
 
 
 def _check_fused(fused, A, contiguous_columns=True):
-    """`fused` as a bool: ``"auto"`` is whether the compiled kernel takes A; True where it cannot is an error."""
-    if fused == "auto":
-        return _fused.usable(A, contiguous_columns)
+    """`fused` (True or False) as given; True where the compiled kernel cannot take A is an error."""
     if not isinstance(fused, bool):
         raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
     if fused and not _fused.usable(A, contiguous_columns):
@@ -407,9 +445,11 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     exact, so the iterates are the course's up to the rounding of the sigmoid.
     """
     if is_dask_array(X):
+        if fused is not False and fused != "auto":
+            _check_fused(fused, X)  # True: refused, with the reason
         return _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost,
                                     callback)
-    fused = choose_fused(X) if fused == "auto" else _check_fused(fused, X)
+    fused = choose_fused(X, num_iterations) if fused == "auto" else _check_fused(fused, X)
     m = X.shape[1]
     C = 1 - 2 * Y
     blocks = None if fused else _example_blocks(X, C, block)
@@ -476,10 +516,10 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
 
     `fused` is True to run the iterations in compiled calls of up to
     :data:`DUAL_CHUNK_WORK` multiply-adds each (:func:`xlogreg._fused.dual_steps`,
-    never past an iteration whose cost is recorded), False for the Array API
-    code, or ``"auto"`` to do so wherever it can run: a NumPy float32/float64
-    G (X on NumPy, or a small Dask state, computed) and numba installed. The
-    callback of each iteration of a call is called after the call.
+    never past an iteration whose cost is recorded; G must be a NumPy
+    float32/float64 array: X on NumPy, or a small Dask state, computed), False
+    for the Array API code, or ``"auto"`` to ask :func:`choose_fused_dual`.
+    The callback of each iteration of a call is called after the call.
     """
     xp = array_namespace(X)
     m = X.shape[1]
@@ -496,7 +536,10 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
 
         G, H, L = _dask_run(dask.compute, G, H, Y)
         lazy, back = False, da.from_array
-    fused = _check_fused(fused, G, contiguous_columns=False)
+    if fused == "auto":
+        fused = choose_fused_dual(G, num_iterations)
+    else:
+        fused = _check_fused(fused, G, contiguous_columns=False)
     xl = array_namespace(G)  # the loop's namespace: X's, or NumPy's for a small Dask state
     C = 1 - 2 * L
     unscale = learning_rate / (2 * m)
@@ -547,13 +590,14 @@ def _identity(a):
 
 
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
-        print_cost=False, callback=None):
+        print_cost=False, callback=None, fused="auto"):
     """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
 
     ``b`` may be a Python float; it becomes a 0-d array of X's dtype and device.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    check_fused_option(fused)
     xp = array_namespace(X)
     if not v.is_array(b):
         b = xp.asarray(b, dtype=X.dtype, device=get_device(X))
@@ -566,13 +610,13 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        result = loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback)
+        result = loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback, fused=fused)
         _check_final(result.w, result.b, result.iterations)
     return result
 
 
 def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=False, *,
-             solver="auto", record_every=100, callback=None):
+             solver="auto", record_every=100, callback=None, fused="auto"):
     """Learn w and b by batch gradient descent, as in the course.
 
     Parameters
@@ -593,6 +637,14 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
     callback : callable, optional
         ``callback(i, cost)`` after iteration i; cost is the recorded float
         on recording iterations, else None. It costs no device sync.
+    fused : {"auto", True, False}
+        The optional compiled kernels (numba: ``pip install "xlogreg[fast]"``;
+        NumPy float32/float64 only): True wherever they apply (an error where
+        they cannot), False never, ``"auto"`` where they are predicted to save
+        more than the ~1 s a new process takes to load them
+        (:func:`choose_fused`, :func:`choose_fused_dual`). True pays in a
+        process that trains many times: the course run takes ~30 instead of
+        ~50 ms once they are loaded.
 
     Returns
     -------
@@ -614,8 +666,9 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
     num_iterations = v.check_iterations(num_iterations)
     learning_rate = v.check_learning_rate(learning_rate)
     record_every = v.check_positive_int(record_every, "record_every")
+    check_fused_option(fused)
     result = run(w, b, X, Y, num_iterations, learning_rate, solver=solver, record_every=record_every,
-                 print_cost=print_cost, callback=callback)
+                 print_cost=print_cost, callback=callback, fused=fused)
     params = {"w": result.w, "b": result.b}
     grads = {"dw": result.dw, "db": result.db}
     return params, grads, [c for _, c in result.costs]

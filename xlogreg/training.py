@@ -157,7 +157,7 @@ def _prepare_data(X, Y, xp, dev, dtype, names):
 
 def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=0.005,
           backend=None, device=None, dtype=None, print_cost=False, solver="auto",
-          record_every=100, callback=None):
+          record_every=100, callback=None, fused="auto"):
     """Train a logistic-regression neuron by batch gradient descent from zero.
 
     Parameters
@@ -184,6 +184,8 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         Record the cost every this many iterations.
     callback : callable, optional
         ``callback(i, cost)`` after each iteration (see :func:`xlogreg.optimize`).
+    fused : {"auto", True, False}
+        The optional compiled kernels (numba; see :func:`xlogreg.optimize`).
 
     Returns
     -------
@@ -209,6 +211,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     record_every = v.check_positive_int(record_every, "record_every")
     if solver not in solvers.SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(solvers.SOLVERS)}; got {solver!r}")
+    solvers.check_fused_option(fused)
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
     X = v.as_array(X, "X")
@@ -230,7 +233,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
                     dtype=_dtype_name(xp, dtype))
     try:
         result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver,
-                             record_every=record_every, print_cost=print_cost, callback=callback)
+                             record_every=record_every, print_cost=print_cost, callback=callback, fused=fused)
     except solvers.TrainingInterrupted as exc:
         exc.model = _make_model(exc.result, settings, interrupted=True)
         raise

@@ -1,0 +1,184 @@
+"""The numba kernels behind :mod:`xlogreg._fused` (imported by it on first use only).
+
+They live at module level, not inside a function, so that numba's on-disk
+cache (``cache=True``, in ``__pycache__`` or numba's user-wide fallback) can
+find them again in the next process: compiled inner functions are not found
+again, and the primal pass took 5-6 s to compile in every process. See
+:mod:`xlogreg._fused` for what they compute; the tests are in
+tests/test_fused.py.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+get_num_threads = numba.get_num_threads
+
+# "reassoc" lets the dot products be vectorised (summed in several lanes);
+# "contract" allows fused multiply-adds. Infinities and NaN keep their meaning.
+FAST = {"reassoc", "contract"}
+
+
+@numba.njit(fastmath=FAST, inline="always", cache=True)
+def residual(h, c, one):
+    # in h's own precision: with integer constants, float32 would be computed in float64
+    return (one + one) / (one + math.exp(-(h + h))) - one + c
+
+
+@numba.njit(fastmath=FAST, cache=True)
+def columns(wh, bh, XT, C, g, H, j0, j1, tile, zero, one):
+    """Examples j0 <= j < j1: H[j], g += Q[j] X[:, j]; returns sum(Q[j0:j1])."""
+    n = XT.shape[1]
+    s = zero
+    q = np.empty(tile, XT.dtype)
+    j = j0
+    while j < j1:
+        t1 = min(tile, j1 - j)
+        for t in range(t1):  # the tile's dot products: X read from memory
+            x = XT[j + t]
+            h = zero
+            for k in range(n):
+                h += wh[k] * x[k]
+            q[t] = h + bh
+        for t in range(t1):
+            H[j + t] = q[t]
+            q[t] = residual(q[t], C[j + t], one)
+            s += q[t]
+        t = 0
+        while t + 4 <= t1:  # the same examples again, from L1: four per pass over g
+            xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
+            qa, qb, qc, qd = q[t], q[t + 1], q[t + 2], q[t + 3]
+            for k in range(n):
+                g[k] += qa * xa[k] + qb * xb[k] + qc * xc[k] + qd * xd[k]
+            t += 4
+        while t < t1:
+            x = XT[j + t]
+            qt = q[t]
+            for k in range(n):
+                g[k] += qt * x[k]
+            t += 1
+        j += t1
+    return s
+
+
+@numba.njit(fastmath=FAST, cache=True)
+def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
+    """As `columns`, for long examples: the dot products of four examples in one loop over the
+    features, which also adds the four previous ones (still in L1/L2) into g."""
+    n = XT.shape[1]
+    s = zero
+    qa = qb = qc = qd = zero
+    pa = pb = pc = pd = XT[j0]  # the previous four columns (weights 0 at first)
+    j = j0
+    while j + 4 <= j1:
+        xa, xb, xc, xd = XT[j], XT[j + 1], XT[j + 2], XT[j + 3]
+        ha = hb = hc = hd = zero
+        for k in range(n):
+            wk = wh[k]
+            ha += wk * xa[k]
+            hb += wk * xb[k]
+            hc += wk * xc[k]
+            hd += wk * xd[k]
+            g[k] += qa * pa[k] + qb * pb[k] + qc * pc[k] + qd * pd[k]
+        ha += bh
+        hb += bh
+        hc += bh
+        hd += bh
+        H[j], H[j + 1], H[j + 2], H[j + 3] = ha, hb, hc, hd
+        qa, qb = residual(ha, C[j], one), residual(hb, C[j + 1], one)
+        qc, qd = residual(hc, C[j + 2], one), residual(hd, C[j + 3], one)
+        s += (qa + qb) + (qc + qd)
+        pa, pb, pc, pd = xa, xb, xc, xd
+        j += 4
+    for k in range(n):
+        g[k] += qa * pa[k] + qb * pb[k] + qc * pc[k] + qd * pd[k]
+    while j < j1:  # the last 0 to 3 examples
+        x = XT[j]
+        h = zero
+        for k in range(n):
+            h += wh[k] * x[k]
+        h += bh
+        H[j] = h
+        q = residual(h, C[j], one)
+        s += q
+        for k in range(n):
+            g[k] += q * x[k]
+        j += 1
+    return s
+
+
+@numba.njit(fastmath=FAST, parallel=True, cache=True)
+def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, zero, one):
+    m, n = XT.shape
+    G = np.zeros((parts, n), XT.dtype)
+    S = np.zeros(parts, XT.dtype)
+    unit = max(tile, 4)
+    per = ((m + parts - 1) // parts + unit - 1) // unit * unit  # whole tiles per part
+    for t in numba.prange(parts):
+        j0 = min(m, t * per)
+        j1 = min(m, j0 + per)
+        if j0 < j1:
+            if tile:
+                S[t] = columns(wh, bh, XT, C, G[t], H, j0, j1, tile, zero, one)
+            else:
+                S[t] = columns_interleaved(wh, bh, XT, C, G[t], H, j0, j1, zero, one)
+    g = G[0].copy()
+    s = S[0]
+    for t in range(1, parts):
+        g += G[t]
+        s += S[t]
+    return g, s
+
+
+@numba.njit(fastmath=FAST, inline="always", cache=True)
+def product_rows(R, Q, H, i0, i1, zero):
+    """H[i] -= R[i] . Q for i0 <= i < i1, four rows per pass over Q."""
+    m = Q.shape[0]
+    i = i0
+    while i + 4 <= i1:
+        ra, rb, rc, rd = R[i], R[i + 1], R[i + 2], R[i + 3]
+        a = b = c = d = zero
+        for j in range(m):
+            q = Q[j]
+            a += ra[j] * q
+            b += rb[j] * q
+            c += rc[j] * q
+            d += rd[j] * q
+        H[i] -= a
+        H[i + 1] -= b
+        H[i + 2] -= c
+        H[i + 3] -= d
+        i += 4
+    while i < i1:
+        r = R[i]
+        a = zero
+        for j in range(m):
+            a += r[j] * Q[j]
+        H[i] -= a
+        i += 1
+
+
+@numba.njit(fastmath=FAST, inline="always", cache=True)
+def residuals(H, C, S, Q, one):
+    for j in range(H.shape[0]):
+        q = residual(H[j], C[j], one)
+        Q[j] = q
+        S[j] += q
+
+
+@numba.njit(fastmath=FAST, cache=True)
+def dual_serial(R, H, C, S, Q, k, zero, one):
+    for _ in range(k):
+        residuals(H, C, S, Q, one)
+        product_rows(R, Q, H, 0, H.shape[0], zero)
+
+
+@numba.njit(fastmath=FAST, parallel=True, cache=True)
+def dual_parallel(R, H, C, S, Q, k, parts, zero, one):
+    m = H.shape[0]
+    per = ((m + parts - 1) // parts + 3) // 4 * 4
+    for _ in range(k):
+        residuals(H, C, S, Q, one)
+        for t in numba.prange(parts):
+            product_rows(R, Q, H, min(m, t * per), min(m, t * per + per), zero)
