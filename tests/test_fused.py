@@ -1,4 +1,11 @@
-"""The optional compiled primal pass (xlogreg._fused) against plain NumPy, and its use by the primal loop."""
+"""The optional compiled kernels (xlogreg._fused, xlogreg._kernels) against plain NumPy, and their use
+by the primal and dual loops."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -372,3 +379,25 @@ def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, mon
         xlogreg.optimize(np.zeros((80, 1)), 0.0, X, Y, fused=None)
     reference = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="primal")
     np.testing.assert_allclose(model.w, reference.w, rtol=0, atol=1e-10 * np.max(np.abs(reference.w)))
+
+
+def test_a_new_process_loads_the_kernels_from_numbas_cache(numba_kernel, tmp_path):
+    """Compiled once, then loaded: in a second process numba's disk cache has every kernel (defined
+    inside a function, as they first were, they were compiled again in every process, 5-6 s)."""
+    code = """if True:
+        import numpy as np
+        from xlogreg import _fused
+        X = np.asfortranarray(np.ones((5, 9)))
+        _fused.half_gradient(np.zeros((5, 1)), np.asarray(0.0), X, np.ones((1, 9)))
+        _fused.dual_steps(_fused.dual_rows(X.T @ X), np.zeros((1, 9)), np.ones((1, 9)), np.zeros((1, 9)), 2)
+    """
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_DEBUG_CACHE="1", NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                           check=True) for _ in range(2)]
+    first, second = (r.stdout + r.stderr for r in runs)
+    for kernel in ("half_gradient_kernel", "dual_serial"):
+        assert re.search(rf"data saved to '{re.escape(str(tmp_path))}[^']*{kernel}", first), first
+        assert re.search(rf"data loaded from '{re.escape(str(tmp_path))}[^']*{kernel}", second), second
+    assert "data saved" not in second, second

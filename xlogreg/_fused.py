@@ -31,6 +31,12 @@ product four at a time, over several numba threads from
 :data:`DUAL_PARALLEL_MIN` examples on, where the product is big enough to pay
 for waking them).
 
+The kernels themselves are in :mod:`xlogreg._kernels`, imported on first use:
+a new process spends ~0.7 s importing numba and loading them from numba's
+disk cache (compiling them the first time, ~5 s), which is why
+:mod:`xlogreg.solvers` uses them automatically only where they are predicted
+to save more than that.
+
 The residual is computed as ``2 / (1 + exp(-2 h)) - 1 + c``, which equals
 ``tanh(h) + c``, is cheaper than ``tanh`` in scalar code and never gives NaN
 for a finite or infinite h (``exp`` overflowing to inf gives ``-1 + c``). It
