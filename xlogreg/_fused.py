@@ -76,6 +76,7 @@ def tile_examples(n_x, itemsize):
         return 0
     return min(64, max(4, TILE_BYTES // (n_x * itemsize) // 4 * 4))
 
+
 #: One compiled pass at a time: the pass already uses every numba thread, and
 #: numba's fallback "workqueue" threading layer aborts the process when two
 #: Python threads enter a parallel kernel together.
