@@ -57,7 +57,7 @@ GRAM_LIMIT_BYTES = 2 * 2**30
 
 #: Elements of X per block of examples in the blocked primal loop: 4 MiB of
 #: float64, 2 MiB of float32. Measured best (of 2**16 ... 2**20) on an AMD
-#: EPYC with 1 MiB of L2 per core and 32 MiB of L3 (benchmarks/README.md).
+#: EPYC with 512 KiB of L2 per core and 32 MiB of L3 (benchmarks/README.md).
 BLOCK_ELEMENTS = 2**19
 
 #: The blocked loop is only used for X at least this large: smaller X stays
