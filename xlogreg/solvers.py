@@ -445,8 +445,8 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     exact, so the iterates are the course's up to the rounding of the sigmoid.
     """
     if is_dask_array(X):
-        if fused is not False and fused != "auto":
-            _check_fused(fused, X)  # True: refused, with the reason
+        if fused != "auto":
+            _check_fused(fused, X)  # True is refused, with the reason
         return _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost,
                                     callback)
     fused = choose_fused(X, num_iterations) if fused == "auto" else _check_fused(fused, X)
@@ -666,7 +666,6 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
     num_iterations = v.check_iterations(num_iterations)
     learning_rate = v.check_learning_rate(learning_rate)
     record_every = v.check_positive_int(record_every, "record_every")
-    check_fused_option(fused)
     result = run(w, b, X, Y, num_iterations, learning_rate, solver=solver, record_every=record_every,
                  print_cost=print_cost, callback=callback, fused=fused)
     params = {"w": result.w, "b": result.b}
