@@ -92,6 +92,53 @@ def test_half_gradient_saturates_without_nan(numba_kernel):
         assert float(s) == float(np.sum(Q))
 
 
+@pytest.mark.parametrize("dtype, limit", [(np.float32, 87.0), (np.float64, 708.0)])
+def test_exp_is_within_one_and_a_half_ulp(numba_kernel, dtype, limit):
+    """The kernels' own exp (vectorisable, unlike libm's) against NumPy's exp in float64 (for float32)
+    and against exp computed in long double where the platform has one (for float64)."""
+    kernels = numba_kernel._kernels()
+    x = np.random.default_rng(0).uniform(-limit, limit, 200_000).astype(dtype)
+    x = np.concatenate([x, np.asarray([0.0, 1.0, -1.0, 1e-8, -1e-8, 0.5, -0.5, limit, -limit], dtype)])
+    out = np.empty_like(x)
+    kernels.exp_array(x, out)
+    wide = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps else np.float64
+    exact = np.exp(x.astype(wide))
+    ulps = np.abs(out.astype(wide) - exact) / exact / np.finfo(dtype).eps
+    assert ulps.max() <= 1.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_keeps_nan_and_clamps_infinities_to_finite_values(numba_kernel, dtype):
+    """Overflow is clamped (the residual needs only that exp(-2h) is huge or tiny), NaN stays NaN."""
+    kernels = numba_kernel._kernels()
+    x = np.asarray([np.inf, 1e30, -np.inf, -1e30, np.nan], dtype)
+    out = np.empty_like(x)
+    kernels.exp_array(x, out)
+    big, tiny = (1e38, 1e-37) if dtype == np.float32 else (1e307, 1e-307)
+    assert np.all(out[:2] > big) and np.all(np.isfinite(out[:2]))
+    assert np.all(out[2:4] > 0) and np.all(out[2:4] < tiny)
+    assert np.isnan(out[4])
+
+
+@pytest.mark.parametrize("dtype, vector", [(np.float32, "float"), (np.float64, "double")])
+def test_residual_loops_are_vectorised(numba_kernel, dtype, vector):
+    """The residuals of a tile (primal) and of an iteration (dual) compile to vector instructions:
+    what makes the compiled pass memory-bound with short examples (benchmarks/README.md). A raising
+    division (numba's default error model) or a call to libm's exp would make them scalar again."""
+    import numba
+
+    kernels = numba_kernel._kernels()
+    z = np.zeros(64, dtype)
+    for kernel, args in ((kernels.columns, (z, dtype(0), np.zeros((64, 64), dtype), z, z.copy(), z.copy(),
+                                            0, 64, 16, dtype(0), dtype(1))),
+                         (kernels.dual_serial, (np.zeros((64, 64), dtype), z.copy(), z, z.copy(), z.copy(), 1,
+                                                dtype(0), dtype(1)))):
+        fresh = numba.njit(**{**kernels.JIT, "cache": False})(kernel.py_func)  # cached code cannot be inspected
+        fresh(*args)
+        ir = fresh.inspect_llvm(fresh.signatures[0])
+        assert re.search(rf"fdiv [a-z ]*<\d+ x {vector}>", ir), f"{kernel.__name__}: no vector division"
+
+
 def test_inputs_are_not_mutated(numba_kernel):
     wh, bh, X, C = _data(20, 41, np.float64)
     before = [a.copy() for a in (wh, bh, X, C)]
