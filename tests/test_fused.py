@@ -130,7 +130,7 @@ def test_residual_loops_are_vectorised(numba_kernel, dtype, vector):
     kernels = numba_kernel._kernels()
     z = np.zeros(64, dtype)
     for kernel, args in ((kernels.columns, (z, dtype(0), np.zeros((64, 64), dtype), z, z.copy(), z.copy(),
-                                            0, 64, 16, dtype(0), dtype(1))),
+                                            0, 64, 16, True, dtype(0), dtype(1))),
                          (kernels.dual_serial, (np.zeros((64, 64), dtype), z.copy(), z, z.copy(), z.copy(), 1,
                                                 dtype(0), dtype(1)))):
         fresh = numba.njit(**{**kernels.JIT, "cache": False})(kernel.py_func)  # cached code cannot be inspected

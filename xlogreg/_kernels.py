@@ -105,20 +105,36 @@ def exp_array(x, out):
 
 
 @numba.njit(**JIT)
-def columns(wh, bh, XT, C, g, H, j0, j1, tile, zero, one):
-    """Examples j0 <= j < j1: H[j], g += Q[j] X[:, j]; returns sum(Q[j0:j1])."""
+def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
+    """Examples j0 <= j < j1: H[j], g += Q[j] X[:, j]; returns sum(Q[j0:j1]).
+
+    With `dots4`, the dot products of four examples share one loop over w.
+    """
     n = XT.shape[1]
     s = zero
     q = np.empty(tile, XT.dtype)
     j = j0
     while j < j1:
         t1 = min(tile, j1 - j)
-        for t in range(t1):  # the tile's dot products: X read from memory
+        t = 0  # the tile's dot products: X read from memory
+        while dots4 and t + 4 <= t1:
+            xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
+            ha = hb = hc = hd = zero
+            for k in range(n):
+                wk = wh[k]
+                ha += wk * xa[k]
+                hb += wk * xb[k]
+                hc += wk * xc[k]
+                hd += wk * xd[k]
+            q[t], q[t + 1], q[t + 2], q[t + 3] = ha + bh, hb + bh, hc + bh, hd + bh
+            t += 4
+        while t < t1:
             x = XT[j + t]
             h = zero
             for k in range(n):
                 h += wh[k] * x[k]
             q[t] = h + bh
+            t += 1
         Ht, Ct = H[j:j + t1], C[j:j + t1]
         for t in range(t1):  # vectorised (tests/test_fused.py checks the machine code)
             h = q[t]
@@ -189,7 +205,7 @@ def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
 
 
 @numba.njit(parallel=True, **JIT)
-def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, zero, one):
+def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, dots4, zero, one):
     m, n = XT.shape
     G = np.zeros((parts, n), XT.dtype)
     S = np.zeros(parts, XT.dtype)
@@ -200,7 +216,7 @@ def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, zero, one):
         j1 = min(m, j0 + per)
         if j0 < j1:
             if tile:
-                S[t] = columns(wh, bh, XT, C, G[t], H, j0, j1, tile, zero, one)
+                S[t] = columns(wh, bh, XT, C, G[t], H, j0, j1, tile, dots4, zero, one)
             else:
                 S[t] = columns_interleaved(wh, bh, XT, C, G[t], H, j0, j1, zero, one)
     g = G[0].copy()
