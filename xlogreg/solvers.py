@@ -22,7 +22,9 @@ from Z by the stable :func:`xlogreg.core.cost_from_z`.
 
 Inside the loops there is no host synchronisation except where a cost is
 recorded (every ``record_every`` iterations), which is also where divergence
-is detected; the cost itself is only computed on those iterations.
+is detected; the cost itself is only computed on those iterations. On JAX an
+iteration (:func:`_one_pass`, :func:`_dual_step`) runs under ``jax.jit``
+(:func:`xlogreg._backends.compiled`).
 
 The primal iteration reads X twice (``w.T X`` and ``X dZ.T``), so it runs at
 about twice the time of one pass over X once X is larger than the cache.
@@ -229,11 +231,9 @@ def _half_gradient(wh, bh, X, C, blocks, with_h=True):
     from memory once instead of twice. Sums run over the blocks in order, so
     the result is deterministic; it equals the plain pass up to rounding.
     """
-    xp = array_namespace(X)
     if blocks is None:
-        H = wh.T @ X + bh
-        Q = xp.tanh(H) + C
-        return H, X @ Q.T, xp.sum(Q)
+        return _one_pass(wh, bh, X, C)
+    xp = array_namespace(X)
     g = s = None
     H_blocks = []
     for Xb, Cb in blocks:
@@ -244,6 +244,21 @@ def _half_gradient(wh, bh, X, C, blocks, with_h=True):
         if with_h:
             H_blocks.append(Hb)
     return (xp.concat(H_blocks, axis=1) if with_h else None), g, s
+
+
+def _one_pass(wh, bh, X, C):
+    """:func:`_half_gradient` without blocks; compiled on JAX by the loop (:func:`xlogreg._backends.compiled`)."""
+    xp = array_namespace(X)
+    H = wh.T @ X + bh
+    Q = xp.tanh(H) + C
+    return H, X @ Q.T, xp.sum(Q)
+
+
+def _dual_step(H, S, G, C):
+    """One iteration of the dual loop: ``Q = tanh(H) + C``; returns ``(H - Q G, S + Q, Q)``."""
+    xp = array_namespace(H)
+    Q = xp.tanh(H) + C
+    return H - Q @ G, S + Q, Q
 
 
 def _materialize(*arrays):
@@ -453,6 +468,7 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     m = X.shape[1]
     C = 1 - 2 * Y
     blocks = None if fused else _example_blocks(X, C, block)
+    one_pass = _fused.half_gradient if fused else _backends.compiled(_one_pass, array_namespace(X))
     step = learning_rate / (4 * m)  # w / 2 -= learning_rate * (g / (2 m)) / 2
     costs = []
     state = (w / 2, b / 2, 0)
@@ -461,8 +477,8 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
         for i in range(num_iterations):
             wh, bh, _ = state
             record = i % record_every == 0
-            if fused:
-                H, g, s = _fused.half_gradient(wh, bh, X, C)
+            if blocks is None:
+                H, g, s = one_pass(wh, bh, X, C)
             else:
                 H, g, s = _half_gradient(wh, bh, X, C, blocks, with_h=record)
             cost = cost_from_z(2 * H, Y) if record else None
@@ -546,6 +562,8 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
     if fused:
         R = _fused.dual_rows(G)
         chunk = max(1, DUAL_CHUNK_WORK // (m * m))
+    else:
+        iterate = _backends.compiled(_dual_step, xl)
 
     def params(S):
         S = back(S)
@@ -564,8 +582,7 @@ def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cos
                 H, S, Q = _fused.dual_steps(R, H, C, S, steps)
             else:
                 steps = 1
-                Q = xl.tanh(H) + C
-                H, S = H - Q @ G, S + Q
+                H, S, Q = iterate(H, S, G, C)
             state = _end_iteration(i, (H, S), cost, costs, print_cost, lazy, steps)
             for j in range(i, i + steps):
                 _notify(callback, j, costs, record and j == i)
