@@ -90,9 +90,10 @@ FUSED_LOAD_S = 1.0
 FUSED_READ_BYTES_PER_S = 20e9
 
 #: ... and the compiled dual loop the Python and dispatch of five NumPy calls
-#: per iteration, this many seconds (13-15 against 6 microseconds per
-#: iteration on the course data).
-FUSED_DUAL_SAVES_S = 7e-6
+#: per iteration, this many seconds (course data, 2 vCPUs: ~10 microseconds
+#: per iteration between `train` with and without ``fused=True`` over 2000
+#: iterations; 22-28 against 5-8 for the bare iteration, min / median).
+FUSED_DUAL_SAVES_S = 1e-5
 
 #: The compiled dual loop runs at most this many multiply-adds (iterations
 #: times m^2) per call, so that Ctrl-C and the callback come back within
@@ -424,7 +425,7 @@ def choose_fused_dual(G, num_iterations):
     That is: numba is installed, the Gram matrix G is a NumPy float32/float64
     array, and the time the compiled loop saves (:data:`FUSED_DUAL_SAVES_S`
     per iteration) exceeds that of loading it in a new process
-    (:data:`FUSED_LOAD_S`): about 150,000 iterations. Shorter runs, the course
+    (:data:`FUSED_LOAD_S`): about 100,000 iterations. Shorter runs, the course
     run among them (2000 iterations, ~50 ms), finish sooner without it, unless
     asked for with ``fused=True`` (in a process that trains many times, where
     the kernels load once).
