@@ -104,6 +104,19 @@ def exp_array(x, out):
         out[i] = exp(x[i])
 
 
+@numba.njit(inline="always", **JIT)
+def four_dots(v, xa, xb, xc, xd, zero):
+    """``(v . xa, v . xb, v . xc, v . xd)`` in one loop over v, which is read once for the four."""
+    a = b = c = d = zero
+    for k in range(v.shape[0]):
+        vk = v[k]
+        a += vk * xa[k]
+        b += vk * xb[k]
+        c += vk * xc[k]
+        d += vk * xd[k]
+    return a, b, c, d
+
+
 @numba.njit(**JIT)
 def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
     """Examples j0 <= j < j1: H[j], g += Q[j] X[:, j]; returns sum(Q[j0:j1]).
@@ -118,14 +131,7 @@ def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
         t1 = min(tile, j1 - j)
         t = 0  # the tile's dot products: X read from memory
         while dots4 and t + 4 <= t1:
-            xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
-            ha = hb = hc = hd = zero
-            for k in range(n):
-                wk = wh[k]
-                ha += wk * xa[k]
-                hb += wk * xb[k]
-                hc += wk * xc[k]
-                hd += wk * xd[k]
+            ha, hb, hc, hd = four_dots(wh, XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3], zero)
             q[t], q[t + 1], q[t + 2], q[t + 3] = ha + bh, hb + bh, hc + bh, hd + bh
             t += 4
         while t < t1:
@@ -233,14 +239,7 @@ def product_rows(R, Q, H, i0, i1, zero):
     m = Q.shape[0]
     i = i0
     while i + 4 <= i1:
-        ra, rb, rc, rd = R[i], R[i + 1], R[i + 2], R[i + 3]
-        a = b = c = d = zero
-        for j in range(m):
-            q = Q[j]
-            a += ra[j] * q
-            b += rb[j] * q
-            c += rc[j] * q
-            d += rd[j] * q
+        a, b, c, d = four_dots(Q, R[i], R[i + 1], R[i + 2], R[i + 3], zero)
         H[i] -= a
         H[i + 1] -= b
         H[i + 2] -= c
