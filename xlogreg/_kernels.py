@@ -59,8 +59,9 @@ def exp(x):
 def _exp(x):
     # Cephes expf / exp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two
     # for the exact product), a polynomial (float32) or Pade form (float64)
-    # for exp(r), times 2**n. Within 1.5 ulp of the exact value (tests);
-    # x is clamped to the normal range first, which keeps +-inf finite and NaN.
+    # for exp(r), times 2**n. Within 1.5 ulp of the exact value (tests). x is
+    # clamped first, to where 2**n is a normal number: +-inf give finite
+    # values (all the residual needs), NaN stays NaN.
     if x == types.float32:
         f = np.float32
 
@@ -142,7 +143,7 @@ def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
             q[t] = h + bh
             t += 1
         Ht, Ct = H[j:j + t1], C[j:j + t1]
-        for t in range(t1):  # vectorised (tests/test_fused.py checks the machine code)
+        for t in range(t1):  # vectorised (tests/test_fused.py checks the IR for it)
             h = q[t]
             Ht[t] = h
             q[t] = residual(h, Ct[t], one)
