@@ -484,3 +484,24 @@ def test_fused_true_is_refused_on_a_dask_primal():
     X, Y = da.ones((4, 10), chunks=(4, 5)), da.zeros((1, 10), chunks=(1, 5))
     with pytest.raises(ValueError, match="fused=True cannot run here"):
         solvers.primal_loop(da.zeros((4, 1)), da.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+
+
+def test_cli_predict_data_on_dask_reads_the_file_in_chunks_not_whole(synthetic_path, tmp_path, monkeypatch, capsys):
+    """`xlogreg predict MODEL --data FILE --backend dask` streams FILE chunk by chunk (it may be bigger than
+    memory) and prints NumPy's report, line for line."""
+    from xlogreg import cli
+
+    model = tmp_path / "m.h5"
+    assert cli.main(["train", "--train", str(synthetic_path), "-n", "30", "--learning-rate", "0.5", "-q",
+                     "--save", str(model)]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(model), "--data", str(synthetic_path)]) == 0
+    in_memory = capsys.readouterr().out
+    monkeypatch.setattr(datasets, "load_h5", lambda *args, **kwargs: pytest.fail("--data was loaded whole"))
+    reads = ReadCounter(monkeypatch)
+    with dask.config.set({"array.chunk-size": "64KiB"}):  # 128 examples of 64 float64 features per chunk
+        assert cli.main(["predict", str(model), "--data", str(synthetic_path), "--backend", "dask"]) == 0
+    assert capsys.readouterr().out == in_memory
+    chunks = -(-3000 // 128)
+    # images: the finiteness check at entry, then the prediction; labels: once
+    assert reads.reads == 3 * chunks, reads.reads

@@ -521,13 +521,17 @@ def cmd_predict(args):
         for path, p, label in zip(args.images, proba, labels):
             print(f"{path}: {classes[int(label)]} (P({classes[1]}) = {p:.4f})")
     if args.data is not None:
-        from .datasets import load_h5
+        from . import datasets
+        from .training import _accuracy
 
-        x, y, _ = load_h5(args.data, x_key=args.x_key, y_key=args.y_key)
+        # Dask: out of core, the file is read chunk by chunk (twice: the finiteness check of
+        # every entry point, then the prediction), never whole.
+        load = datasets.open_lazy_images if backend == "dask" else datasets.load_h5
+        x, y, _ = load(args.data, x_key=args.x_key, y_key=args.y_key)
         X = data_to_X(x, model, args.data)
-        y = np.asarray(y).reshape(-1).astype(np.int64)
+        y = _backends.to_numpy(y).reshape(-1).astype(np.int64)
         pred = _backends.to_numpy(model.predict(X))[0].astype(np.int64)
-        print(f"accuracy: {model.accuracy(X, y)} % ({y.size} examples in {args.data})")
+        print(f"accuracy: {_accuracy(pred.reshape(1, -1), y.reshape(1, -1))} % ({y.size} examples in {args.data})")
         print("confusion matrix (rows: true class, columns: predicted class):")
         width = max(8, *(len(c) for c in classes)) + 2
         print(" " * width + "".join(f"{c:>{width}}" for c in classes))

@@ -37,7 +37,7 @@ import stat
 import tempfile
 
 import numpy as np
-from array_api_compat import device as get_device
+from array_api_compat import device as get_device, is_dask_array
 
 from . import _backends
 from .datasets import DataError, _memory_bytes, check_file, open_h5
@@ -473,22 +473,25 @@ def data_to_X(x_orig, model, path="data"):
 
     Parameters
     ----------
-    x_orig : ndarray of shape (m, ...)
-        As read by :func:`xlogreg.datasets.load_h5` (uint8 for the course data).
+    x_orig : ndarray of shape (m, ...), or a dask array
+        As read by :func:`xlogreg.datasets.load_h5` (uint8 for the course data),
+        or opened by :func:`xlogreg.datasets.open_lazy_images`.
     model : xlogreg.Model
     path : str
         Named in error messages.
 
     Returns
     -------
-    X : ndarray of shape (n_x, m), float64: ``x_orig`` flattened and divided by the model's scale.
+    X : array of shape (n_x, m), float64: ``x_orig`` flattened and divided by the model's scale
+        (lazy, :func:`xlogreg.datasets.flatten_lazy`, for a dask array).
 
     Raises
     ------
     xlogreg.DataError
         When the examples do not have the shape the model was trained on.
     """
-    x_orig = np.asarray(x_orig)
+    lazy = is_dask_array(x_orig)
+    x_orig = x_orig if lazy else np.asarray(x_orig)
     scale, _ = _preprocessing(model)
     shape = tuple(x_orig.shape[1:])
     if model.image_shape is not None:
@@ -498,6 +501,10 @@ def data_to_X(x_orig, model, path="data"):
     elif math.prod(shape) != model.n_features:
         raise DataError(f"{path}: examples of shape {shape} ({math.prod(shape)} features), "
                         f"but the model takes {model.n_features} features")
+    if lazy:
+        from .datasets import flatten_lazy
+
+        return flatten_lazy(x_orig, scale, dtype="float64")
     return x_orig.reshape(x_orig.shape[0], -1).T.astype(np.float64) / scale
 
 
