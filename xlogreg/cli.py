@@ -531,7 +531,8 @@ def cmd_predict(args):
         X = data_to_X(x, model, args.data)
         y = _backends.to_numpy(y).reshape(-1).astype(np.int64)
         pred = _backends.to_numpy(model.predict(X))[0].astype(np.int64)
-        print(f"accuracy: {_accuracy(pred.reshape(1, -1), y.reshape(1, -1))} % ({y.size} examples in {args.data})")
+        accuracy = _accuracy(pred.reshape(1, -1), y.reshape(1, -1))
+        print(f"accuracy: {accuracy} % ({y.size} examples in {args.data})")
         print("confusion matrix (rows: true class, columns: predicted class):")
         width = max(8, *(len(c) for c in classes)) + 2
         print(" " * width + "".join(f"{c:>{width}}" for c in classes))
