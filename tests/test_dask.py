@@ -28,7 +28,7 @@ import pytest
 
 import xlogreg
 from xlogreg import _backends, datasets, solvers
-from xlogreg.core import cost_from_z, forward_backward
+
 
 try:
     import dask
@@ -206,24 +206,40 @@ def test_dask_matches_numpy_on_synthetic_data(synthetic, synthetic_path, dtype):
     assert_same_model(chunked, reference, RTOL[dtype])
 
 
-def test_chunked_gradients_match_forward_backward():
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_chunked_pass_matches_a_numpy_reference(n_classes, weighted):
+    """G = X Q.T, s = sum(Q), loss = sum(s_i L_i) against plain NumPy written here (Q = 2 (A - Y) s binary,
+    (softmax - onehot) s multinomial)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 500))
-    Y = (rng.random((1, 500)) < 0.5).astype(np.float64)
-    w = rng.standard_normal((30, 1)) * 0.1
-    b = np.asarray(0.3)
-    Z, dw, db, _ = forward_backward(w, b, X, Y)
-    cost = cost_from_z(Z, Y)
-    # Chunks along both axes, a w in two pieces, Y cut elsewhere than X or not at all:
-    # the function regroups the features and cuts Y where X is cut.
+    labels = rng.integers(0, n_classes, (1, 500)).astype(np.float64)
+    k = 1 if n_classes == 2 else n_classes
+    W = rng.standard_normal((30, k)) * 0.1
+    b = rng.standard_normal((k, 1)) * 0.3
+    s = rng.integers(0, 4, (1, 500)).astype(np.float64) if weighted else np.ones((1, 500))
+    Z = W.T @ X + b
+    if k == 1:
+        A = 1 / (1 + np.exp(-Z))
+        Q = 2 * (A - labels) * s
+        L = -(labels * np.log(A) + (1 - labels) * np.log(1 - A))
+    else:
+        T = (labels == np.arange(k)[:, None]).astype(np.float64)
+        E = np.exp(Z - Z.max(axis=0))
+        A = E / E.sum(axis=0)
+        Q = (A - T) * s
+        L = -np.sum(T * np.log(A), axis=0, keepdims=True)
+    # Chunks along both axes, a W in two pieces, labels cut elsewhere than X or not at all:
+    # the function regroups the features and cuts the labels where X is cut.
     Xd = da.from_array(X, chunks=(10, 120))
-    wd, bd = da.from_array(w, chunks=(15, 1)), da.from_array(b)
-    for Yd in (da.from_array(Y, chunks=(1, 120)), da.from_array(Y, chunks=(1, 200)), da.from_array(Y)):
-        got = dask.compute(*solvers.chunked_gradients(wd, bd, Xd, Yd))
-        assert_close(got[0], dw, 1e-12, "dw")
-        assert_close(got[1], db, 1e-12, "db")
-        assert_close(got[2], cost, 1e-12, "cost")
-    assert solvers.chunked_gradients(wd, bd, Xd, Yd, with_cost=False)[2] is None
+    Wd, bd = da.from_array(W, chunks=(15, k)), da.from_array(b)
+    sd = da.from_array(s, chunks=(1, 70)) if weighted else None
+    for Yd in (da.from_array(labels, chunks=(1, 120)), da.from_array(labels, chunks=(1, 200)), da.from_array(labels)):
+        got = dask.compute(*solvers.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1))
+        assert_close(got[0], X @ Q.T, 1e-12, "G")
+        assert_close(got[1], Q.sum(axis=1, keepdims=True), 1e-12, "s")
+        assert_close(got[2], np.sum(L * s), 1e-12, "loss")
+    assert solvers.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1, with_loss=False)[2] is None
 
 
 def test_lazy_solver_choice_is_primal_for_big_m():
@@ -251,8 +267,10 @@ def test_graph_does_not_grow_and_each_chunk_is_read_once_per_iteration(synthetic
     monkeypatch.setattr(solvers, "_materialize", measuring)
     model = xlogreg.train(X, Y, num_iterations=12, learning_rate=0.5, solver="primal", record_every=4,
                           callback=lambda i, cost: reads.append(counter.reads))
-    # The graph of iteration i has the same size for every i (recording ones carry the cost too).
-    assert len(set(graph_sizes[1::4])) == 1 and len(set(graph_sizes[0::4])) == 1, graph_sizes
+    # The graph of iteration i has the same size for every i (recording ones carry the cost too);
+    # iteration 0 starts from the zeros' recipes, every later one from the data of the one before.
+    assert len(set(graph_sizes[1::4])) == 1 and len(set(graph_sizes[4::4])) == 1, graph_sizes
+    assert graph_sizes[0] <= graph_sizes[4] + 8, graph_sizes  # + the zeros and a reshape of b
     # Each iteration reads each chunk of X and of Y exactly once: both products share the read.
     assert set(np.diff(reads)) == {2 * chunks}, reads
     assert len(model.w.__dask_graph__()) == 1  # the trained w is data, not a recipe

@@ -9,11 +9,15 @@ __version__ = "0.1.0"
 
 from ._backends import BACKENDS, BackendError, available_backends
 from .core import (
+    L1,
+    L2,
+    basic_sigmoid,
     image2vector,
     initialize_with_zeros,
     l1,
     l2,
     normalize_rows,
+    normalizeRows,
     predict,
     propagate,
     sigmoid,
@@ -26,6 +30,8 @@ from .solvers import TrainingDiverged, TrainingInterrupted, optimize
 from .training import Model, model, train
 
 __all__ = [
+    "L1",
+    "L2",
     "BACKENDS",
     "BackendError",
     "DataError",
@@ -33,6 +39,7 @@ __all__ = [
     "TrainingDiverged",
     "TrainingInterrupted",
     "available_backends",
+    "basic_sigmoid",
     "flatten_images",
     "image2vector",
     "initialize_with_zeros",
@@ -43,6 +50,7 @@ __all__ = [
     "load_model",
     "model",
     "normalize_rows",
+    "normalizeRows",
     "optimize",
     "predict",
     "propagate",

@@ -10,12 +10,16 @@ Shapes follow the course: ``X`` is ``(n_x, m)`` (one column per example),
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends
+from . import _backends, _loss
 from . import _validation as v
 
 __all__ = [
+    "basic_sigmoid",
     "sigmoid",
     "sigmoid_derivative",
     "image2vector",
@@ -23,6 +27,9 @@ __all__ = [
     "softmax",
     "l1",
     "l2",
+    "L1",
+    "L2",
+    "normalizeRows",
     "initialize_with_zeros",
     "propagate",
     "predict",
@@ -32,6 +39,30 @@ __all__ = [
 def _float(x, name):
     x = v.as_array(x, name)
     return v.check_float(x, name, array_namespace(x))
+
+
+def _scalar_if(given, result):
+    """A NumPy scalar where the course passed a Python number (``sigmoid(1)``), the array otherwise."""
+    return result[()] if not v.is_array(given) and getattr(result, "ndim", None) == 0 else result
+
+
+def basic_sigmoid(x):
+    """The course's first sigmoid, for one real number, with ``math.exp``: ``1 / (1 + exp(-x))``.
+
+    Stable for every finite x (``exp`` only sees ``-|x|``). Use :func:`sigmoid` for arrays.
+
+    Examples
+    --------
+    >>> from xlogreg import basic_sigmoid
+    >>> basic_sigmoid(1)
+    0.7310585786300049
+    """
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"x must be one real number (use xlogreg.sigmoid for arrays); got {type(x).__name__} {x!r}")
+    if math.isnan(x):
+        raise ValueError("x must be a number; got nan")
+    e = math.exp(-abs(x))
+    return 1 / (1 + e) if x >= 0 else e / (1 + e)
 
 
 def sigmoid(z):
@@ -55,20 +86,10 @@ def sigmoid(z):
     >>> sigmoid(xp.asarray([0.0, 2.0]))
     Array([0.5       , 0.88079708], dtype=array_api_strict.float64)
     """
-    z = _float(z, "z")
-    return _sigmoid(z)
+    return _scalar_if(z, _sigmoid(_float(z, "z")))
 
 
-def _sigmoid(z):
-    xp = array_namespace(z)
-    e = xp.exp(-xp.abs(z))  # in (0, 1]: no overflow for any finite z
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def _log1p_exp(z):
-    """softplus(z) = log(1 + exp(z)), stable for all z (no overflow, no log(0))."""
-    xp = array_namespace(z)
-    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+_sigmoid = _loss.sigmoid
 
 
 def cost_from_z(Z, Y):
@@ -83,8 +104,7 @@ def cost_from_z(Z, Y):
     Returns a 0-d array.
     """
     xp = array_namespace(Z)
-    # the sign flip first, then one softplus: half the passes of two softplus and a choice
-    return xp.mean(_log1p_exp(xp.where(Y > 0.5, -Z, Z)))
+    return xp.mean(_loss.losses(Z, Y, False))
 
 
 def sigmoid_derivative(x):
@@ -97,8 +117,8 @@ def sigmoid_derivative(x):
     >>> sigmoid_derivative(xp.asarray([1.0, 2.0, 3.0]))
     Array([0.19661193, 0.10499359, 0.04517666], dtype=array_api_strict.float64)
     """
-    s = sigmoid(x)
-    return s * (1 - s)
+    s = _sigmoid(_float(x, "x"))
+    return _scalar_if(x, s * (1 - s))
 
 
 def image2vector(image):
@@ -204,6 +224,10 @@ def l2(yhat, y):
     return xp.sum(d * d)
 
 
+#: The course's names (``L1``, ``L2``, ``normalizeRows``), beside the Python-style ones.
+L1, L2, normalizeRows = l1, l2, normalize_rows
+
+
 def initialize_with_zeros(dim, *, xp=None, device=None, dtype=None):
     """Create w of zeros of shape (dim, 1) and b = 0.0.
 
@@ -256,17 +280,6 @@ def check_problem(w, b, X, Y=None):
     return w, b, X, Y
 
 
-def forward_backward(w, b, X, Y):
-    """One forward and backward pass, no checks: (Z, dw, db, dZ)."""
-    xp = array_namespace(X)
-    m = X.shape[1]
-    Z = w.T @ X + b  # (1, m)
-    dZ = _sigmoid(Z) - Y  # dJ/dZ, times m
-    dw = X @ dZ.T / m  # (n_x, 1)
-    db = xp.sum(dZ) / m
-    return Z, dw, db, dZ
-
-
 def propagate(w, b, X, Y):
     """Cost and gradient of logistic regression (forward and backward pass).
 
@@ -300,8 +313,9 @@ def propagate(w, b, X, Y):
     5.8015453194
     """
     w, b, X, Y = check_problem(w, b, X, Y)
-    Z, dw, db, _ = forward_backward(w, b, X, Y)
-    return {"dw": dw, "db": db}, cost_from_z(Z, Y)
+    xp = array_namespace(X)
+    cost, dw, db = _loss.LogisticLoss(X, Y).value_and_gradient(w, b)
+    return {"dw": dw, "db": xp.reshape(db, ())}, cost
 
 
 def predict(w, b, X):

@@ -1,52 +1,53 @@
 """Batch gradient descent loops: the course's ``optimize``, in primal and dual form.
 
-Both loops run the same iterates (up to rounding):
+Every loop minimises the objective of :mod:`xlogreg._loss` (binary or
+softmax, sample weights, L2) and reads the data only through it; they run
+the same iterates (up to rounding):
 
-* **primal** works on X, ``O(n_x m)`` per iteration: ``Z = w.T X + b``,
-  ``dw = X (A - Y).T / m``.
-* **dual** uses that gradient descent started at ``w0`` keeps
-  ``w = w0 + X a`` for a vector ``a`` of one weight per example, since every
-  ``dw`` is X times a vector. With the Gram matrix ``K = X.T X`` (m x m,
-  computed once) the logits move by ``Z -= learning_rate / m (A - Y) (K + 1)``
-  (the ``+ 1`` is the bias): ``O(m^2)`` per iteration instead of
-  ``O(n_x m)``, much cheaper when there are more features than examples (the
-  cat data: 12288 features, 209 examples).
-
-Both compute the residual ``A - Y`` as ``(tanh(Z / 2) + 1 - 2 Y) / 2``, and
-keep ``Z / 2`` (the dual) or ``w / 2, b / 2`` (the primal) so that the halving
-costs nothing: two operations per example instead of the eight of a stable
-sigmoid followed by a subtraction, and never an overflow (``tanh`` is bounded
-for every input, infinities included). Its absolute error is a rounding of
-numbers in [-1, 1], as that of ``sigmoid(Z) - Y``; the cost is still computed
-from Z by the stable :func:`xlogreg.core.cost_from_z`.
+* **primal** works on X, ``O(k n_x m)`` per iteration: one
+  :func:`xlogreg._loss.raw_pass` (``Z = W.T X + b``, ``G = X Q.T``), then
+  ``W -= learning_rate dW``.
+* **dual** uses that gradient descent started at ``W0`` keeps
+  ``W = c^t W0 + X A`` for a matrix ``A`` of one row per example, since
+  every step adds X times a matrix (and, with L2, scales W by
+  ``c = 1 - learning_rate l2 / S``). With the Gram matrix ``X.T X``
+  (m x m, computed once) the logits move without touching X: ``O(k m^2)``
+  per iteration instead of ``O(k n_x m)``, much cheaper when there are more
+  features than examples (the cat data: 12288 features, 209 examples).
 
 Inside the loops there is no host synchronisation except where a cost is
 recorded (every ``record_every`` iterations), which is also where divergence
-is detected; the cost itself is only computed on those iterations. On JAX an
-iteration (:func:`_one_pass`, :func:`_dual_step`) runs under ``jax.jit``
-(:func:`xlogreg._backends.compiled`).
+is detected and where the stopping rule (``tol``: the gradient's norm) is
+checked; the cost itself is only computed on those iterations. On JAX an
+iteration (:func:`_pass_function`, :func:`_dual_function`) runs under
+``jax.jit`` (:func:`xlogreg._backends.compiled`).
 
-The primal iteration reads X twice (``w.T X`` and ``X dZ.T``), so it runs at
+The primal iteration reads X twice (``W.T X`` and ``X Q.T``), so it runs at
 about twice the time of one pass over X once X is larger than the cache.
 Where it was measured to pay (NumPy with one BLAS thread, see
 :func:`choose_block`), the loop runs over blocks of examples instead: each
 block's gradient product reuses the block while it is still in cache, so X
 comes from memory once per iteration. The iterates are the same up to
 rounding (the gradient is summed block by block, in a fixed order, so runs
-are reproducible).
+are reproducible). For the binary loss without sample weights, the compiled
+pass of :mod:`xlogreg._fused` does the same in one read of X in any case
+(``fused=``); it covers L2 too (the decay is applied outside the pass), and
+every other case runs the Array API code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device, is_dask_array, is_numpy_array
 
-from . import _backends, _fused
+from . import _backends, _fused, _loss
 from . import _validation as v
-from .core import check_problem, cost_from_z, forward_backward
+from .core import check_problem
 
 __all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted",
            "SOLVERS"]
@@ -133,21 +134,23 @@ class OptimizeResult:
     costs: list = field(default_factory=list)
     iterations: int = 0
     solver: str = "primal"
+    converged: bool = False
 
 
-def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False):
+def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
     """Pick ``"primal"`` or ``"dual"`` from the problem's shape.
 
-    The dual solver costs one Gram product (``n_x m^2``) plus ``m^2`` per
-    iteration; the primal one ``2 n_x m`` per iteration. Dual is chosen when
+    With k rows of logits (1 for the binary loss, K classes for softmax), the
+    dual solver costs one Gram product (``n_x m^2``) plus ``k m^2`` per
+    iteration; the primal one ``2 k n_x m`` per iteration. Dual is chosen when
     it is cheaper by that count and its m x m Gram matrix fits in
     :data:`GRAM_LIMIT_BYTES` (on lazy backends, also at most as big as X).
     """
     gram_bytes = m * m * itemsize
     if gram_bytes > GRAM_LIMIT_BYTES or (lazy and m > n_x):
         return "primal"
-    dual_work = n_x * m * m + num_iterations * m * m
-    primal_work = 2 * num_iterations * n_x * m
+    dual_work = n_x * m * m + num_iterations * k * m * m
+    primal_work = 2 * num_iterations * k * n_x * m
     return "dual" if dual_work < primal_work else "primal"
 
 
@@ -207,8 +210,8 @@ def choose_block(X):
     return block
 
 
-def _example_blocks(X, C, block):
-    """Views ``(X[:, j:j+block], C[:, j:j+block])`` covering all examples, or None."""
+def _example_blocks(X, targets, weights, block):
+    """Views ``(X[:, j:j+block], targets[:, j:j+block], weights[...])`` covering all examples, or None."""
     if block == "auto":
         block = choose_block(X)
     if block is None:
@@ -218,48 +221,61 @@ def _example_blocks(X, C, block):
     m = X.shape[1]
     starts = range(0, m, block)
     ends = [min(j + block, m) for j in starts]  # the Array API leaves slice stops past m undefined
-    return [(X[:, j:end], C[:, j:end]) for j, end in zip(starts, ends)]
+    return [(X[:, j:end], targets[:, j:end], None if weights is None else weights[:, j:end])
+            for j, end in zip(starts, ends)]
 
 
-def _half_gradient(wh, bh, X, C, blocks, with_h=True):
-    """One pass of the primal loop on the half parameters: (H or None, g, s).
+def _blocked_pass(W, b, blocks, multinomial, with_z=True):
+    """:func:`xlogreg._loss.raw_pass` block of examples by block: ``(Z or None, G, s)``.
 
-    ``H = wh.T X + bh`` (= Z / 2), ``Q = tanh(H) + C`` (= 2 (A - Y)),
-    ``g = X Q.T`` and ``s = sum(Q)``: the gradient is ``dw = g / (2 m)``,
-    ``db = s / (2 m)``. With `blocks`, block of examples by block: the
-    gradient product ``Xb Qb.T`` comes right after the forward product
-    ``wh.T Xb`` of the same block, which is then still in cache, so X is read
+    The gradient product ``Xb Qb.T`` comes right after the forward product
+    ``W.T Xb`` of the same block, which is then still in cache, so X is read
     from memory once instead of twice. Sums run over the blocks in order, so
     the result is deterministic; it equals the plain pass up to rounding.
     """
-    if blocks is None:
-        return _one_pass(wh, bh, X, C)
-    xp = array_namespace(X)
-    g = s = None
-    H_blocks = []
-    for Xb, Cb in blocks:
-        Hb = wh.T @ Xb + bh
-        Qb = xp.tanh(Hb) + Cb
-        gb, sb = Xb @ Qb.T, xp.sum(Qb)
-        g, s = (gb, sb) if g is None else (g + gb, s + sb)
-        if with_h:
-            H_blocks.append(Hb)
-    return (xp.concat(H_blocks, axis=1) if with_h else None), g, s
+    xp = array_namespace(W)
+    G = s = None
+    Z_blocks = []
+    for Xb, Tb, sb in blocks:
+        Zb, Gb, s_b, _ = _loss.raw_pass(W, b, Xb, Tb, sb, multinomial, with_loss=False)
+        G, s = (Gb, s_b) if G is None else (G + Gb, s + s_b)
+        if with_z:
+            Z_blocks.append(Zb)
+    return (xp.concat(Z_blocks, axis=1) if with_z else None), G, s
 
 
-def _one_pass(wh, bh, X, C):
-    """:func:`_half_gradient` without blocks; compiled on JAX by the loop (:func:`xlogreg._backends.compiled`)."""
-    xp = array_namespace(X)
-    H = wh.T @ X + bh
-    Q = xp.tanh(H) + C
-    return H, X @ Q.T, xp.sum(Q)
+@functools.cache
+def _pass_function(multinomial, weighted):
+    """The iteration's pass over X, ``(W, b, X, targets[, weights]) -> (Z, G, s)``, one function per kind.
+
+    Module-level and cached, so that ``jax.jit`` (:func:`xlogreg._backends.compiled`)
+    traces it once per shape and dtype for the whole process.
+    """
+    def _one_pass(W, b, X, targets, *weights):
+        Z, G, s, _ = _loss.raw_pass(W, b, X, targets, weights[0] if weighted else None, multinomial,
+                                    with_loss=False)
+        return Z, G, s
+
+    return _one_pass
 
 
-def _dual_step(H, S, G, C):
-    """One iteration of the dual loop: ``Q = tanh(H) + C``; returns ``(H - Q G, S + Q, Q)``."""
-    xp = array_namespace(H)
-    Q = xp.tanh(H) + C
-    return H - Q @ G, S + Q, Q
+@functools.cache
+def _dual_function(multinomial, weighted, decay):
+    """One iteration of the dual loop, ``(Z, S, b, Gs, c, targets[, weights]) -> (Z, S, b, Q)``.
+
+    ``Q`` is the residual at Z; the new state is ``S = c S + Q``,
+    ``Z = c Z + (1 - c) b - Q Gs`` and ``b = b - sum(Q) step`` (the last
+    two only with L2, ``decay``; without it ``c = 1``, b is formed at the end).
+    """
+    def _dual_step(Z, S, b, Gs, c, step_size, targets, *weights):
+        xp = array_namespace(Z)
+        Q = _loss.residual(Z, targets, weights[0] if weighted else None, multinomial)
+        if not decay:
+            return Z - Q @ Gs, S + Q, b, Q
+        return (c * Z + (1 - c) * b - Q @ Gs, c * S + Q,
+                b - step_size * xp.sum(Q, axis=1, keepdims=True), Q)
+
+    return _dual_step
 
 
 def _materialize(*arrays):
@@ -308,58 +324,71 @@ def _dask_run(function, *arrays):
 _EMBED_BYTES = 4 * 2**20
 
 
-def chunked_gradients(w, b, X, Y, with_cost=True):
-    """``dw``, ``db`` (and the cost) of a Dask X in one task per chunk of examples.
 
-    The same maths as ``forward_backward`` (and ``cost_from_z``) on the whole
-    of X: each task runs those very functions on its chunk of examples (a NumPy
-    array) and returns the chunk's sums ``k dw_k``, ``k db_k``, ``k cost_k``;
-    the sums are added in a tree and divided by m. On Dask this reads each
-    chunk of X once per iteration, keeps it for one task only (the forward and
-    the backward product share it, in cache) and builds a graph of one task
-    per chunk instead of about ten, which is what a lazy X (an HDF5 file read
-    chunk by chunk) needs.
+def chunked_pass(W, b, X, labels, weights, multinomial, with_loss=True):
+    """:func:`xlogreg._loss.raw_pass` on a Dask X, one task per chunk of examples: ``(G, s, loss)``.
+
+    Each task runs that very function on its chunk of examples (NumPy arrays)
+    and returns the chunk's sums; the sums are added in a tree. This reads
+    each chunk of X once per iteration, keeps it for one task only (the
+    forward and the backward product share it, in cache) and builds a graph
+    of one task per chunk, which is what a lazy X (an HDF5 file read chunk by
+    chunk) needs. The multinomial targets are made in each task from the
+    labels (one-hot of K rows would not line up with X's chunks).
 
     Parameters
     ----------
-    w : dask array of shape (n_x, 1)
-    b : 0-d dask array
+    W : dask array of shape (n_x, k)
+    b : dask array of shape (k, 1)
     X : dask array of shape (n_x, m), chunked along m (the examples)
-    Y : dask array of shape (1, m)
-    with_cost : bool
+    labels : dask array of shape (1, m)
+        0 / 1, or 0 .. K-1 with ``multinomial``, in X's dtype.
+    weights : dask array of shape (1, m), or None
+    multinomial : bool
+    with_loss : bool
 
     Returns
     -------
-    dw : dask array of shape (n_x, 1)
-    db : 0-d dask array
-    cost : 0-d dask array, or None without `with_cost`
+    G : dask array of shape (n_x, k)
+        ``X Q.T`` (:func:`xlogreg._loss.residual`).
+    s : dask array of shape (k, 1)
+    loss : 0-d dask array ``sum_i s_i L_i``, or None without `with_loss`
     """
     n_x, m = X.shape
-    # One chunk along the features: each task sees whole examples. Y must be cut where X
-    # is: map_blocks pairs blocks by index, and would broadcast a Y of one block.
+    k = W.shape[1]
+    # One chunk along the features: each task sees whole examples. The labels (and weights)
+    # must be cut where X is: map_blocks pairs blocks by index, and broadcasts a single block.
     X = X.rechunk({0: -1}) if X.numblocks[0] > 1 else X
-    Y = Y.rechunk({0: -1, 1: X.chunks[1]}) if Y.chunks[1] != X.chunks[1] else Y
-    w = w.rechunk(-1) if w.npartitions > 1 else w
-    rows = n_x + (2 if with_cost else 1)
-    parts = X.map_blocks(_chunk_sums, Y, w, b.reshape((1, 1)), with_cost=with_cost,
+
+    def along_x(a):
+        return a.rechunk({0: -1, 1: X.chunks[1]}) if a.chunks[1] != X.chunks[1] else a
+
+    extra = [] if weights is None else [along_x(weights)]
+    W = W.rechunk(-1) if W.npartitions > 1 else W
+    # columns of shape (n_x, 1) and (1, 1): they broadcast against X's blocks, k columns would not
+    columns = [W[:, j:j + 1] for j in range(k)] + [b.reshape((k, 1))[j:j + 1, :] for j in range(k)]
+    rows = (n_x + 1 + (1 if with_loss else 0)) * k
+    parts = X.map_blocks(_chunk_sums, along_x(labels), *extra, *columns, k=k, weighted=weights is not None,
+                         multinomial=multinomial, with_loss=with_loss,
                          chunks=((rows,), (1,) * X.numblocks[1]), dtype=X.dtype)
-    sums = parts.sum(axis=1, keepdims=True) / m  # (rows, 1)
-    dw, db = sums[:n_x], sums[n_x, 0]
-    return dw, db, (sums[n_x + 1, 0] if with_cost else None)
+    sums = parts.sum(axis=1).reshape((rows // k, k))
+    return sums[:n_x], sums[n_x:n_x + 1].T, (sums[n_x + 1, 0] if with_loss else None)
 
 
-def _chunk_sums(X, Y, w, b, with_cost):
-    """One task of :func:`chunked_gradients`: the course maths on k examples, as sums."""
+def _chunk_sums(X, labels, *rest, k, weighted, multinomial, with_loss):
+    """One task of :func:`chunked_pass`: ``G``, ``s`` (and the loss) of a chunk, as one column."""
     xp = array_namespace(X)
-    k = X.shape[1]
+    weights, rest = (rest[0], rest[1:]) if weighted else (None, rest)
     # Dask makes zeros as a broadcast view of one element (stride 0), which BLAS cannot
-    # take: w.T @ X would fall back to a loop several times slower than the chunk's read.
-    w = xp.asarray(w, copy=True)
-    Z, dw, db, _ = forward_backward(w, xp.reshape(b, ()), X, Y)
-    sums = [dw * k, xp.reshape(db * k, (1, 1))]
-    if with_cost:
-        sums.append(xp.reshape(cost_from_z(Z, Y) * k, (1, 1)))
-    return xp.concat(sums, axis=0)
+    # take: W.T @ X would fall back to a loop several times slower than the chunk's read.
+    W = xp.asarray(xp.concat(rest[:k], axis=1), copy=True)
+    b = xp.concat(rest[k:], axis=0)
+    targets = _loss.one_hot(labels, k) if multinomial else labels
+    _, G, s, total = _loss.raw_pass(W, b, X, targets, weights, multinomial, with_loss=with_loss)
+    sums = [G, s.T]
+    if with_loss:
+        sums.append(xp.zeros((1, k), dtype=X.dtype, device=get_device(X)) + total)
+    return xp.reshape(xp.concat(sums, axis=0), (-1, 1))
 
 
 def _record(costs, i, cost, print_cost):
@@ -375,33 +404,19 @@ def _record(costs, i, cost, print_cost):
         print("Cost after iteration %i: %f" % (i, value))
 
 
-def _end_iteration(i, state, cost, costs, print_cost, lazy, steps=1):
-    """The tail of every iteration i (or `steps` of them from i): returns ``(*state, i + steps)``.
+def _converged(gradient_sq, tol):
+    """The stopping rule: the gradient's Euclidean norm (W and b together) at most `tol`."""
+    return tol is not None and math.sqrt(max(float(gradient_sq), 0.0)) <= tol
 
-    On lazy backends the new state (and the cost) is computed first
-    (:func:`_materialize`); a cost (not None on recording iterations) is
-    recorded, which checks it. The caller keeps the returned state, then calls
-    :func:`_notify`, so that a Ctrl-C in the callback finds iteration i done.
-    """
-    if lazy:
-        *state, cost = _materialize(*state, cost)
-    if cost is not None:
-        _record(costs, i, cost, print_cost)
-    return (*state, i + steps)
+
+def _sum_sq(*arrays):
+    xp = array_namespace(arrays[0])
+    return sum(xp.sum(a * a) for a in arrays)
 
 
 def _notify(callback, i, costs, recorded):
     if callback is not None:
         callback(i, costs[-1][1] if recorded else None)
-
-
-def _check_final(w, b, iterations):
-    xp = array_namespace(w)
-    if not (bool(xp.all(xp.isfinite(w))) and math.isfinite(float(b))):
-        raise TrainingDiverged(
-            f"training diverged: the parameters are not finite after {iterations} iterations; "
-            "the learning rate is probably too large, try a smaller one"
-        )
 
 
 def choose_fused(X, num_iterations=None):
@@ -448,170 +463,366 @@ def _check_fused(fused, A, contiguous_columns=True):
     return fused
 
 
-def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
-                *, block="auto", fused="auto"):
-    """Gradient descent on X. Arguments are checked; b is a 0-d array.
 
-    `fused` is True to run each iteration as one compiled pass over X
-    (:mod:`xlogreg._fused`), False for the Array API code, or ``"auto"`` to
-    ask :func:`choose_fused`. Without it, `block` is the number of examples
-    per block of the blocked iteration, None for the plain one, or ``"auto"``
-    to ask :func:`choose_block`. The loop runs on the half parameters
-    ``(w / 2, b / 2)`` (see the module's docstring); halving and doubling are
-    exact, so the iterates are the course's up to the rounding of the sigmoid.
+def _check_final(w, b, iterations):
+    xp = array_namespace(w)
+    if not (bool(xp.all(xp.isfinite(w))) and bool(xp.all(xp.isfinite(b)))):
+        raise TrainingDiverged(
+            f"training diverged: the parameters are not finite after {iterations} iterations; "
+            "the learning rate is probably too large, try a smaller one"
+        )
+
+
+#: :func:`check_not_diverged`: a run that ends at more than this many times
+#: the cost it started from has blown up.
+DIVERGED_FACTOR = 10.0
+
+
+def check_not_diverged(start_cost, final_cost, iterations):
+    """Raise :class:`TrainingDiverged` when training ended far above the cost it started from.
+
+    Gradient descent with a step that converges never ends above its start;
+    a step that is too large can blow the cost up by orders of magnitude
+    while every number stays finite (0.69 to 5e4 at a learning rate of 1e6).
+    The rule: ``final_cost > DIVERGED_FACTOR * start_cost + 1e-7`` (from zero,
+    the start is log 2, or log K for K classes: a final cost above ten times
+    that is a model far worse than predicting nothing). A run that oscillates
+    for a while and then settles (the course data at learning rates up to 50)
+    ends far below its start and passes; so does a short run stopped during
+    the first overshoots (the course data's cost rises from 0.693 to 0.75
+    within its first 10 iterations at 0.005, then falls).
     """
-    if is_dask_array(X):
-        if fused != "auto":
-            _check_fused(fused, X)  # True is refused, with the reason
-        return _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost,
-                                    callback)
-    fused = choose_fused(X, num_iterations) if fused == "auto" else _check_fused(fused, X)
-    m = X.shape[1]
-    C = 1 - 2 * Y
-    blocks = None if fused else _example_blocks(X, C, block)
-    one_pass = _fused.half_gradient if fused else _backends.compiled(_one_pass, array_namespace(X))
-    step = learning_rate / (4 * m)  # w / 2 -= learning_rate * (g / (2 m)) / 2
-    costs = []
-    state = (w / 2, b / 2, 0)
-    g = s = None
+    if final_cost > DIVERGED_FACTOR * start_cost + 1e-7:
+        raise TrainingDiverged(
+            f"training diverged: the cost rose from {start_cost:.6g} at the start to {final_cost:.6g} after "
+            f"{iterations} iterations, although every number stayed finite; the learning rate is too large "
+            "for this data, try a smaller one (for example a tenth of it)"
+        )
+
+
+def _matrix_params(w, b):
+    """``(W, b)`` as ``(n_x, k)`` and ``(k, 1)``, and a function giving a result back in the caller's shapes.
+
+    The course passes b as a number (a 0-d array here); the result's b and db are then 0-d too.
+    """
+    xp = array_namespace(w)
+    k = w.shape[1]
+    if b.ndim == 2:
+        return w, b, _identity
+    b = xp.reshape(b, (k, 1))
+
+    def back(result):
+        result.b = xp.reshape(result.b, ())
+        result.db = None if result.db is None else xp.reshape(result.db, ())
+        return result
+
+    return w, b, back
+
+
+def _default_loss(X, Y, loss):
+    return loss if loss is not None else _loss.LogisticLoss(X, Y)
+
+
+def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
+                *, block="auto", fused="auto", loss=None, tol=None):
+    """Gradient descent on X. Arguments are checked; b is a 0-d or a ``(k, 1)`` array.
+
+    One iteration is one :func:`xlogreg._loss.raw_pass`, then
+    ``W = W - learning_rate dW`` and ``b = b - learning_rate db``. `loss`
+    (:class:`xlogreg._loss.LogisticLoss`) holds the targets, the sample
+    weights and the L2 term; without it, Y's unweighted binary loss.
+    `fused` is True to run each iteration as one compiled pass over X
+    (:mod:`xlogreg._fused`: the binary loss without sample weights, on NumPy),
+    False for the Array API code, or ``"auto"`` to ask :func:`choose_fused`.
+    Without it, `block` is the number of examples per block of the blocked
+    iteration, None for the plain one, or ``"auto"`` to ask
+    :func:`choose_block`. With `tol`, training stops at the first recorded
+    iteration whose gradient norm is at most `tol` (:func:`run`).
+    """
+    loss = _default_loss(X, Y, loss)
+    W, b, back = _matrix_params(w, b)
+    with _shaped_interrupt(back):
+        if is_dask_array(X):
+            if fused != "auto":
+                _check_fused(fused, X)  # True is refused, with the reason
+            return back(_chunked_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost,
+                                             callback, tol))
+        return back(_eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost,
+                                       callback, block, fused, tol))
+
+
+@contextlib.contextmanager
+def _shaped_interrupt(back):
+    """Give a :class:`TrainingInterrupted`'s result the caller's shapes too (see :func:`_matrix_params`)."""
     try:
-        for i in range(num_iterations):
-            wh, bh, _ = state
-            record = i % record_every == 0
-            if blocks is None:
-                H, g, s = one_pass(wh, bh, X, C)
-            else:
-                H, g, s = _half_gradient(wh, bh, X, C, blocks, with_h=record)
-            cost = cost_from_z(2 * H, Y) if record else None
-            state = _end_iteration(i, (wh - step * g, bh - step * s), cost, costs, print_cost, False)
-            _notify(callback, i, costs, record)
-    except KeyboardInterrupt:
-        wh, bh, done = state
-        dw, db = (None, None) if g is None else (g / (2 * m), s / (2 * m))
-        raise TrainingInterrupted(OptimizeResult(2 * wh, 2 * bh, dw, db, costs, done, "primal")) from None
-    wh, bh, done = state
-    w, b = 2 * wh, 2 * bh
-    if g is None:  # zero iterations: report the gradient at the start
-        _, dw, db, _ = forward_backward(w, b, X, Y)
+        yield
+    except TrainingInterrupted as exc:
+        back(exc.result)
+        raise
+
+
+def _compiled_pass_covers(loss):
+    """The compiled primal pass and dual loop compute the binary loss without sample weights only."""
+    return not loss.multinomial and loss.weights is None
+
+
+def _eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost, callback, block,
+                       fused, tol):
+    X = loss.X
+    xp = array_namespace(X)
+    if fused == "auto":
+        fused = _compiled_pass_covers(loss) and choose_fused(X, num_iterations)
+    elif _check_fused(fused, X) and not _compiled_pass_covers(loss):
+        raise ValueError("fused=True cannot run here: the compiled pass computes the binary loss without "
+                         "sample weights only; use fused='auto' (the Array API loop) for this problem")
+    T, weights = loss.targets, loss.weights
+    blocks = None if fused else _example_blocks(X, T, weights, block)
+    if fused:
+        C = 1 - 2 * T
+
+        def one_pass(W, b, with_z):
+            H, g, s = _fused.half_gradient(W * 0.5, xp.reshape(b, ()) * 0.5, X, C)
+            return (2 * H if with_z else None), g, xp.reshape(s, (1, 1))
+    elif blocks is None:
+        compiled = _backends.compiled(_pass_function(loss.multinomial, weights is not None), xp)
+        data = (T,) if weights is None else (T, weights)
+
+        def one_pass(W, b, with_z):
+            return compiled(W, b, X, *data)
     else:
-        dw, db = g / (2 * m), s / (2 * m)
-    return OptimizeResult(w, b, dw, db, costs, done, "primal")
+        def one_pass(W, b, with_z):
+            return _blocked_pass(W, b, blocks, loss.multinomial, with_z)
 
-
-def _chunked_primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback):
-    """The primal loop on a Dask X: one task per chunk of examples, each chunk read once."""
+    c = 1 - learning_rate * loss.alpha  # W's decay per step under L2
+    step = learning_rate * loss.scale
     costs = []
-    state = (w, b, 0)
-    dw = db = None
+    state = (W, b, 0)
+    last = None  # (W, G, s) of the last pass: the gradient reported at the end
+    converged = False
     try:
         for i in range(num_iterations):
-            w, b, _ = state
+            W, b, _ = state
             record = i % record_every == 0
-            dw, db, cost = chunked_gradients(w, b, X, Y, with_cost=record)
-            state = _end_iteration(i, (w - learning_rate * dw, b - learning_rate * db), cost, costs,
-                                   print_cost, True)
+            Z, G, s = one_pass(W, b, record)
+            last = (W, G, s)
+            if record:
+                _record(costs, i, loss.value_from_logits(Z, W), print_cost)
+                if tol is not None and _converged(_sum_sq(*loss.gradient_from_raw(G, s, W)), tol):
+                    converged = True
+                    break
+            state = ((c * W if loss.alpha else W) - step * G, b - step * s, i + 1)
             _notify(callback, i, costs, record)
     except KeyboardInterrupt:
-        w, b, done = state
-        raise TrainingInterrupted(OptimizeResult(w, b, dw, db, costs, done, "primal")) from None
-    w, b, done = state
-    if dw is None:  # zero iterations: report the gradient at the start
-        _, dw, db, _ = forward_backward(w, b, X, Y)
-    return OptimizeResult(w, b, dw, db, costs, done, "primal")
+        W, b, done = state
+        dW, db = (None, None) if last is None else loss.gradient_from_raw(last[1], last[2], last[0])
+        raise TrainingInterrupted(OptimizeResult(W, b, dW, db, costs, done, "primal")) from None
+    W, b, done = state
+    dW, db = loss.gradient(W, b) if last is None else loss.gradient_from_raw(last[1], last[2], last[0])
+    return OptimizeResult(W, b, dW, db, costs, done, "primal", converged)
+
+
+def _chunked_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost, callback, tol):
+    """The primal loop on a Dask X: one task per chunk of examples, each chunk read once."""
+    X, labels, weights = loss.X, loss.labels, loss.weights
+    costs = []
+    state = (W, b, 0)
+    dW = db = None
+    converged = False
+    try:
+        for i in range(num_iterations):
+            W, b, _ = state
+            record = i % record_every == 0
+            G, s, total = chunked_pass(W, b, X, labels, weights, loss.multinomial, with_loss=record)
+            dW, db = loss.gradient_from_raw(G, s, W)
+            new = (W - learning_rate * dW, b - learning_rate * db)
+            if record:  # the new state, the cost and the gradient's norm in one computation
+                cost = total / loss.total_weight + (loss.penalty(W) if loss.alpha else 0)
+                *new, dW, db, cost, gradient_sq = _materialize(*new, dW, db, cost, _sum_sq(dW, db))
+                _record(costs, i, cost, print_cost)
+                if _converged(gradient_sq, tol):
+                    converged = True
+                    break
+            else:
+                *new, dW, db = _materialize(*new, dW, db)
+            state = (*new, i + 1)
+            _notify(callback, i, costs, record)
+    except KeyboardInterrupt:
+        W, b, done = state
+        raise TrainingInterrupted(OptimizeResult(W, b, dW, db, costs, done, "primal")) from None
+    W, b, done = state
+    if dW is None:  # zero iterations: report the gradient at the start
+        G, s, _ = chunked_pass(W, b, X, labels, weights, loss.multinomial, with_loss=False)
+        dW, db = _materialize(*loss.gradient_from_raw(G, s, W))
+    return OptimizeResult(W, b, dW, db, costs, done, "primal", converged)
 
 
 def dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
-              *, fused="auto"):
+              *, fused="auto", loss=None, tol=None):
     """Gradient descent on the Gram matrix of X (same iterates as the primal loop).
 
-    With ``w = w0 + X a`` and the half logits ``H = Z / 2``, one iteration is
-    ``Q = tanh(H) + 1 - 2 Y`` (= 2 (A - Y)), ``H -= Q G`` with the scaled
-    Gram matrix ``G = learning_rate / (4 m) (X.T X + 1)`` (the ``+ 1`` is the
-    bias, a constant feature), and ``S += Q``: four operations on m numbers
-    and one m x m product. ``a = -learning_rate / (2 m) S.T`` and
-    ``b = b0 - learning_rate / (2 m) sum(S)`` are formed once, at the end.
+    Every step adds ``X`` times a matrix to W (``dW = scale X Q.T + alpha W``),
+    so ``W = c^t W0 + X A`` with ``A`` of shape ``(m, k)`` and
+    ``c = 1 - learning_rate alpha`` (1 without L2). With the Gram matrix
+    ``G1 = X.T X + 1`` (the ``+ 1`` is the bias, a constant feature), the
+    logits move without touching X::
+
+        Q = residual(Z)                  (k, m)
+        Z = c Z + (1 - c) b - Q Gs       Gs = learning_rate scale G1
+        S = c S + Q                      A = -learning_rate scale S.T
+        b = b - learning_rate scale sum(Q)
+
+    ``O(k m^2)`` per iteration instead of ``O(k n_x m)``. The cost (with the
+    penalty ``||W||^2 = c^2t ||W0||^2 + 2 c^t <W0.T X, A.T> + <A, K A>``) and
+    the gradient's norm for `tol` come from the same m x m products; W is
+    formed once, at the end, in one product over X together with the last
+    gradient.
 
     `fused` is True to run the iterations in compiled calls of up to
-    :data:`DUAL_CHUNK_WORK` multiply-adds each (:func:`xlogreg._fused.dual_steps`,
-    never past an iteration whose cost is recorded; G must be a NumPy
-    float32/float64 array: X on NumPy, or a small Dask state, computed), False
-    for the Array API code, or ``"auto"`` to ask :func:`choose_fused_dual`.
-    The callback of each iteration of a call is called after the call.
+    :data:`DUAL_CHUNK_WORK` multiply-adds each (:func:`xlogreg._fused.dual_steps`:
+    the binary loss without sample weights or L2, Gs a NumPy float32/float64
+    array; never past an iteration whose cost is recorded), False for the
+    Array API code, or ``"auto"`` to ask :func:`choose_fused_dual`. The
+    callback of each iteration of a call is called after the call.
     """
+    loss = _default_loss(X, Y, loss)
+    W0, b0, back_shape = _matrix_params(w, b)
+    with _shaped_interrupt(back_shape):
+        return back_shape(_dual_loop(W0, b0, loss, num_iterations, learning_rate, record_every, print_cost,
+                                     callback, fused, tol))
+
+
+def _dual_loop(W0, b0, loss, num_iterations, learning_rate, record_every, print_cost, callback, fused, tol):
+    X = loss.X
     xp = array_namespace(X)
-    m = X.shape[1]
     lazy = is_dask_array(X)
-    # (m, m) and (1, m): the only passes over X before the end
-    G, z0 = _materialize((X.T @ X + 1) * (learning_rate / (4 * m)), w.T @ X)
-    H, L = (z0 + b) / 2, Y
+    c = 1 - learning_rate * loss.alpha
+    step = learning_rate * loss.scale
+    # (m, m) and (k, m): the only passes over X before the end
+    G1, P0 = _materialize(X.T @ X + 1, W0.T @ X)
+    Z, T, weights, b = P0 + b0, loss.targets, loss.weights, b0
     back = _identity
-    if lazy and G.nbytes <= _EMBED_BYTES:
+    if lazy and G1.nbytes <= _EMBED_BYTES:
         # Dask would spend a scheduling round (~15 ms) on each iteration of a state this small:
         # iterate on the computed values, and hand the result back to Dask once, at the end.
         import dask
         import dask.array as da
 
-        G, H, L = _dask_run(dask.compute, G, H, Y)
+        G1, P0, Z, b, T, weights = _dask_run(dask.compute, G1, P0, Z, b, T, weights)
         lazy, back = False, da.from_array
+    xl = array_namespace(G1)  # the loop's namespace: X's, or NumPy's for a small Dask state
+    Gs = G1 * step
+    simple = _compiled_pass_covers(loss) and not loss.alpha
     if fused == "auto":
-        fused = choose_fused_dual(G, num_iterations)
-    else:
-        fused = _check_fused(fused, G, contiguous_columns=False)
-    xl = array_namespace(G)  # the loop's namespace: X's, or NumPy's for a small Dask state
-    C = 1 - 2 * L
-    unscale = learning_rate / (2 * m)
+        fused = simple and choose_fused_dual(Gs, num_iterations)
+    elif _check_fused(fused, Gs, contiguous_columns=False) and not simple:
+        raise ValueError("fused=True cannot run here: the compiled dual loop computes the binary loss without "
+                         "sample weights or L2 only; use fused='auto' (the Array API loop) for this problem")
     if fused:
-        R = _fused.dual_rows(G)
-        chunk = max(1, DUAL_CHUNK_WORK // (m * m))
+        R, C = _fused.dual_rows(Gs * 0.5), 1 - 2 * T  # in half logits H = Z / 2: H -= Q (Gs / 2)
+        chunk = max(1, DUAL_CHUNK_WORK // (X.shape[1] ** 2))
     else:
-        iterate = _backends.compiled(_dual_step, xl)
+        iterate = _backends.compiled(_dual_function(loss.multinomial, weights is not None, bool(loss.alpha)), xl)
+        data = (T,) if weights is None else (T, weights)
+    w0_sq = float(_sum_sq(W0)) if loss.alpha else 0.0
 
-    def params(S):
-        S = back(S)
-        return w - X @ (S.T * unscale), b - xp.sum(S) * unscale
+    def gram_times(A):  # K A = G1 A - 1 sum(A): the Gram matrix without the bias column
+        return G1 @ A - xl.sum(A, axis=0, keepdims=True)
+
+    def record_point(i, Z, S, Q):
+        """Record the cost at iteration i; True where the stopping rule holds."""
+        A = S.T * -step
+        cost = loss.data_value(Z)
+        if loss.alpha:
+            ci = c ** i
+            cost = cost + loss.alpha / 2 * (ci * ci * w0_sq + 2 * ci * xl.sum(P0.T * A) + xl.sum(A * gram_times(A)))
+        _record(costs, i, cost, print_cost)
+        if tol is None:
+            return False
+        if Q is None:  # the compiled loop: Q at iteration i from Z
+            Q = _loss.residual(Z, T, weights, loss.multinomial)
+        D = Q.T * loss.scale + (A * loss.alpha if loss.alpha else 0)  # dW = X D + alpha c^i W0
+        ci = c ** i
+        dW_sq = xl.sum(D * gram_times(D))
+        if loss.alpha:
+            dW_sq = dW_sq + 2 * loss.alpha * ci * xl.sum(P0.T * D) + (loss.alpha * ci) ** 2 * w0_sq
+        return _converged(dW_sq + _sum_sq(xl.sum(Q, axis=1) * loss.scale), tol)
 
     costs = []
-    state = (H, xl.zeros_like(H), 0)
-    Q = None
+    state = (Z, xl.zeros_like(Z), b, 0)
+    last = None  # (Q, S before it, iteration) of the last step: the gradient reported at the end
+    converged = False
     try:
-        while state[2] < num_iterations:
-            H, S, i = state
+        while state[3] < num_iterations:
+            Z, S, b, i = state
             record = i % record_every == 0
-            cost = cost_from_z(2 * H, L) if record else None
             if fused:  # up to the next recorded iteration, the end, or a chunk of work
                 steps = min(num_iterations, (i // record_every + 1) * record_every, i + chunk) - i
-                H, S, Q = _fused.dual_steps(R, H, C, S, steps)
+                if record and record_point(i, Z, S, None):
+                    last, converged = (_loss.residual(Z, T, weights, loss.multinomial), S, i), True
+                    break
+                H, S_new, Q = _fused.dual_steps(R, Z * 0.5, C, S, steps)
+                new = (2 * H, S_new, b)
+                last = (Q, S_new - Q, i + steps - 1)
             else:
                 steps = 1
-                H, S, Q = iterate(H, S, G, C)
-            state = _end_iteration(i, (H, S), cost, costs, print_cost, lazy, steps)
+                *new, Q = iterate(Z, S, b, Gs, c, step, *data)
+                last = (Q, S, i)
+                if record and record_point(i, Z, S, Q):
+                    converged = True
+                    break
+            if lazy:
+                new = _materialize(*new)
+            state = (*new, i + steps)
             for j in range(i, i + steps):
                 _notify(callback, j, costs, record and j == i)
     except KeyboardInterrupt:
-        _, S, done = state
-        raise TrainingInterrupted(OptimizeResult(*params(S), None, None, costs, done, "dual")) from None
-    _, S, done = state
-    if Q is None:  # zero iterations: report the gradient at the start
-        w_final, b_final = _materialize(*params(S))
-        _, dw, db, _ = forward_backward(w_final, b_final, X, Y)
-    else:  # w = w0 + X a and the last gradient X Q.T / (2 m) in one product over X
-        S, Q = back(S), back(Q)
-        P = X @ xp.concat([S.T * -unscale, Q.T / (2 * m)], axis=1)
-        w_final, b_final, dw, db = _materialize(w + P[:, :1], b - xp.sum(S) * unscale, P[:, 1:],
-                                                xp.sum(Q) / (2 * m))
-    return OptimizeResult(w_final, b_final, dw, db, costs, done, "dual")
+        Z, S, b, done = state
+        W, b = _dual_params(X, W0, b0, back(S), back(b), c, step, done, loss)
+        raise TrainingInterrupted(OptimizeResult(W, b, None, None, costs, done, "dual")) from None
+    _, S, b, done = state
+    if last is None:  # zero iterations: the gradient at the start
+        W, b = _materialize(*_dual_params(X, W0, b0, back(S), back(b), c, step, done, loss))
+        dW, db = loss.gradient(W, b)
+        return OptimizeResult(W, b, dW, db, costs, done, "dual", converged)
+    Q, S_before, j = (back(a) if not isinstance(a, int) else a for a in last)
+    S = back(S)
+    b = b0 - xp.sum(S, axis=1, keepdims=True) * step if not loss.alpha else back(b)
+    # W = c^done W0 + X A and the last gradient X D + alpha c^j W0 in one product over X
+    D = Q.T * loss.scale + (S_before.T * (-step * loss.alpha) if loss.alpha else 0)
+    k = W0.shape[1]
+    P = X @ xp.concat([S.T * -step, D], axis=1)
+    W, dW = P[:, :k], P[:, k:]
+    if loss.alpha:
+        W, dW = W + (c ** done) * W0, dW + (loss.alpha * c ** j) * W0
+    else:
+        W = W + W0
+    W, b, dW, db = _materialize(W, b, dW, xp.sum(Q, axis=1, keepdims=True) * loss.scale)
+    return OptimizeResult(W, b, dW, db, costs, done, "dual", converged)
+
+
+def _dual_params(X, W0, b0, S, b, c, step, done, loss):
+    """``(W, b)`` after `done` iterations of the dual loop, from its state S (and b with L2)."""
+    xp = array_namespace(X)
+    W = X @ (S.T * -step) + (c ** done if loss.alpha else 1) * W0
+    return W, (b if loss.alpha else b0 - xp.sum(S, axis=1, keepdims=True) * step)
 
 
 def _identity(a):
     return a
 
 
-
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
-        print_cost=False, callback=None, fused="auto"):
+        print_cost=False, callback=None, fused="auto", loss=None, tol=None):
     """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
 
-    ``b`` may be a Python float; it becomes a 0-d array of X's dtype and device.
+    ``b`` may be a Python float; it becomes a 0-d array of X's dtype and
+    device. `loss` (:class:`xlogreg._loss.LogisticLoss` on X) carries
+    softmax targets, sample weights and L2; None is Y's unweighted binary
+    loss. With `tol`, the loop stops at the first recorded iteration (every
+    `record_every`, from 0) where the gradient's Euclidean norm, over W and b
+    together, is at most `tol`; the parameters returned are those of that
+    iteration, exactly those a run of that many iterations returns, and
+    ``result.converged`` is True.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
@@ -619,17 +830,24 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     xp = array_namespace(X)
     if not v.is_array(b):
         b = xp.asarray(b, dtype=X.dtype, device=get_device(X))
+    loss = _default_loss(X, Y, loss)
     if solver == "auto":
         n_x, m = X.shape
         itemsize = xp.finfo(X.dtype).bits // 8
-        solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X))
-    loop = dual_loop if solver == "dual" else primal_loop
+        solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X), k=loss.k)
     # Overflow in a diverging run is detected where costs are recorded and at
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        result = loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback, fused=fused)
+        if solver == "dual":
+            result = dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
+                               fused=fused, loss=loss, tol=tol)
+        else:
+            result = primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
+                                 fused=fused, loss=loss, tol=tol)
         _check_final(result.w, result.b, result.iterations)
+    if len(result.costs) >= 2:
+        check_not_diverged(result.costs[0][1], result.costs[-1][1], result.iterations)
     return result
 
 
