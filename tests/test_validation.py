@@ -60,11 +60,12 @@ def test_X_must_be_finite(value):
 @pytest.mark.parametrize("bad, words", [
     (np.array([[0, 1, 1]]), ["Y", "(1, 4)", "(1, 3)"]),
     (np.array([[0, 1], [1, 0]]), ["Y", "(2, 2)"]),
-    (np.array([[0, 2, 1, 1]]), ["Y", "0 and 1"]),
-    (np.array([[0, 0.5, 1, 1]]), ["Y", "0 and 1"]),
-    (np.array([[0, np.nan, 1, 1]]), ["Y", "0 and 1"]),
+    (np.array([[0, -1, 1, 1]]), ["Y", "labels 0"]),
+    (np.array([[0, 0.5, 1, 1]]), ["Y", "labels 0"]),
+    (np.array([[0, np.nan, 1, 1]]), ["Y", "labels 0"]),
 ])
 def test_Y_must_be_m_labels_0_or_1(bad, words):
+    """Labels 0 .. K-1 for train (K > 2 is softmax regression: tests/test_multiclass.py), 0 / 1 for the course."""
     assert_refused(entry_points(Y=bad), ValueError, *words)
 
 

@@ -97,8 +97,10 @@ def check_X(X, name="X"):
     return check_float(X, name, xp)
 
 
-def check_Y(Y, m, name="Y", *, xp=None, dtype=None):
-    """Y must hold m labels, each 0 or 1, as (1, m) or (m,); returned as (1, m)."""
+def check_Y(Y, m, name="Y", *, xp=None, dtype=None, n_classes=2):
+    """Y must hold m labels, each 0 or 1 (0 .. K-1 for ``n_classes`` K), as (1, m) or (m,); returned as (1, m)."""
+    if n_classes != 2:
+        return check_labels(Y, m, name, xp=xp, dtype=dtype, n_classes=n_classes)[0]
     Y = as_array(Y, name)
     shape = tuple(Y.shape)
     if shape not in ((1, m), (m,)):
@@ -110,6 +112,82 @@ def check_Y(Y, m, name="Y", *, xp=None, dtype=None):
         raise ValueError(f"{name} must hold only the labels 0 and 1; it holds other values")
     Y = xp.reshape(Y, (1, m))
     return check_float(Y, name, xp, dtype)
+
+
+def check_n_classes(n_classes, name="n_classes"):
+    if n_classes is None:
+        return None
+    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 2:
+        raise ValueError(f"{name} must be None or an integer >= 2; got {_describe(n_classes)}")
+    return int(n_classes)
+
+
+def check_labels(Y, m, name="Y", *, xp=None, dtype=None, n_classes=None):
+    """Labels of m examples and their number of classes K: ``((1, m) labels, K)``.
+
+    Y is either labels 0 .. K-1 of shape (1, m) or (m,), or one-hot targets
+    of shape (K, m) (each column a single 1). K is `n_classes` when given,
+    else the number of rows of one-hot Y, else the largest label plus one
+    (at least 2). Labels come back in `dtype` (default: Y's floating dtype).
+    One pass over Y and a host transfer of two numbers.
+    """
+    Y = as_array(Y, name)
+    xp = xp or array_namespace(Y)
+    n_classes = check_n_classes(n_classes)
+    shape = tuple(Y.shape)
+    if not (xp.isdtype(Y.dtype, "real floating") or xp.isdtype(Y.dtype, ("integral", "bool"))):
+        raise TypeError(f"{name} must hold class labels 0 .. K-1 (integers); got dtype {Y.dtype}")
+    if len(shape) == 2 and shape[1] == m and shape[0] > 1:  # one-hot, (K, m)
+        K = shape[0]
+        if n_classes is not None and n_classes != K:
+            raise ValueError(f"{name} holds one-hot targets of {K} classes (shape {shape}) but n_classes is "
+                             f"{n_classes}; give labels 0 .. K-1 instead, or n_classes={K}")
+        if not bool(xp.all(((Y == 0) | (Y == 1)) & (xp.sum(xp.astype(Y == 1, xp.int32), axis=0) == 1))):
+            raise ValueError(f"{name} of shape {shape} is read as one-hot targets of {K} classes (one row per "
+                             "class), but some column does not hold exactly one 1 and zeros elsewhere")
+        labels = xp.reshape(xp.argmax(xp.astype(Y == 1, xp.int32), axis=0), (1, m))
+        return check_float(labels, name, xp, dtype), K
+    if shape not in ((1, m), (m,)):
+        raise ValueError(f"{name} must have shape (1, {m}) or ({m},) (labels) or (K, {m}) (one-hot) to match "
+                         f"X's {m} examples; got shape {shape}")
+    Y = check_float(xp.reshape(Y, (1, m)), name, xp, dtype)
+    if not bool(xp.all((Y >= 0) & (Y == xp.floor(Y)))):
+        raise ValueError(f"{name} must hold class labels 0 .. K-1 (whole numbers >= 0); it holds other values")
+    top = int(xp.max(Y))
+    if n_classes is None:
+        if top + 1 > max(2, m):
+            raise ValueError(f"{name} holds the label {top}, more classes than its {m} examples; give n_classes "
+                             "(the number of classes) explicitly if that is meant")
+        return Y, max(2, top + 1)
+    if top >= n_classes:
+        raise ValueError(f"{name} holds the label {top} but n_classes is {n_classes}: labels must be 0 .. "
+                         f"{n_classes - 1}")
+    return Y, n_classes
+
+
+def check_sample_weight(sample_weight, m, name="sample_weight", *, xp, dtype):
+    """Weights of m examples: (1, m) array of `dtype` and their sum S as a Python float (> 0)."""
+    s = as_array(sample_weight, name)
+    shape = tuple(s.shape)
+    if shape not in ((1, m), (m,)):
+        raise ValueError(f"{name} must have shape ({m},) or (1, {m}), one weight per example; got shape {shape}")
+    s = check_float(xp.reshape(s, (1, m)), name, xp, dtype)
+    check_finite(s, name)
+    if not bool(xp.all(s >= 0)):
+        raise ValueError(f"{name} must be >= 0; it holds negative values")
+    total = float(xp.sum(s))
+    if not (total > 0 and math.isfinite(total)):
+        raise ValueError(f"{name} must have a positive, finite sum; got {total}")
+    return s, total
+
+
+def check_nonnegative(value, name):
+    """A finite real number >= 0, as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0; got {_describe(value)}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
 
 
 def check_w(w, n_x, name="w"):

@@ -7,22 +7,21 @@ from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends, solvers
+from . import _backends, _loss, solvers
 from . import _validation as v
-from .core import predict_proba_unchecked, predict_unchecked, zeros_like_params
 
 __all__ = ["Model", "train", "model"]
 
 
 @dataclass
 class Model:
-    """A trained logistic-regression neuron.
+    """A trained logistic-regression neuron (two classes) or softmax regression (K > 2 classes).
 
     Attributes
     ----------
-    w : array of shape (n_x, 1)
+    w : array of shape (n_x, 1), or (n_x, K) for K > 2 classes
         Weights, in the namespace and on the device training ran on.
-    b : float
+    b : float, or array of shape (K, 1) for K > 2 classes (beside w)
         Bias.
     costs : list of float
         The cost at iterations ``cost_iterations`` (0, 100, 200, ... by default).
@@ -38,7 +37,15 @@ class Model:
     train_accuracy, test_accuracy : float or None
         Percent correct on the training and test data given to :func:`train`.
     classes : list of str or None
-        Class names, index 0 for label 0 and 1 for label 1.
+        Class names, index k for label k.
+    n_classes : int
+        K: 2 for the course's sigmoid neuron, more for softmax regression.
+    l2 : float
+        The L2 strength training used (``l2 / (2 S) ||w||^2`` in the cost).
+    tol : float or None
+        The stopping rule's tolerance training used (None: all iterations).
+    converged : bool or None
+        With `tol`: whether the rule was met (None without `tol`).
     image_shape : tuple of int or None
         (height, width, channels) of the images the model takes, if any.
     preprocessing : dict
@@ -62,11 +69,29 @@ class Model:
     classes: list | None = None
     image_shape: tuple | None = None
     preprocessing: dict = field(default_factory=dict)
+    n_classes: int = 2
+    l2: float = 0.0
+    tol: float | None = None
+    converged: bool | None = None
 
     @property
     def n_features(self):
         return self.w.shape[0]
 
+    @property
+    def multinomial(self):
+        return self.n_classes > 2
+
+    def _bias(self):
+        """b as an array beside w: 0-d (two classes) or (K, 1)."""
+        if self.multinomial:
+            return self.b
+        xp = array_namespace(self.w)
+        return xp.asarray(self.b, dtype=self.w.dtype, device=get_device(self.w))
+
+    def decision_function(self, X):
+        """The logits ``w.T X + b``: shape (1, m), or (K, m) for K > 2 classes."""
+        return self.w.T @ self._prepare(X) + self._bias()
     def _prepare(self, X, name="X"):
         """X in the model's namespace, device and dtype; host data is moved there."""
         X = v.as_array(X, name)
@@ -86,25 +111,34 @@ class Model:
         return X
 
     def predict_proba(self, X):
-        """Probability of label 1 for each column of X: array of shape (1, m)."""
-        return predict_proba_unchecked(self.w, self.b, self._prepare(X))
+        """Probabilities for each column of X.
+
+        Two classes: P(label 1), shape (1, m) (the course's ``A``). K > 2
+        classes: shape (K, m), row k is P(label k); each column sums to 1.
+        """
+        return probabilities(self.decision_function(X), self.multinomial)
 
     def predict(self, X):
-        """Labels 0.0 / 1.0 for each column of X (probability > 0.5 is 1): shape (1, m)."""
-        return predict_unchecked(self.w, self.b, self._prepare(X))
+        """Labels for each column of X, shape (1, m), in X's floating dtype.
+
+        Two classes: 1.0 where the probability of label 1 is > 0.5, as the
+        course's ``predict``; K > 2: the label 0 .. K-1 of the most probable
+        class (the first of a tie).
+        """
+        return labels_from_logits(self.decision_function(X), self.multinomial)
 
     def accuracy(self, X, Y):
         """Percent of correct predictions, as the course prints it: ``100 - mean(|Yhat - Y|) * 100``."""
         X = self._prepare(X)
         xp = array_namespace(X)
-        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype)
-        return _accuracy(predict_unchecked(self.w, self.b, X), Y)
+        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype, n_classes=self.n_classes)
+        return _accuracy(labels_from_logits(self.w.T @ X + self._bias(), self.multinomial), Y)
 
     def to_numpy(self):
-        """A copy of this model with w as a NumPy array (for saving, or CPU use)."""
+        """A copy of this model with w (and a multi-class b) as NumPy arrays (for saving, or CPU use)."""
         return dataclasses.replace(
-            self, w=_backends.to_numpy(self.w), backend="numpy", device="cpu",
-            costs=list(self.costs), cost_iterations=list(self.cost_iterations),
+            self, w=_backends.to_numpy(self.w), b=_backends.to_numpy(self.b) if self.multinomial else self.b,
+            backend="numpy", device="cpu", costs=list(self.costs), cost_iterations=list(self.cost_iterations),
         )
 
     def save(self, path):
@@ -115,19 +149,38 @@ class Model:
 
     def __repr__(self):
         status = ", interrupted" if self.interrupted else ""
+        bias = f"n_classes={self.n_classes}" if self.multinomial else f"b={self.b:.6g}"
         return (
-            f"Model(n_features={self.n_features}, b={self.b:.6g}, iterations={self.iterations}{status}, "
+            f"Model(n_features={self.n_features}, {bias}, iterations={self.iterations}{status}, "
             f"learning_rate={self.learning_rate}, backend={self.backend!r}, device={self.device!r}, "
             f"dtype={self.dtype!r}, solver={self.solver!r}, final_cost="
             f"{self.costs[-1] if self.costs else None})"
         )
 
 
+def probabilities(Z, multinomial):
+    """Class probabilities from logits: ``sigmoid(Z)`` (1, m), or the softmax over axis 0 (K, m)."""
+    if multinomial:
+        xp = array_namespace(Z)
+        E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+        return E / xp.sum(E, axis=0, keepdims=True)
+    return _loss.sigmoid(Z)
+
+
+def labels_from_logits(Z, multinomial):
+    """Predicted labels (1, m) in Z's dtype: sigmoid > 0.5 (the course), or the most probable class."""
+    xp = array_namespace(Z)
+    if multinomial:
+        return xp.astype(xp.reshape(xp.argmax(Z, axis=0), (1, Z.shape[1])), Z.dtype)
+    return xp.astype(_loss.sigmoid(Z) > 0.5, Z.dtype)
+
+
 def _accuracy(Y_prediction, Y):
     # The count of errors is exact in any float dtype; the percent is taken in
-    # Python floats so float32 models print the course's figures too.
+    # Python floats so float32 models print the course's figures too. For two
+    # classes this is the course's 100 - mean(|Yhat - Y|) * 100.
     xp = array_namespace(Y)
-    errors = float(xp.sum(xp.abs(Y_prediction - Y)))
+    errors = float(xp.sum(xp.astype(Y_prediction != Y, Y.dtype)))
     return 100 - errors / Y.shape[1] * 100
 
 
@@ -147,25 +200,36 @@ def _move(x, xp, dev, dtype):
     return _backends.asarray(x, xp, dev, dtype if float_data else None)
 
 
-def _prepare_data(X, Y, xp, dev, dtype, names):
+def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None):
+    """Checked X (n_x, m) and labels (1, m) on (xp, dev) in `dtype`, and the number of classes K."""
     X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     v.check_finite(X, names[0])
-    Y = v.check_Y(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype)
-    return X, Y
+    Y, K = v.check_labels(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype,
+                          n_classes=n_classes)
+    return X, Y, K
 
 
 def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=0.005,
           backend=None, device=None, dtype=None, print_cost=False, solver="auto",
-          record_every=100, callback=None, fused="auto"):
-    """Train a logistic-regression neuron by batch gradient descent from zero.
+          record_every=100, callback=None, fused="auto", l2=0.0, sample_weight=None, tol=None,
+          n_classes=None):
+    """Train logistic regression (two classes) or softmax regression (K > 2) by batch gradient descent from zero.
+
+    The cost, with sample weights ``s`` (all ones by default, ``S = sum(s)``)
+    and the per-example cross-entropy ``L_i``, is
+    ``J = sum_i s_i L_i / S + l2 / (2 S) ||w||^2`` (the bias is not
+    penalised); each iteration is ``w -= learning_rate dw``,
+    ``b -= learning_rate db`` with ``dw = X ((A - Y) s).T / S + l2 / S w``.
+    With the defaults this is exactly the course's neuron.
 
     Parameters
     ----------
     X : array of shape (n_x, m)
         Training data, one column per example (see :func:`xlogreg.flatten_images`).
-    Y : array of shape (1, m) or (m,)
-        Labels 0 / 1.
+    Y : array of shape (1, m) or (m,), or (K, m)
+        Labels 0 .. K-1 (0 / 1: the course's sigmoid neuron; more classes:
+        softmax regression), or one-hot targets, one row per class.
     X_test, Y_test : optional
         Test data; its accuracy is stored in ``Model.test_accuracy``.
     num_iterations : int >= 0
@@ -181,11 +245,29 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         Print the course's ``Cost after iteration i: ...`` lines.
     solver : {"auto", "primal", "dual"}
     record_every : int
-        Record the cost every this many iterations.
+        Record the cost every this many iterations (and check `tol` there).
     callback : callable, optional
         ``callback(i, cost)`` after each iteration (see :func:`xlogreg.optimize`).
     fused : {"auto", True, False}
         The optional compiled kernels (numba; see :func:`xlogreg.optimize`).
+        They compute the two-class cost without sample weights; other
+        problems run the Array API loops (``fused=True`` is then an error).
+    l2 : float >= 0
+        L2 regularisation strength (the course's lambda). scikit-learn's
+        ``LogisticRegression(C=c)`` minimises the same cost with ``l2 = 1 / c``.
+    sample_weight : array of shape (m,) or (1, m), optional
+        Non-negative, finite weights of the examples (host data is moved to X's
+        backend and device). Integer weights train exactly as repeating each
+        example that many times.
+    tol : float >= 0, optional
+        None (default) runs all `num_iterations`. A number stops training at
+        the first recorded iteration (0, `record_every`, ...) where the
+        gradient's Euclidean norm (w and b together) is at most `tol`; the
+        model is then exactly that of a run of that many iterations
+        (``Model.iterations``), and ``Model.converged`` is True.
+    n_classes : int >= 2, optional
+        K. Default: the rows of one-hot Y, else the largest label plus one.
+        Give it when some classes are absent from the training labels.
 
     Returns
     -------
@@ -194,7 +276,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     Raises
     ------
     TrainingDiverged
-        The cost or parameters stopped being finite (learning rate too large).
+        The cost or parameters stopped being finite, or the cost ended above
+        ten times its start (:func:`xlogreg.solvers.check_not_diverged`):
+        the learning rate is too large.
     TrainingInterrupted
         Ctrl-C; its ``model`` attribute holds the model trained so far.
 
@@ -205,10 +289,16 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     >>> model = xlogreg.train(X, [0, 0, 1, 1], num_iterations=500, learning_rate=0.5)
     >>> model.predict(X)
     array([[0., 0., 1., 1.]])
+    >>> three = xlogreg.train(X, [0, 1, 2, 2], num_iterations=2000, learning_rate=0.5, l2=0.01)
+    >>> three.n_classes, three.predict(X)
+    (3, array([[0., 1., 2., 2.]]))
     """
     num_iterations = v.check_iterations(num_iterations)
     learning_rate = v.check_learning_rate(learning_rate)
     record_every = v.check_positive_int(record_every, "record_every")
+    l2 = v.check_nonnegative(l2, "l2")
+    tol = None if tol is None else v.check_nonnegative(tol, "tol")
+    n_classes = v.check_n_classes(n_classes)
     if solver not in solvers.SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(solvers.SOLVERS)}; got {solver!r}")
     solvers.check_fused_option(fused)
@@ -216,31 +306,44 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         raise ValueError("X_test and Y_test must be given together; got only one of them")
     X = v.as_array(X, "X")
     if backend is None:  # keep X where it is; other arrays must already be there (lists are fine)
-        given = {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test}
+        given = {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test, "sample_weight": sample_weight}
         v.same_namespace(**{k: a for k, a in given.items() if v.is_array(a)})
     xp, dev = _backends.resolve(backend, device, like=X)
     dtype = _backends.floating_dtype(xp, dev, dtype, like=X)
-    X, Y = _prepare_data(X, Y, xp, dev, dtype, ("X", "Y"))
+    X, Y, K = _prepare_data(X, Y, xp, dev, dtype, ("X", "Y"), n_classes)
     if X_test is not None:
-        X_test, Y_test = _prepare_data(X_test, Y_test, xp, dev, dtype, ("X_test", "Y_test"))
+        X_test, Y_test, _ = _prepare_data(X_test, Y_test, xp, dev, dtype, ("X_test", "Y_test"), K)
         if X_test.shape[0] != X.shape[0]:
             raise ValueError(
                 f"X_test must have {X.shape[0]} features per example like X; got shape {tuple(X_test.shape)}"
             )
-    w, b = zeros_like_params(X)
+    weights = total = None
+    if sample_weight is not None:
+        weights, total = v.check_sample_weight(_move(v.as_array(sample_weight, "sample_weight"), xp, dev, dtype),
+                                               X.shape[1], xp=xp, dtype=dtype)
+    loss = _loss.LogisticLoss(X, Y, K, sample_weight=weights, total_weight=total, l2=l2)
+    w, b = loss.zeros()
+    if not loss.multinomial:
+        b = xp.reshape(b, ())  # the course's bias is a number
     settings = dict(learning_rate=learning_rate, num_iterations=num_iterations,
                     backend=_backends.backend_name(xp), device=_backends.device_name(get_device(X)),
-                    dtype=_dtype_name(xp, dtype))
+                    dtype=_dtype_name(xp, dtype), n_classes=K, l2=l2, tol=tol)
     try:
         result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver,
-                             record_every=record_every, print_cost=print_cost, callback=callback, fused=fused)
+                             record_every=record_every, print_cost=print_cost, callback=callback, fused=fused,
+                             loss=loss, tol=tol)
     except solvers.TrainingInterrupted as exc:
         exc.model = _make_model(exc.result, settings, interrupted=True)
         raise
     trained = _make_model(result, settings)
-    trained.train_accuracy = _accuracy(predict_unchecked(trained.w, trained.b, X), Y)
+    # One product over X for both the final cost (is it far above the start?) and the accuracy.
+    Z = loss.logits(result.w, xp.reshape(result.b, (loss.k, 1)))
+    if trained.costs:
+        final_cost = float(loss.value_from_logits(Z, result.w))
+        solvers.check_not_diverged(trained.costs[0], final_cost, result.iterations)
+    trained.train_accuracy = _accuracy(labels_from_logits(Z, loss.multinomial), Y)
     if X_test is not None:
-        trained.test_accuracy = _accuracy(predict_unchecked(trained.w, trained.b, X_test), Y_test)
+        trained.test_accuracy = _accuracy(trained.predict(X_test), Y_test)
     return trained
 
 
@@ -252,10 +355,12 @@ def _dtype_name(xp, dtype):
 
 
 def _make_model(result, settings, interrupted=False):
+    multinomial = settings["n_classes"] > 2
     return Model(
-        w=result.w, b=float(result.b),
+        w=result.w, b=result.b if multinomial else float(result.b),
         costs=[c for _, c in result.costs], cost_iterations=[i for i, _ in result.costs],
-        iterations=result.iterations, interrupted=interrupted, solver=result.solver, **settings,
+        iterations=result.iterations, interrupted=interrupted, solver=result.solver,
+        converged=None if settings["tol"] is None else result.converged, **settings,
     )
 
 
