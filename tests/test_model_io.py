@@ -255,7 +255,8 @@ def _set_attr(name, value):
 BAD_FILES = {
     "wrong format": (_set_attr("format", "something-else"), "not an xlogreg model file"),
     "no format": (lambda f: f.attrs.__delitem__("format"), "not an xlogreg model file"),
-    "future version": (_set_attr("format_version", FORMAT_VERSION + 1), "format version 2 is not supported"),
+    "future version": (_set_attr("format_version", FORMAT_VERSION + 1),
+                       f"format version {FORMAT_VERSION + 1} is not supported"),
     "text version": (_set_attr("format_version", "1"), "format_version"),
     "w missing": (lambda f: f.__delitem__("w"), "no 'w' dataset"),
     "w 1-D": (_replace("w", np.zeros(12)), r"'w' has shape \(12,\)"),
