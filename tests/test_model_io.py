@@ -184,7 +184,9 @@ xlogreg.save_model(model, {str(path)!r})
     assert proc.returncode == 9, proc.stderr
     assert path.read_bytes() == before
     assert load_model(path).iterations == 111
-    assert len(_leftovers(tmp_path, {"m.h5"})) == 1  # the orphaned temporary file, never the target
+    # The file is built in memory: killed while building it, the process leaves nothing behind.
+    # (Killed while writing the temporary file, it leaves that file: tests/test_save_faults.py.)
+    assert _leftovers(tmp_path, {"m.h5"}) == []
 
 
 def test_save_into_missing_directory(tmp_path):

@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -157,22 +158,21 @@ def atomic_path(path):
 
 def _write_target(path):
     """The file to replace for `path`: itself, or a symbolic link's target; refuse what is not a regular file."""
-    target = os.path.realpath(path) if os.path.islink(path) else path
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(path).st_mode  # through links: what would really be replaced
     except FileNotFoundError:
-        return target  # a new file (or a dangling link's target)
+        mode = None  # a new file, or a dangling link whose target will be created
     except OSError as exc:
         raise write_error(path, exc) from None
-    if stat.S_ISDIR(mode):
+    if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a directory; give a file name")
-    if not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode):
         kind = _file_kind(mode)
         raise OSError(errno.EINVAL,
                       f"cannot write {path}: it is {kind}, not a regular file, and xlogreg writes by renaming "
                       f"a complete new file over the old one, which would replace the {kind.split()[-1]}; "
                       "give the path of a regular file")
-    return target
+    return os.path.realpath(path) if os.path.islink(path) else path
 
 
 _HINTS = {
@@ -403,18 +403,21 @@ def save_model(model, path):
 
     w, attrs, costs, cost_iterations = _model_contents(model)
     path = os.fspath(path)
+    # The file is built in memory (a model is a few arrays of n_x numbers) and written with one
+    # plain write: HDF5 never meets a failing disk. When it did, a full disk surfaced as a
+    # RuntimeError from File.close and the library could crash at exit on the half-closed file.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_dataset("w", data=w)
+        f.create_dataset("costs", data=costs)
+        f.create_dataset("cost_iterations", data=cost_iterations)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        # Over what h5py reads back, the way load_model will read it.
+        f.attrs[CHECKSUM_ATTR] = checksum(f)
     with atomic_path(path) as tmp:
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("w", data=w)
-                f.create_dataset("costs", data=costs)
-                f.create_dataset("cost_iterations", data=cost_iterations)
-                for key, value in attrs.items():
-                    f.attrs[key] = value
-                # Over what h5py reads back, the way load_model will read it.
-                f.attrs[CHECKSUM_ATTR] = checksum(f)
-        except (OSError, RuntimeError) as exc:  # h5py: a full disk is a RuntimeError from File.close
-            raise write_error(path, exc) from None
+        with open(tmp, "wb") as out:
+            out.write(buffer.getbuffer())
 
 
 # --------------------------------------------------------------------------- the checksum
