@@ -855,6 +855,41 @@ def data_to_X(x_orig, model, path="data"):
     return x_orig.reshape(x_orig.shape[0], -1).T.astype(np.float64) / scale
 
 
+#: Pillow modes with no fixed white level: refused rather than guessed (see :func:`load_images`).
+_UNSCALED_MODES = {"I": "32-bit integer", "F": "32-bit floating-point"}
+
+
+def _convert(img, mode):
+    """``img.convert(mode)``, through RGB (or LA) for the pairs Pillow does not convert directly (LAB, La)."""
+    try:
+        return img.convert(mode)
+    except ValueError:
+        return img.convert("LA" if img.mode == "La" else "RGB").convert(mode)
+
+
+def _pixels(img, h, w, c, path):
+    """One image as floats of shape (h, w, c) on the 0..255 scale of 8-bit pixels, resized bilinearly."""
+    from PIL import Image
+
+    if img.mode in _UNSCALED_MODES:
+        raise DataError(
+            f"{path}: a {_UNSCALED_MODES[img.mode]} image (Pillow mode {img.mode!r}) has no fixed white level, "
+            "so it cannot be scaled like the training pixels; save it as an 8-bit or 16-bit image "
+            "(PNG, JPEG) first"
+        )
+    if img.mode.startswith("I;16"):
+        # 16-bit grey: 0..65535 onto 0..255 (65535 is white), resized as floats, not clipped to 8 bits.
+        grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+        if img.size != (w, h):
+            grey = np.asarray(Image.fromarray(grey.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
+                              dtype=np.float64)
+        return np.repeat(grey.reshape(h, w, 1), c, axis=2)
+    img = _convert(img, "RGB" if c == 3 else "L")
+    if img.size != (w, h):
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float64).reshape(h, w, c)
+
+
 def load_images(paths, model):
     """Read image files (any format Pillow reads) as the model's X, preprocessed as in training.
 
@@ -863,6 +898,14 @@ def load_images(paths, model):
     (bilinear, as the course's ``imresize``) and scaled as in training:
     pixels / 255, or (255 - pixels) / 255 for data that stores ink as high
     values (``preprocessing["invert"]``, the embedded digits).
+
+    Pillow modes: 8-bit ones (``1``, ``L``, ``P``, ``RGB``, ``CMYK``,
+    ``YCbCr``, ``LAB``, ``HSV``, and with alpha ``LA``, ``La``, ``PA``,
+    ``RGBA``, ``RGBa``) are converted by Pillow; alpha is dropped (the colour
+    under a transparent pixel is used as it is). 16-bit grey (``I;16``,
+    ``I;16B``, ...) is scaled from 0..65535, not clipped. 32-bit integer
+    (``I``) and floating-point (``F``) images have no fixed white level and
+    are refused with a DataError.
 
     Parameters
     ----------
@@ -890,10 +933,9 @@ def load_images(paths, model):
         path = check_file(path, "an image file")
         try:
             with Image.open(path) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB" if c == 3 else "L")
-                if img.size != (w, h):
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                pixels = np.asarray(img, dtype=np.float64).reshape(h, w, c)
+                pixels = _pixels(ImageOps.exif_transpose(img), h, w, c, path)
+        except DataError:
+            raise
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             # PIL.UnidentifiedImageError is an OSError; damaged files raise any of these.
             raise DataError(f"{path}: cannot be read as an image: {exc}") from None
