@@ -271,6 +271,8 @@ UNTRUSTED = {
                                   r"'w' \(model data\) keeps its bytes in the external raw file\(s\) .*secret\.bin"),
     "an extra external link": (lambda f, d: f.__setitem__("x", h5py.ExternalLink(str(d / "nothere.h5"), "/")),
                                r"'x' is an external link"),
+    "a group hard-linked inside itself": (lambda f, d: f.create_group("g").__setitem__("loop", f["g"]),
+                                          r"holds more than 1000 groups and datasets"),
     "w a null dataspace": (lambda f, d: _swap_w(f, h5py.Empty("f8")), r"'w' is empty \(a null dataspace"),
     "w declared huge": (lambda f, d: _swap_w(f, None, shape=(10**12, 1), chunks=(1024, 1)),
                         r"its datasets declare 7450\.6 GiB, more than the .* GiB"),

@@ -574,28 +574,40 @@ def _check_tree(f, path):
     """Every link in the file a hard link, every dataset plain and within the memory here; their names."""
     import h5py
 
-    links, datasets = [], []
-    f.visititems_links(lambda name, link: links.append((name, link)) if len(links) <= MAX_OBJECTS else True)
-    if len(links) > MAX_OBJECTS:
-        raise DataError(f"{path}: holds more than {MAX_OBJECTS} groups and datasets; this is not an xlogreg "
-                        "model file")
-    total = 0
-    for name, link in links:
-        if isinstance(link, h5py.ExternalLink):
-            raise DataError(f"{path}: {name!r} is an external link to {link.path!r} in the file "
-                            f"{link.filename!r}; model files hold their data themselves (xlogreg never follows "
-                            "links to other files)")
-        if not isinstance(link, h5py.HardLink):
-            raise DataError(f"{path}: {name!r} is a {type(link).__name__}; model files hold only plain datasets")
-        if isinstance(f[name], h5py.Dataset):
-            ds = get_dataset(f, name, "model data")
-            total += math.prod(ds.shape) * ds.dtype.itemsize
-            datasets.append(name)
+    datasets, total, seen, pending = [], 0, 0, [("", f)]
+    while pending:  # every link, looked at as a link, never followed unless it is a hard link
+        prefix, group = pending.pop()
+        for key in group.keys():
+            seen += 1
+            if seen > MAX_OBJECTS:  # also ends a group hard-linked inside itself
+                raise DataError(f"{path}: holds more than {MAX_OBJECTS} groups and datasets; this is not an "
+                                "xlogreg model file")
+            name = f"{prefix}/{key}" if prefix else key
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.HardLink) and isinstance(group[key], h5py.Group):
+                pending.append((name, group[key]))
+                continue
+            total += _check_link(f, path, name, link, datasets)
     limit, where = _memory_limit()
     if total > limit:
         raise DataError(f"{path}: its datasets declare {total / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB "
                         f"{where}; an xlogreg model file holds a few arrays of n_x numbers")
     return datasets
+
+
+def _check_link(f, path, name, link, datasets):
+    """One link of a model file that is not a group: a plain dataset (appended to `datasets`); its bytes."""
+    import h5py
+
+    if isinstance(link, h5py.ExternalLink):
+        raise DataError(f"{path}: {name!r} is an external link to {link.path!r} in the file "
+                        f"{link.filename!r}; model files hold their data themselves (xlogreg never follows "
+                        "links to other files)")
+    if not isinstance(link, h5py.HardLink):
+        raise DataError(f"{path}: {name!r} is a {type(link).__name__}; model files hold only plain datasets")
+    ds = get_dataset(f, name, "model data")  # refuses virtual datasets, external storage, h5py.Empty
+    datasets.append(name)
+    return math.prod(ds.shape) * ds.dtype.itemsize
 
 
 def _dataset(f, path, key):
