@@ -532,8 +532,8 @@ def _write_outputs(args, data, models, timings, interrupted):
         try:
             write()
         except OSError as exc:
-            message = exc.strerror or str(exc)
-            _error(message if message.startswith("cannot write") else f"cannot write {path}: {message}")
+            reason = exc.strerror or str(exc)  # the library's errors already say "cannot write PATH: ..."
+            _error(reason if reason.startswith("cannot write") else f"cannot write {path}: {reason}")
             status = EXIT_FAILURE
             continue
         print(message, file=sys.stderr if interrupted else sys.stdout, flush=True)

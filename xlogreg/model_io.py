@@ -208,8 +208,9 @@ def write_error(path, exc):
 
 
 def _pid_running(pid):
-    if pid == os.getpid():
-        return True
+    """Whether process `pid` runs on this machine (True when it cannot be known)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True  # on Windows os.kill(pid, 0) would terminate the process: never ask there
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
