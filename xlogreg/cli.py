@@ -207,14 +207,65 @@ def _error(message):
 
 
 def _check_output(path, option):
-    """Refuse an output path that cannot be written, before spending time on training."""
+    """Refuse an output path that cannot be written, before spending time on training.
+
+    Outputs are written atomically, by renaming a complete new file over the
+    old one: that would replace a device, a named pipe or a socket with a
+    regular file (``--json /dev/null`` run as root would replace the
+    system's ``/dev/null``), so only regular files, or paths that do not
+    exist yet, are accepted. A symbolic link to a regular file is written
+    through (the link stays).
+    """
+    import stat
+
+    from .datasets import _file_kind
+
     directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # a new file (or a dangling link, whose target will be created)
+    if mode is not None and stat.S_ISDIR(mode):
         raise UserError(f"{option} {path}: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = _file_kind(mode)
+        raise UserError(f"{option} {path}: is {kind}, not a regular file; xlogreg writes its outputs by renaming "
+                        f"a new file over the old one, which would replace the {kind.split()[-1]}: give the path "
+                        "of a regular file")
+    if mode is None and os.path.islink(path):
+        directory = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(directory):
         raise UserError(f"{option} {path}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK):
         raise UserError(f"{option} {path}: directory {directory} is not writable")
+
+
+def _same_file(a, b):
+    """Whether two paths name one file: the same resolved path, or the same inode (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _check_paths(inputs, outputs):
+    """Refuse an output that is also an input or another output, before anything is read or written.
+
+    `inputs` and `outputs` are (option, path) pairs; paths that are None are skipped.
+    """
+    inputs = [(o, p) for o, p in inputs if p is not None]
+    outputs = [(o, p) for o, p in outputs if p is not None]
+    for i, (option, path) in enumerate(outputs):
+        for other, other_path in inputs:
+            if _same_file(path, other_path):
+                raise UserError(f"{option} {path} would overwrite the input {other} {other_path}; "
+                                f"give {option} another path")
+        for other, other_path in outputs[:i]:
+            if _same_file(path, other_path):
+                raise UserError(f"{option} {path} and {other} {other_path} name the same file; "
+                                "give each output its own path")
 
 
 def _resolve_backend(backend, device, dtype):
@@ -376,9 +427,11 @@ def _train_command(args):
         raise UserError("--test needs --train (without both, the embedded digits are used)")
     if args.save and len(rates) > 1:
         raise UserError("--save writes one model; use --learning-rate instead of --learning-rates")
-    for option in ("save", "plot", "json"):
-        if getattr(args, option):
-            _check_output(getattr(args, option), f"--{option}")
+    outputs = [(f"--{option}", getattr(args, option)) for option in ("save", "plot", "json")]
+    _check_paths([("--train", args.train), ("--test", args.test)], outputs)
+    for option, path in outputs:
+        if path:
+            _check_output(path, option)
     if args.plot:
         _require("matplotlib", "--plot")
     xp, dev, dtype = _resolve_backend(args.backend, args.device, args.dtype)
@@ -479,7 +532,8 @@ def _write_outputs(args, data, models, timings, interrupted):
         try:
             write()
         except OSError as exc:
-            _error(f"cannot write {path}: {exc.strerror or exc}")
+            reason = exc.strerror or str(exc)  # the library's errors already say "cannot write PATH: ..."
+            _error(reason if reason.startswith("cannot write") else f"cannot write {path}: {reason}")
             status = EXIT_FAILURE
             continue
         print(message, file=sys.stderr if interrupted else sys.stdout, flush=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import os
 import re
+import stat
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -26,20 +28,133 @@ class DataError(ValueError):
     """A data file is missing, unreadable, or not in the expected format."""
 
 
-def _memory_bytes():
+#: Where cgroup file systems are mounted (a module constant so tests can point it elsewhere).
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _proc_status_bytes(field):
+    """A ``kB`` field of /proc/self/status (VmSize, VmData) in bytes, or 0 where there is none."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _read_int(path):
+    """The integer in a cgroup file, None for "max", a missing file or anything else."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read(64).strip()
+        return int(text)
+    except (OSError, ValueError):
+        return None
+
+
+def _cgroup_limits(root):
+    """(headroom, description) of every cgroup memory limit that applies to this process.
+
+    cgroup v2 (``memory.max`` minus ``memory.current``, in this process's group
+    and every ancestor) and v1 (``memory.limit_in_bytes`` minus
+    ``memory.usage_in_bytes``); the group is read from /proc/self/cgroup, and
+    the mount's top directory is tried as well, since a container sees its own
+    group there.
+    """
+    groups = {"v2": "/", "v1": "/"}
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                hierarchy, controllers, group = line.rstrip("\n").split(":", 2)
+                if hierarchy == "0" and controllers == "":
+                    groups["v2"] = group
+                elif "memory" in controllers.split(","):
+                    groups["v1"] = group
+    except (OSError, ValueError):
+        pass
+    found = []
+    for version, base, limit_name, usage_name in (
+            ("v2", root, "memory.max", "memory.current"),
+            ("v1", os.path.join(root, "memory"), "memory.limit_in_bytes", "memory.usage_in_bytes")):
+        parts = [p for p in groups[version].split("/") if p and p not in (".", "..")]
+        directories = {os.path.join(base, *parts[:i]) for i in range(len(parts) + 1)}
+        for directory in sorted(directories):
+            limit = _read_int(os.path.join(directory, limit_name))
+            if limit is None or limit >= 2**60:  # "max", or v1's "no limit" (about 2**63)
+                continue
+            usage = _read_int(os.path.join(directory, usage_name)) or 0
+            found.append((max(0, limit - usage), f"left under the cgroup memory limit of {limit / 2**30:.1f} GiB "
+                                                 f"({os.path.join(directory, limit_name)})"))
+    return found
+
+
+def _memory_limit():
+    """(bytes this process may still allocate, a description of the tightest limit).
+
+    The smallest of: physical memory; what is left under the soft
+    ``RLIMIT_AS`` (``ulimit -v``, against the address space in use) and
+    ``RLIMIT_DATA`` (``ulimit -d``, against the data segment in use); what is
+    left under a cgroup's memory limit (containers, ``systemd-run -p
+    MemoryMax=``). A declared dataset larger than this is refused before any
+    allocation, instead of ending in a ``MemoryError`` or the OOM killer.
+    """
+    limits = []
+    try:
+        limits.append((os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "of memory here"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 2**40
+        limits.append((2**40, "assumed as memory here"))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        resource = None
+    if resource is not None:
+        for name, field, option in (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", "VmData", "ulimit -d")):
+            try:
+                soft, _ = resource.getrlimit(getattr(resource, name))
+            except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without it
+                continue
+            if soft == resource.RLIM_INFINITY or soft < 0:
+                continue
+            left = max(0, soft - _proc_status_bytes(field))
+            limits.append((left, f"left under this process's {name} limit of {soft / 2**30:.1f} GiB ({option})"))
+    limits.extend(_cgroup_limits(CGROUP_ROOT))
+    return min(limits, key=lambda item: item[0])
+
+
+def _memory_bytes():
+    """Bytes this process may still allocate (see :func:`_memory_limit`)."""
+    return _memory_limit()[0]
+
+
+def _file_kind(mode):
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def check_file(path, what):
-    """The path as a str, if it names an existing file; else a DataError saying why."""
+    """The path as a str, if it names an existing regular file; else a DataError saying why.
+
+    Named pipes, devices and sockets are refused without being opened: opening
+    a pipe with no writer would block forever, and a device can hand out
+    endless or changing bytes. A symbolic link to a regular file is fine.
+    """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise DataError(f"{path}: is a directory, expected {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path}: is {_file_kind(info.st_mode)}, expected {what} in a regular file "
+                        "(xlogreg reads only regular files; copy the data into one)")
     return path
 
 
@@ -61,16 +176,16 @@ def open_h5(path):
 def find_keys(f, x_key=None, y_key=None, classes_key=None):
     """Find the data keys of a course-format file: ``*_set_x``, ``*_set_y``, ``list_classes``.
 
-    Keys given explicitly are checked; missing ones are looked up by pattern.
-    Returns ``(x_key, y_key, classes_key or None)``.
+    Keys given explicitly are checked to exist (through links that stay in
+    the file, see :func:`get_dataset`); missing ones are looked up by pattern among the
+    names at the top of the file. Returns ``(x_key, y_key, classes_key or None)``.
     """
     keys = sorted(f.keys())
     path = f.filename
 
     def pick(given, pattern, what, required=True):
         if given is not None:
-            if given not in f:
-                raise DataError(f"{path}: has no key {given!r} ({what}); its keys are {keys}")
+            _resolve(f, given, what)  # exists, through links that stay in this file
             return given
         found = [k for k in keys if re.fullmatch(pattern, k)]
         if len(found) == 1:
@@ -86,28 +201,200 @@ def find_keys(f, x_key=None, y_key=None, classes_key=None):
             pick(classes_key, r"list_classes|classes", "the class names", required=False))
 
 
-def _read(f, key, what, max_bytes):
+#: Soft links followed at most while resolving one key (HDF5's own default limit).
+MAX_SOFT_LINKS = 16
+
+
+def _split(name):
+    return [part for part in name.split("/") if part and part != "."]
+
+
+def _resolve(f, key, what):
+    """The path of `key` inside `f` through hard links only, checking every link on the way.
+
+    The file is untrusted: each component of the key is looked at as a link
+    (never followed blindly). Soft links are resolved here, by name, inside
+    the file; external links are refused before HDF5 would open the file they
+    name; a soft link to nothing is reported as a broken link.
+    """
     import h5py
 
-    ds = f[key]
+    path = f.filename
+    if not isinstance(key, str):
+        raise TypeError(f"the key of {what} must be a str; got {key!r}")
+    pending, resolved, hops, via = _split(key), [], 0, None
+    while pending:
+        part = pending.pop(0)
+        name = "/" + "/".join([*resolved, part])
+        try:
+            link = f.get(name, getlink=True)
+        except (KeyError, ValueError, TypeError, RuntimeError, OSError):
+            link = None
+        if link is None:
+            if via is not None:
+                raise DataError(f"{path}: {key!r} ({what}) leads through the soft link to {via!r} to {name!r}, "
+                                "which does not exist in the file (a broken link)")
+            raise DataError(f"{path}: has no key {key!r} ({what}); its keys are {sorted(f.keys())}")
+        if isinstance(link, h5py.ExternalLink):
+            raise DataError(
+                f"{path}: {key!r} ({what}) is an external link to {link.path!r} in the file "
+                f"{link.filename!r}; xlogreg reads only the file it was given and never follows links "
+                "to other files: copy the data into this file"
+            )
+        if isinstance(link, h5py.SoftLink):
+            hops += 1
+            if hops > MAX_SOFT_LINKS:
+                raise DataError(f"{path}: {key!r} ({what}) goes through more than {MAX_SOFT_LINKS} soft links "
+                                "(a loop?)")
+            via = link.path
+            if via.startswith("/"):
+                resolved = []
+            pending = _split(via) + pending
+            continue
+        if not isinstance(link, h5py.HardLink):  # pragma: no cover - user-defined link classes
+            raise DataError(f"{path}: {key!r} ({what}) is a link of an unknown kind ({type(link).__name__})")
+        resolved.append(part)
+    return "/" + "/".join(resolved)
+
+
+def get_dataset(f, key, what):
+    """``f[key]`` as an h5py Dataset whose data lives in `f` itself, or a DataError naming file and key.
+
+    Refused: external links and broken soft links (see :func:`_resolve`),
+    groups, virtual datasets (their data comes from other files, or is a fill
+    value when those are missing), datasets with external raw storage (their
+    bytes come from any file on the machine) and null dataspaces
+    (``h5py.Empty``). Nothing is read yet.
+    """
+    import h5py
+
+    path = f.filename
+    name = _resolve(f, key, what)
+    try:
+        ds = f[name]
+    except (KeyError, ValueError, RuntimeError, OSError) as exc:
+        raise DataError(f"{path}: {key!r} ({what}) cannot be opened (corrupt?): {exc}") from None
     if not isinstance(ds, h5py.Dataset):
-        raise DataError(f"{f.filename}: {key!r} is a group, expected a dataset of {what}")
-    if ds.dtype.kind not in "uifb":
-        raise DataError(f"{f.filename}: {key!r} has dtype {ds.dtype}, expected numbers ({what})")
-    nbytes = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize)
-    if nbytes > max_bytes:
+        raise DataError(f"{path}: {key!r} is a group, expected a dataset of {what}")
+    try:
+        virtual, external = ds.is_virtual, ds.external
+        sources = sorted({s.file_name for s in ds.virtual_sources()}) if virtual else []
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise DataError(f"{path}: {key!r} ({what}) cannot be opened (corrupt?): {exc}") from None
+    if virtual:
         raise DataError(
-            f"{f.filename}: {key!r} declares shape {ds.shape} ({nbytes / 2**30:.1f} GiB), more than "
-            f"the {max_bytes / 2**30:.1f} GiB of memory here; use backend='dask' to train out of core"
+            f"{path}: {key!r} ({what}) is a virtual dataset mapping data from {sources}; xlogreg reads "
+            "only data stored in the file it was given: copy the data into a plain dataset"
         )
+    if external:
+        files = sorted({os.fsdecode(entry[0]) for entry in external})
+        raise DataError(
+            f"{path}: {key!r} ({what}) keeps its bytes in the external raw file(s) {files}; xlogreg reads "
+            "only data stored in the file it was given: copy the data into a plain dataset"
+        )
+    if ds.shape is None:
+        raise DataError(f"{path}: {key!r} is empty (a null dataspace, h5py.Empty): it holds no {what}")
+    return ds
+
+
+def _check_numbers(ds, key, what):
+    if ds.dtype.kind not in "uifb":
+        raise DataError(f"{ds.file.filename}: {key!r} has dtype {ds.dtype}, expected numbers ({what})")
+
+
+def _check_size(path, key, shape, itemsize, what="data"):
+    """Refuse a declared size larger than what this process may allocate, before allocating it."""
+    nbytes = math.prod(shape) * itemsize
+    limit, where = _memory_limit()
+    if nbytes > limit:
+        raise DataError(
+            f"{path}: {key!r} ({what}) declares shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB), more than the "
+            f"{limit / 2**30:.1f} GiB {where}; use backend='dask' (--backend dask) to train out of core"
+        )
+
+
+def _read_all(ds, key, what):
+    path = ds.file.filename
     try:
         return ds[()]
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise DataError(f"{f.filename}: {key!r} cannot be read (truncated or corrupt?): {exc}") from None
+    except MemoryError:
+        raise DataError(f"{path}: {key!r} ({what}) of shape {ds.shape} does not fit in the memory left; "
+                        "use backend='dask' (--backend dask) to train out of core") from None
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: {key!r} cannot be read (truncated or corrupt?): {exc}") from None
+
+
+def _read(f, key, what, max_bytes=None):
+    """A numeric dataset of `f` read whole, after every check of :func:`get_dataset` and the memory guard."""
+    ds = get_dataset(f, key, what)
+    _check_numbers(ds, key, what)
+    _check_size(f.filename, key, ds.shape, ds.dtype.itemsize, what)
+    return _read_all(ds, key, what)
+
+
+#: At most this many class names, of at most this many bytes in all.
+MAX_CLASSES = 65536
+MAX_CLASS_BYTES = 16 * 2**20
+
+
+def _read_classes(f, key):
+    """The class names dataset (``list_classes``), checked like the images; None when `key` is None.
+
+    Returns an ndarray of bytes (or of integers, for numeric class labels)."""
+    import h5py
+
+    if key is None:
+        return None
+    path, what = f.filename, "the class names"
+    ds = get_dataset(f, key, what)
+    dt = ds.dtype
+    variable = h5py.check_string_dtype(dt) is not None and dt.kind == "O"
+    if not (variable or dt.kind in "SUiu"):
+        raise DataError(f"{path}: {key!r} has dtype {dt}, expected strings ({what})")
+    if len(ds.shape) != 1 or not 1 <= ds.shape[0] <= MAX_CLASSES:
+        raise DataError(f"{path}: {key!r} has shape {ds.shape}, expected (K,) with one name per class "
+                        f"(1 <= K <= {MAX_CLASSES})")
+    if not variable and ds.shape[0] * dt.itemsize > MAX_CLASS_BYTES:
+        raise DataError(f"{path}: {key!r} declares {ds.shape[0] * dt.itemsize} bytes of class names, "
+                        f"more than the {MAX_CLASS_BYTES} accepted")
+    classes = np.asarray(_read_all(ds, key, what))
+    if variable or dt.kind in "SU":
+        names = classes.tolist()
+        if sum(len(n) for n in names) > MAX_CLASS_BYTES:
+            raise DataError(f"{path}: {key!r} holds more than {MAX_CLASS_BYTES} bytes of class names")
+        for name in names:
+            if isinstance(name, bytes):
+                try:
+                    name.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataError(f"{path}: {key!r} holds a class name that is not UTF-8 text: {name[:40]!r}") \
+                        from None
+        if variable:
+            classes = np.array([n if isinstance(n, bytes) else str(n).encode() for n in names])
+    return classes
+
+
+def _check_shapes(path, xk, yk, x_shape, y_shape):
+    """Images (m, ...) with m >= 1 and at least one feature; labels (m,) or (1, m). From declared shapes only."""
+    if len(x_shape) < 2:
+        raise DataError(f"{path}: {xk!r} has shape {x_shape}, expected (m, ...) with one example per row")
+    m = x_shape[0]
+    if m == 0:
+        raise DataError(f"{path}: {xk!r} holds 0 examples (shape {x_shape}); a data file needs at least one")
+    if math.prod(x_shape[1:]) == 0:
+        raise DataError(f"{path}: {xk!r} has shape {x_shape}: examples with 0 features")
+    if math.prod(y_shape) != m or len(y_shape) > 2 or (len(y_shape) == 2 and 1 not in y_shape):
+        raise DataError(f"{path}: {yk!r} has shape {y_shape}, expected ({m},) or (1, {m}) to match {xk!r}")
+    return m
 
 
 def load_h5(path, *, x_key=None, y_key=None, classes_key=None):
     """Read one course-format HDF5 file.
+
+    The file is treated as untrusted: external links, virtual datasets and
+    external raw storage are refused (nothing is read from a file that was
+    not named), shapes are compared and sizes checked against the memory this
+    process may use before anything is read.
 
     Returns
     -------
@@ -115,20 +402,25 @@ def load_h5(path, *, x_key=None, y_key=None, classes_key=None):
         The images, one per row, as stored (uint8 for the course data).
     y : ndarray of shape (1, m)
     classes : ndarray of bytes or None
+
+    Raises
+    ------
+    DataError
+        Naming the file, and the key where one is at fault.
     """
     with open_h5(path) as f:
         xk, yk, ck = find_keys(f, x_key, y_key, classes_key)
-        limit = _memory_bytes()
-        x = _read(f, xk, "the images", limit)
-        y = _read(f, yk, "the labels", limit)
-        classes = np.asarray(f[ck][()]) if ck is not None else None
-    if x.ndim < 2:
-        raise DataError(f"{path}: {xk!r} has shape {x.shape}, expected (m, ...) with one example per row")
-    m = x.shape[0]
-    if y.size != m or (y.ndim == 2 and 1 not in y.shape) or y.ndim > 2:
-        raise DataError(f"{path}: {yk!r} has shape {y.shape}, expected ({m},) or (1, {m}) to match {xk!r}")
-    if not np.isin(y, (0, 1)).all():
-        raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+        x_ds, y_ds = get_dataset(f, xk, "the images"), get_dataset(f, yk, "the labels")
+        _check_numbers(x_ds, xk, "the images")
+        _check_numbers(y_ds, yk, "the labels")
+        m = _check_shapes(path, xk, yk, x_ds.shape, y_ds.shape)
+        _check_size(path, yk, y_ds.shape, y_ds.dtype.itemsize, "the labels")
+        _check_size(path, xk, x_ds.shape, x_ds.dtype.itemsize, "the images")
+        classes = _read_classes(f, ck)
+        y = np.asarray(_read_all(y_ds, yk, "the labels"))
+        if not np.isin(y, (0, 1)).all():
+            raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+        x = np.asarray(_read_all(x_ds, xk, "the images"))
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: {xk!r} contains NaN or infinity")
     return x, y.reshape(1, m), classes
@@ -160,19 +452,53 @@ def flatten_images(x_orig, scale=255.0, *, dtype=None):
     As the course: ``x_orig.reshape(m, -1).T / 255``. Works on any Array API
     array; integer pixels become `dtype` (default: the device's floating
     dtype) before scaling.
+
+    Parameters
+    ----------
+    x_orig : array of shape (m, ...)
+        Real pixel values (integer, boolean or real floating), one image per row.
+    scale : real number > 0, finite
+        A Python or NumPy scalar (``255``, ``np.float32(255)``); not a bool.
+    dtype : {None, "float32", "float64"}
+
+    Returns
+    -------
+    X : array of shape (n_x, m)
+
+    Raises
+    ------
+    TypeError
+        Complex pixels, or a `scale` that is not a real number (a bool, a string).
+    ValueError
+        `x_orig` not at least 2-D, or `scale` not finite and > 0.
     """
     x_orig = v.as_array(x_orig, "x_orig")
     if x_orig.ndim < 2:
         raise ValueError(f"x_orig must have shape (m, ...) with one image per row; got shape {tuple(x_orig.shape)}")
-    if not (isinstance(scale, (int, float)) and scale > 0):
-        raise ValueError(f"scale must be a number > 0; got {scale!r}")
+    scale = check_scale(scale)
     xp = array_namespace(x_orig)
+    if xp.isdtype(x_orig.dtype, "complex floating"):
+        raise TypeError(f"x_orig must hold real pixel values; got complex dtype {x_orig.dtype} "
+                        "(take the real part or the magnitude first)")
     dev = v.get_device(x_orig)
     if dtype is None and xp.isdtype(x_orig.dtype, "real floating"):
         dtype = x_orig.dtype
     dtype = _backends.floating_dtype(xp, dev, dtype)
     m = x_orig.shape[0]
-    return xp.astype(xp.reshape(x_orig, (m, -1)), dtype).T / scale
+    # An explicit feature count, so that 0 examples give X of shape (n_x, 0) rather than a reshape error.
+    n_x = math.prod(x_orig.shape[1:]) if m == 0 else -1
+    return xp.astype(xp.reshape(x_orig, (m, n_x)), dtype).T / scale
+
+
+def check_scale(scale, name="scale"):
+    """`scale` as a Python float, if it is a real number > 0 and finite (NumPy scalars included)."""
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"{name} must be a real number > 0, such as 255.0; got {scale!r} "
+                        f"of type {type(scale).__name__}")
+    value = float(scale)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, such as 255.0; got {scale!r}")
+    return value
 
 
 def decode_classes(classes):
@@ -242,9 +568,9 @@ class H5Slicer:
         self.key = key
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
-        stat = os.stat(self.path)
+        info = os.stat(self.path)
         # The file's identity, so Dask task names change when the file does.
-        self._stamp = (stat.st_size, stat.st_mtime_ns)
+        self._stamp = (info.st_size, info.st_mtime_ns)
 
     @property
     def ndim(self):
@@ -353,24 +679,19 @@ def open_lazy_images(path, *, x_key=None, y_key=None, classes_key=None, chunk_by
     da = _backends._import("dask")
     path = os.path.abspath(os.fspath(path))
     with open_h5(path) as f:
-        import h5py
-
         xk, yk, ck = find_keys(f, x_key, y_key, classes_key)
-        for key, what in ((xk, "the images"), (yk, "the labels")):
-            if not isinstance(f[key], h5py.Dataset):
-                raise DataError(f"{path}: {key!r} is a group, expected a dataset of {what}")
-            if f[key].dtype.kind not in "uifb":
-                raise DataError(f"{path}: {key!r} has dtype {f[key].dtype}, expected numbers ({what})")
-        x_shape, x_dtype = f[xk].shape, f[xk].dtype
-        y_shape, y_dtype = f[yk].shape, f[yk].dtype
-        classes = np.asarray(f[ck][()]) if ck is not None else None
-        if len(x_shape) < 2:
-            raise DataError(f"{path}: {xk!r} has shape {x_shape}, expected (m, ...) with one example per row")
-        m = x_shape[0]
-        if math.prod(y_shape) != m or len(y_shape) > 2 or (len(y_shape) == 2 and 1 not in y_shape):
-            raise DataError(f"{path}: {yk!r} has shape {y_shape}, expected ({m},) or (1, {m}) to match {xk!r}")
-        if not np.isin(_read(f, yk, "the labels", _memory_bytes()), (0, 1)).all():
+        x_ds, y_ds = get_dataset(f, xk, "the images"), get_dataset(f, yk, "the labels")
+        _check_numbers(x_ds, xk, "the images")
+        _check_numbers(y_ds, yk, "the labels")
+        x_shape, x_dtype = x_ds.shape, x_ds.dtype
+        y_shape, y_dtype = y_ds.shape, y_ds.dtype
+        m = _check_shapes(path, xk, yk, x_shape, y_shape)
+        _check_size(path, yk, y_shape, y_dtype.itemsize, "the labels")
+        classes = _read_classes(f, ck)
+        if not np.isin(_read_all(y_ds, yk, "the labels"), (0, 1)).all():
             raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+        # The workers read these keys by name: read them through the links checked here.
+        xk, yk = _resolve(f, xk, "the images"), _resolve(f, yk, "the labels")
     if chunk_examples is None:
         chunk_examples = examples_per_chunk(math.prod(x_shape[1:]), chunk_bytes)
     k = int(min(m, v.check_positive_int(chunk_examples, "chunk_examples")))
@@ -403,8 +724,7 @@ def flatten_lazy(x_orig, scale=255.0, *, dtype="float64"):
     -------
     X : dask array of shape (n_x, m)
     """
-    if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0):
-        raise ValueError(f"scale must be a number > 0; got {scale!r}")
+    scale = check_scale(scale)
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     if x_orig.ndim < 2:

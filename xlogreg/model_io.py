@@ -1,6 +1,6 @@
 """Model files: a trained :class:`~xlogreg.Model` as a small, self-describing HDF5 file.
 
-Layout (format ``xlogreg-model``, version 1)::
+Layout (format ``xlogreg-model``, version 2)::
 
     /w                 dataset (n_x, 1), float32 or float64: the weights
     /costs             dataset (k,), float64: the recorded costs
@@ -17,6 +17,7 @@ Layout (format ``xlogreg-model``, version 1)::
                        :func:`load_images`)
       training         JSON: learning_rate, num_iterations, iterations, interrupted,
                        backend, device, dtype, solver, train_accuracy, test_accuracy
+      checksum         "sha256:<64 hex digits>" over everything else (see :func:`checksum`)
 
 Everything but the arrays is a string holding JSON: loading a model parses
 numbers and strings and never executes anything from the file (no pickle).
@@ -24,28 +25,58 @@ Writing is atomic: the file is written under a temporary name in the target
 directory, flushed to disk and renamed over the target, so a crash or Ctrl-C
 leaves either the previous file or the complete new one.
 
+**Integrity.** Version 2 adds the ``checksum`` attribute: SHA-256 over every
+attribute (but itself) and every dataset of the file, generically (names,
+types, shapes and bytes, in sorted order), so fields added later are covered
+without changes here. It is written at save and verified at load; a mismatch
+is a :class:`~xlogreg.DataError` naming the file. It detects damage (a flipped
+bit, a truncated copy, a hand edit); it is not a signature: whoever can write
+the file can recompute it. Version 1 files (written before the checksum) are
+still loaded, without a warning and without that check: they were written by
+this library, and refusing them would strand every saved model, while an
+attacker could as easily recompute a checksum as delete one. Everything else
+is checked in every version (shapes, types, finite values, bounded JSON).
+
+**Untrusted files.** A model file may hold only plain datasets and groups:
+external and soft links, virtual datasets and external raw storage are
+refused (nothing is read from a file that was not named), as are declared
+sizes beyond the memory this process may use.
+
 NumPy and h5py live here, at the edge, like in :mod:`xlogreg.datasets`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
+import io
 import json
 import math
 import os
+import re
 import stat
 import tempfile
+import time
 
 import numpy as np
 from array_api_compat import device as get_device, is_dask_array
 
 from . import _backends
-from .datasets import DataError, _memory_bytes, check_file, open_h5
+from .datasets import DataError, _file_kind, _memory_limit, _read_all, check_file, get_dataset, open_h5
 
-__all__ = ["save_model", "load_model", "atomic_path", "load_images", "data_to_X", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "atomic_path", "checksum", "load_images", "data_to_X", "FORMAT",
+           "FORMAT_VERSION"]
 
 FORMAT = "xlogreg-model"
-FORMAT_VERSION = 1
+#: 1: the first layout; 2: the same plus the ``checksum`` attribute, required from version 2 on.
+FORMAT_VERSION = 2
+CHECKSUM_ATTR = "checksum"
+#: Bounds on what a model file may hold, so that parsing it takes bounded time and memory.
+MAX_OBJECTS = 1000
+MAX_JSON_CHARS = 16 * 2**20
+MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 20
 
 _JSON_ATTRS = ("classes", "image_shape", "preprocessing", "training")
 _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted", "backend", "device",
@@ -55,17 +86,38 @@ _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted"
 # --------------------------------------------------------------------------- atomic writes
 
 
+#: A temporary file older than this whose writer is no longer running is removed by the next save.
+STALE_SECONDS = 600
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Write a file atomically: yield a temporary path to write to, then move it over `path`.
 
-    The temporary file lives in the directory of `path` (so the final
-    ``os.replace`` is an atomic rename on the same file system). After the
-    body has written and closed it, the file is fsync'ed, given the
-    permissions a new file would get (or those of the file it replaces) and
-    renamed over `path`; the directory is then fsync'ed so the rename itself
-    survives a power cut. On any exception, ``KeyboardInterrupt`` included,
-    the temporary file is removed and `path` is left as it was.
+    The temporary file, ``.NAME.PID-XXXXXXXX.tmp``, lives in the directory of
+    `path` (so the final ``os.replace`` is an atomic rename on the same file
+    system). After the body has written and closed it, the file is fsync'ed,
+    given the permissions a new file would get (or those of the file it
+    replaces) and renamed over `path`; the directory is then fsync'ed so the
+    rename itself survives a power cut. On any exception, ``KeyboardInterrupt``
+    included, the temporary file is removed and `path` is left as it was.
+
+    `path` must be a regular file or not exist yet. A symbolic link is written
+    through: its target is replaced, the link stays. A directory, a device, a
+    named pipe or a socket is refused (renaming over it would replace it).
+
+    A process killed outright (SIGKILL, power cut) cannot remove its
+    temporary file. The next successful write of the same `path` removes
+    such leftovers: temporary files of that target whose writer process no
+    longer runs on this machine and that have not changed for
+    :data:`STALE_SECONDS`. Writers still running, here or (for a shared file
+    system) on another machine, keep theirs.
+
+    Raises
+    ------
+    OSError
+        Naming `path` (never the temporary file) and what to do: a missing
+        folder, no permission, a full disk, a target that is not a regular file.
 
     Examples
     --------
@@ -80,20 +132,123 @@ def atomic_path(path):
     '{}'
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                      suffix=".tmp", delete=False)
+    target = _write_target(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    name = os.path.basename(target)
+    try:
+        tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.{os.getpid()}-", suffix=".tmp",
+                                          delete=False)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     tmp.close()
     try:
         yield tmp.name
         _fsync_file(tmp.name)
-        os.chmod(tmp.name, _new_file_mode(path))
-        os.replace(tmp.name, path)
-    except BaseException:
+        os.chmod(tmp.name, _new_file_mode(target))
+        os.replace(tmp.name, target)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp.name)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
     _fsync_dir(directory)
+    remove_stale_temporary_files(target)
+
+
+def _write_target(path):
+    """The file to replace for `path`: itself, or a symbolic link's target; refuse what is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode  # through links: what would really be replaced
+    except FileNotFoundError:
+        mode = None  # a new file, or a dangling link whose target will be created
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a directory; give a file name")
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = _file_kind(mode)
+        raise OSError(errno.EINVAL,
+                      f"cannot write {path}: it is {kind}, not a regular file, and xlogreg writes by renaming "
+                      f"a complete new file over the old one, which would replace the {kind.split()[-1]}; "
+                      "give the path of a regular file")
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+_HINTS = {
+    errno.ENOENT: "its folder does not exist; create it first",
+    errno.ENOTDIR: "a component of the path is not a folder",
+    errno.EACCES: "no permission to create files in its folder; choose a folder you can write to",
+    errno.EPERM: "no permission to create files in its folder; choose a folder you can write to",
+    errno.EROFS: "its folder is on a read-only file system; choose another folder",
+    errno.ENOSPC: "no space left on the device; free some space (the previous file, if any, is unchanged)",
+    errno.EDQUOT: "disk quota exceeded; free some space (the previous file, if any, is unchanged)",
+    errno.EFBIG: "file too large (a file size limit, `ulimit -f`?); the previous file, if any, is unchanged",
+}
+
+
+def write_error(path, exc):
+    """An OSError of the same kind (errno) as `exc`, saying what happened to `path`, never to a temporary file.
+
+    h5py reports some write failures as ``RuntimeError`` (a full disk shows up
+    at ``File.close``); their errno is recovered from the message.
+    """
+    if isinstance(exc, OSError) and str(exc.strerror).startswith(f"cannot write {path}"):
+        return exc  # already says it
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code is None:
+        code = next((c for c in _HINTS if os.strerror(c) in text), None)
+    reason = _HINTS.get(code) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else text)
+    if code is None:
+        return OSError(f"cannot write {path}: {reason}")
+    if code == errno.ENOENT:
+        reason = f"its folder {os.path.dirname(os.path.abspath(path))} does not exist; create it first"
+    return OSError(code, f"cannot write {path}: {reason}")
+
+
+def _pid_running(pid):
+    """Whether process `pid` runs on this machine (True when it cannot be known)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True  # on Windows os.kill(pid, 0) would terminate the process: never ask there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError, OSError):
+        return True  # someone else's process, or an unknowable pid: assume it runs
+    return True
+
+
+def remove_stale_temporary_files(path, *, older_than=None):
+    """Remove the temporary files of `path` left by writers that were killed; return their names.
+
+    Only ``.NAME.PID-XXXXXXXX.tmp`` files beside `path` (the names
+    :func:`atomic_path` gives) whose process PID is not running on this
+    machine and which have not been modified for `older_than` seconds
+    (default :data:`STALE_SECONDS`). Errors are ignored: another writer may
+    remove the same file at the same time.
+    """
+    older_than = STALE_SECONDS if older_than is None else older_than
+    directory = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(re.escape(f".{os.path.basename(path)}.") + r"(\d+)-[A-Za-z0-9_]{8}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in names:
+        match = pattern.fullmatch(entry)
+        if match is None or _pid_running(int(match.group(1))):
+            continue
+        full = os.path.join(directory, entry)
+        with contextlib.suppress(OSError):
+            info = os.lstat(full)
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime >= older_than:
+                os.unlink(full)
+                removed.append(entry)
+    return removed
 
 
 def _fsync_file(path):
@@ -212,8 +367,13 @@ def save_model(model, path):
     """Write `model` to the HDF5 file `path`, atomically.
 
     The weights are copied to the host (NumPy) first, whatever backend and
-    device they are on. A crash or Ctrl-C during the write leaves the
-    previous file at `path` (if any) untouched and no partial file behind.
+    device they are on. The file carries a SHA-256 checksum of its contents,
+    verified by :func:`load_model`. A crash or Ctrl-C during the write leaves
+    the previous file at `path` (if any) untouched; Ctrl-C and errors also
+    remove the temporary file, while a process killed outright (SIGKILL, a
+    power cut) leaves it beside `path` until the next save of `path` removes
+    it (see :func:`atomic_path`). A symbolic link at `path` is written
+    through; a device, pipe or directory there is refused.
 
     Parameters
     ----------
@@ -227,8 +387,9 @@ def save_model(model, path):
         When the model is inconsistent (w not (n_x, 1) or not finite,
         image_shape not matching w, ...); nothing is written.
     OSError
-        When the file cannot be written (missing directory, permissions,
-        disk full); `path` is left as it was.
+        When the file cannot be written (missing folder, permissions, disk
+        full, `path` not a regular file); the message names `path`, never
+        the temporary file, and says what to do. `path` is left as it was.
 
     Examples
     --------
@@ -242,13 +403,97 @@ def save_model(model, path):
     import h5py
 
     w, attrs, costs, cost_iterations = _model_contents(model)
+    path = os.fspath(path)
+    # The file is built in memory (a model is a few arrays of n_x numbers) and written with one
+    # plain write: HDF5 never meets a failing disk. When it did, a full disk surfaced as a
+    # RuntimeError from File.close and the library could crash at exit on the half-closed file.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_dataset("w", data=w)
+        f.create_dataset("costs", data=costs)
+        f.create_dataset("cost_iterations", data=cost_iterations)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        # Over what h5py reads back, the way load_model will read it.
+        f.attrs[CHECKSUM_ATTR] = checksum(f)
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("w", data=w)
-            f.create_dataset("costs", data=costs)
-            f.create_dataset("cost_iterations", data=cost_iterations)
-            for key, value in attrs.items():
-                f.attrs[key] = value
+        with open(tmp, "wb") as out:
+            out.write(buffer.getbuffer())
+
+
+# --------------------------------------------------------------------------- the checksum
+
+
+def _feed(h, *parts):
+    """Hash each part with its length first, so that no two sequences of parts hash alike."""
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+
+
+def _canonical(value, where):
+    """A value read from HDF5 (attribute or dataset) as (kind, dtype, shape, bytes), independent of byte order."""
+    if isinstance(value, str):
+        return ("str", "", "", value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes):
+        return ("bytes", "", "", bytes(value))
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - h5py hands out arrays and scalars
+        raise DataError(f"{where} cannot be read: {exc}") from None
+    if a.dtype.kind in "biufc":
+        dt = a.dtype.newbyteorder("<")
+        return ("array", dt.str, repr(a.shape), np.ascontiguousarray(a, dtype=dt).tobytes())
+    if a.dtype.kind in "SUO":
+        items = a.reshape(-1).tolist()
+        if all(isinstance(x, (bytes, str)) for x in items):
+            text = json.dumps([("b:" + x.hex()) if isinstance(x, bytes) else "s:" + x for x in items])
+            return ("strings", a.dtype.kind, repr(a.shape), text.encode("utf-8", "surrogatepass"))
+    raise DataError(f"{where} has a type xlogreg does not read ({a.dtype}); this is not an xlogreg model file")
+
+
+def checksum(f):
+    """The ``"sha256:..."`` checksum of an open model file: every attribute but itself, every dataset.
+
+    Generic over the file's contents, in sorted order: for the file and each
+    group and dataset (by path), its kind and name, then each attribute's
+    name, type, shape and bytes (strings as UTF-8, numbers little-endian),
+    and for a dataset its dtype, shape and raw bytes. Any field added to the
+    format later is covered as it is. Each piece is hashed after its length,
+    so different contents cannot produce the same stream of bytes.
+
+    Parameters
+    ----------
+    f : h5py.File
+        Open for reading (or being written: :func:`save_model` calls this
+        before closing the file).
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` followed by 64 hexadecimal digits.
+    """
+    import h5py
+
+    h = hashlib.sha256()
+    _feed(h, "xlogreg-model-checksum", 1)
+    objects = [("", f)]
+    f.visititems(lambda name, obj: objects.append((name, obj)) if len(objects) <= MAX_OBJECTS else True)
+    if len(objects) > MAX_OBJECTS:
+        raise DataError(f"{f.filename}: holds more than {MAX_OBJECTS} groups and datasets; "
+                        "this is not an xlogreg model file")
+    for name, obj in sorted(objects, key=lambda item: item[0]):
+        is_dataset = isinstance(obj, h5py.Dataset)
+        _feed(h, "dataset" if is_dataset else "group", name)
+        for key in sorted(obj.attrs.keys()):
+            if name == "" and key == CHECKSUM_ATTR:
+                continue
+            _feed(h, "attribute", key, *_canonical(obj.attrs[key], f"{f.filename}: attribute {key!r}"))
+        if is_dataset:
+            where = f"{f.filename}: dataset {name!r}"
+            _feed(h, "data", *_canonical(_read_all(obj, name, "model data"), where))
+    return "sha256:" + h.hexdigest()
 
 
 # --------------------------------------------------------------------------- loading
@@ -264,48 +509,133 @@ def _check_preprocessing(preprocessing, error, where):
         raise error(f"{where}['invert'] must be true or false; got {preprocessing['invert']!r}")
 
 
-def _attr_json(f, path, key):
+def _describe(value):
+    """A short description of an unexpected value, for messages (never a whole array)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"
+
+
+def _attr_text(f, path, key, what="a string"):
+    """A string attribute (str, or bytes as UTF-8), or a DataError naming the file; None when absent."""
     if key not in f.attrs:
-        raise DataError(f"{path}: model file has no {key!r} attribute (damaged or written by another program?)")
+        return None
     raw = f.attrs[key]
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     if not isinstance(raw, str):
-        raise DataError(f"{path}: model attribute {key!r} must be a JSON string; got {type(raw).__name__}")
+        raise DataError(f"{path}: model attribute {key!r} must be {what}; got {_describe(raw)}")
+    return raw
+
+
+def _bounded_int(text):
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits} digits (at most {MAX_INT_DIGITS} are read)")
+    return int(text)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _depth(value):
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _attr_json(f, path, key):
+    raw = _attr_text(f, path, key, "a JSON string")
+    if raw is None:
+        raise DataError(f"{path}: model file has no {key!r} attribute (damaged or written by another program?)")
+    if len(raw) > MAX_JSON_CHARS:
+        raise DataError(f"{path}: model attribute {key!r} holds {len(raw)} characters, more than the "
+                        f"{MAX_JSON_CHARS} accepted")
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise DataError(f"{path}: model attribute {key!r} is JSON nested too deeply (at most {MAX_JSON_DEPTH} "
+                        "levels are read)") from None
     except ValueError as exc:
         raise DataError(f"{path}: model attribute {key!r} is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise DataError(f"{path}: model attribute {key!r} is JSON nested too deeply (at most {MAX_JSON_DEPTH} "
+                        "levels are read)")
+    return value
 
 
-def _dataset(f, path, key, max_bytes):
+def _check_tree(f, path):
+    """Every link in the file a hard link, every dataset plain and within the memory here; their names."""
     import h5py
 
-    if key not in f:
+    datasets, total, seen, pending = [], 0, 0, [("", f)]
+    while pending:  # every link, looked at as a link, never followed unless it is a hard link
+        prefix, group = pending.pop()
+        for key in group.keys():
+            seen += 1
+            if seen > MAX_OBJECTS:  # also ends a group hard-linked inside itself
+                raise DataError(f"{path}: holds more than {MAX_OBJECTS} groups and datasets; this is not an "
+                                "xlogreg model file")
+            name = f"{prefix}/{key}" if prefix else key
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.HardLink) and isinstance(group[key], h5py.Group):
+                pending.append((name, group[key]))
+                continue
+            total += _check_link(f, path, name, link, datasets)
+    limit, where = _memory_limit()
+    if total > limit:
+        raise DataError(f"{path}: its datasets declare {total / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB "
+                        f"{where}; an xlogreg model file holds a few arrays of n_x numbers")
+    return datasets
+
+
+def _check_link(f, path, name, link, datasets):
+    """One link of a model file that is not a group: a plain dataset (appended to `datasets`); its bytes."""
+    import h5py
+
+    if isinstance(link, h5py.ExternalLink):
+        raise DataError(f"{path}: {name!r} is an external link to {link.path!r} in the file "
+                        f"{link.filename!r}; model files hold their data themselves (xlogreg never follows "
+                        "links to other files)")
+    if not isinstance(link, h5py.HardLink):
+        raise DataError(f"{path}: {name!r} is a {type(link).__name__}; model files hold only plain datasets")
+    ds = get_dataset(f, name, "model data")  # refuses virtual datasets, external storage, h5py.Empty
+    datasets.append(name)
+    return math.prod(ds.shape) * ds.dtype.itemsize
+
+
+def _dataset(f, path, key):
+    import h5py
+
+    if f.get(key, getlink=True) is None:
         raise DataError(f"{path}: model file has no {key!r} dataset (damaged or written by another program?)")
     ds = f[key]
     if not isinstance(ds, h5py.Dataset):
         raise DataError(f"{path}: {key!r} is a group, expected a dataset")
     if ds.dtype.kind not in "fiu":
         raise DataError(f"{path}: {key!r} has dtype {ds.dtype}, expected numbers")
-    nbytes = math.prod(ds.shape or ()) * ds.dtype.itemsize
-    if nbytes > max_bytes:
-        raise DataError(f"{path}: {key!r} declares shape {ds.shape}, more than the memory here")
-    try:
-        return np.asarray(ds[()])
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise DataError(f"{path}: {key!r} cannot be read (truncated or corrupt?): {exc}") from None
+    return np.asarray(_read_all(ds, key, "model data"))
 
 
 def _number(value, path, key, kind=float, minimum=None, allow_none=False):
     if value is None and allow_none:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value).is_integer()
-    if ok:
-        value = kind(value)
-        ok = math.isfinite(value) and (minimum is None or value >= minimum)
+    try:
+        if kind is int:
+            ok = ok and float(value).is_integer()
+        if ok:
+            value = kind(value)
+            ok = math.isfinite(value) and (minimum is None or value >= minimum)
+    except OverflowError:
+        ok = False
     if not ok:
         raise DataError(f"{path}: model setting {key!r} must be a finite {kind.__name__}"
                         + (f" >= {minimum}" if minimum is not None else "") + f"; got {value!r}")
@@ -315,28 +645,49 @@ def _number(value, path, key, kind=float, minimum=None, allow_none=False):
 def _read_model_file(path):
     """Read and check everything in a model file; returns the Model's fields (w as NumPy)."""
     with open_h5(path) as f:
-        fmt = f.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode("utf-8", errors="replace")
-        if fmt != FORMAT:
-            hint = ""
-            if any(k.endswith("_set_x") for k in f.keys()):
-                hint = " (it looks like a data file; use it as data, e.g. `xlogreg predict MODEL --data FILE`)"
-            raise DataError(f"{path}: not an xlogreg model file (no format attribute {FORMAT!r}){hint}")
-        version = f.attrs.get("format_version")
-        if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
-            raise DataError(f"{path}: model file has no valid 'format_version' attribute; got {version!r}")
-        if version > FORMAT_VERSION or version < 1:
-            raise DataError(
-                f"{path}: model file format version {int(version)} is not supported by this xlogreg "
-                f"(it reads version {FORMAT_VERSION}); upgrade xlogreg to read it"
-            )
-        limit = _memory_bytes()
-        w = _dataset(f, path, "w", limit)
-        costs = _dataset(f, path, "costs", limit)
-        cost_iterations = _dataset(f, path, "cost_iterations", limit)
-        b = f.attrs.get("b")
-        parsed = {key: _attr_json(f, path, key) for key in _JSON_ATTRS}
+        try:
+            return _read_model(f, path)
+        except (OSError, RuntimeError, KeyError, TypeError) as exc:
+            # h5py on a damaged file or an attribute of a type it cannot read.
+            raise DataError(f"{path}: cannot be read as an xlogreg model file (damaged?): {exc}") from None
+        except ValueError as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{path}: cannot be read as an xlogreg model file (damaged?): {exc}") from None
+
+
+def _read_model(f, path):
+    """Check and read an open model file (see :func:`_read_model_file`)."""
+    fmt = _attr_text(f, path, "format")
+    if fmt != FORMAT:
+        hint = ""
+        if any(k.endswith("_set_x") for k in f.keys()):
+            hint = " (it looks like a data file; use it as data, e.g. `xlogreg predict MODEL --data FILE`)"
+        raise DataError(f"{path}: not an xlogreg model file (no format attribute {FORMAT!r}){hint}")
+    version = f.attrs.get("format_version")
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+        raise DataError(f"{path}: model file has no valid 'format_version' attribute; got {_describe(version)}")
+    if version > FORMAT_VERSION or version < 1:
+        raise DataError(
+            f"{path}: model file format version {int(version)} is not supported by this xlogreg "
+            f"(it reads versions 1 to {FORMAT_VERSION}); upgrade xlogreg to read it"
+        )
+    _check_tree(f, path)
+    w = _dataset(f, path, "w")
+    costs = _dataset(f, path, "costs")
+    cost_iterations = _dataset(f, path, "cost_iterations")
+    b = f.attrs.get("b")
+    parsed = {key: _attr_json(f, path, key) for key in _JSON_ATTRS}
+    stored = _attr_text(f, path, CHECKSUM_ATTR)
+    if stored is None and version >= 2:
+        raise DataError(f"{path}: model file of format version {int(version)} has no {CHECKSUM_ATTR!r} "
+                        "attribute (damaged, or edited after it was saved)")
+    if stored is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", stored):
+        raise DataError(f"{path}: model attribute {CHECKSUM_ATTR!r} is not 'sha256:' and 64 hexadecimal "
+                        f"digits; got {_describe(stored)}")
+    # Computed now, while the file is open; compared once the checks below have passed, so that
+    # a file built to be wrong in a specific way gets that specific message.
+    actual = None if stored is None else checksum(f)
 
     if w.ndim != 2 or w.shape[1] != 1 or w.shape[0] < 1:
         raise DataError(f"{path}: 'w' has shape {w.shape}, expected (n_x, 1)")
@@ -346,7 +697,7 @@ def _read_model_file(path):
         raise DataError(f"{path}: 'w' contains NaN or infinity")
     if isinstance(b, (bool, np.bool_)) or not isinstance(b, (float, int, np.floating, np.integer)) \
             or not math.isfinite(float(b)):
-        raise DataError(f"{path}: attribute 'b' must be a finite number; got {b!r}")
+        raise DataError(f"{path}: attribute 'b' must be a finite number; got {_describe(b)}")
     if costs.ndim != 1 or cost_iterations.shape != costs.shape:
         raise DataError(f"{path}: 'costs' and 'cost_iterations' must be 1-D of the same length; "
                         f"got shapes {costs.shape} and {cost_iterations.shape}")
@@ -379,7 +730,7 @@ def _read_model_file(path):
         if not isinstance(value, str):
             raise DataError(f"{path}: model setting {key!r} must be a string; got {value!r}")
         strings[key] = value
-    return dict(
+    fields = dict(
         w=w,
         b=float(b),
         costs=[float(c) for c in costs],
@@ -395,13 +746,21 @@ def _read_model_file(path):
         image_shape=image_shape,
         preprocessing=preprocessing,
     )
+    if actual != stored:
+        raise DataError(f"{path}: the checksum does not match the contents: the file was damaged or edited "
+                        "after it was saved; restore it from a copy, or train and save the model again")
+    return fields
 
 
 def load_model(path, backend=None, device=None, *, dtype=None):
     """Read a model written by :func:`save_model`.
 
-    The file's format, shapes and values are checked; nothing in it is
-    executed (all metadata is JSON text, parsed as data).
+    The file is treated as untrusted. Its format, shapes and values are
+    checked; nothing in it is executed (all metadata is JSON text, parsed as
+    data, with bounded nesting and integer sizes); external links, soft
+    links, virtual datasets and external raw storage are refused; its
+    checksum is verified (files of format version 1, written before
+    checksums existed, are loaded without that check: see the module notes).
 
     Parameters
     ----------
@@ -423,8 +782,9 @@ def load_model(path, backend=None, device=None, *, dtype=None):
     Raises
     ------
     xlogreg.DataError
-        The file is missing, not HDF5, not a model file, damaged, or holds
-        values of the wrong shape or type; the message names the file.
+        The file is missing, not a regular file, not HDF5, not a model file,
+        damaged (checksum mismatch), or holds values of the wrong shape or
+        type; the message names the file.
     xlogreg.BackendError, ValueError
         The backend, device or dtype cannot be used here.
 
@@ -508,6 +868,41 @@ def data_to_X(x_orig, model, path="data"):
     return x_orig.reshape(x_orig.shape[0], -1).T.astype(np.float64) / scale
 
 
+#: Pillow modes with no fixed white level: refused rather than guessed (see :func:`load_images`).
+_UNSCALED_MODES = {"I": "32-bit integer", "F": "32-bit floating-point"}
+
+
+def _convert(img, mode):
+    """``img.convert(mode)``, through RGB (or LA) for the pairs Pillow does not convert directly (LAB, La)."""
+    try:
+        return img.convert(mode)
+    except ValueError:
+        return img.convert("LA" if img.mode == "La" else "RGB").convert(mode)
+
+
+def _pixels(img, h, w, c, path):
+    """One image as floats of shape (h, w, c) on the 0..255 scale of 8-bit pixels, resized bilinearly."""
+    from PIL import Image
+
+    if img.mode in _UNSCALED_MODES:
+        raise DataError(
+            f"{path}: a {_UNSCALED_MODES[img.mode]} image (Pillow mode {img.mode!r}) has no fixed white level, "
+            "so it cannot be scaled like the training pixels; save it as an 8-bit or 16-bit image "
+            "(PNG, JPEG) first"
+        )
+    if img.mode.startswith("I;16"):
+        # 16-bit grey: 0..65535 onto 0..255 (65535 is white), resized as floats, not clipped to 8 bits.
+        grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+        if img.size != (w, h):
+            grey = np.asarray(Image.fromarray(grey.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
+                              dtype=np.float64)
+        return np.repeat(grey.reshape(h, w, 1), c, axis=2)
+    img = _convert(img, "RGB" if c == 3 else "L")
+    if img.size != (w, h):
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float64).reshape(h, w, c)
+
+
 def load_images(paths, model):
     """Read image files (any format Pillow reads) as the model's X, preprocessed as in training.
 
@@ -516,6 +911,14 @@ def load_images(paths, model):
     (bilinear, as the course's ``imresize``) and scaled as in training:
     pixels / 255, or (255 - pixels) / 255 for data that stores ink as high
     values (``preprocessing["invert"]``, the embedded digits).
+
+    Pillow modes: 8-bit ones (``1``, ``L``, ``P``, ``RGB``, ``CMYK``,
+    ``YCbCr``, ``LAB``, ``HSV``, and with alpha ``LA``, ``La``, ``PA``,
+    ``RGBA``, ``RGBa``) are converted by Pillow; alpha is dropped (the colour
+    under a transparent pixel is used as it is). 16-bit grey (``I;16``,
+    ``I;16B``, ...) is scaled from 0..65535, not clipped. 32-bit integer
+    (``I``) and floating-point (``F``) images have no fixed white level and
+    are refused with a DataError.
 
     Parameters
     ----------
@@ -543,10 +946,9 @@ def load_images(paths, model):
         path = check_file(path, "an image file")
         try:
             with Image.open(path) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB" if c == 3 else "L")
-                if img.size != (w, h):
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                pixels = np.asarray(img, dtype=np.float64).reshape(h, w, c)
+                pixels = _pixels(ImageOps.exif_transpose(img), h, w, c, path)
+        except DataError:
+            raise
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             # PIL.UnidentifiedImageError is an OSError; damaged files raise any of these.
             raise DataError(f"{path}: cannot be read as an image: {exc}") from None
