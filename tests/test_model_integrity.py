@@ -176,15 +176,15 @@ def test_a_version_1_file_with_a_checksum_is_verified(saved):
 
 
 def test_new_fields_are_covered_without_changes(saved):
-    """Fields a later version adds (K classes, names, W of shape (n_x, K)) are covered as they are."""
+    """Fields a later version adds (an attribute, named datasets, a group) are covered as they are."""
     def add_fields(f):
-        f.attrs["n_classes"] = 3
+        f.attrs["future_setting"] = 3
         f["class_names"] = np.array([b"a", b"b", b"c"])
         f.create_group("extra").create_dataset("W", data=np.ones((3, 3)))
         f.attrs[CHECKSUM_ATTR] = checksum(f)
     _edit(saved, add_fields)
     assert load_model(saved).iterations == 50  # re-signed: accepted
-    for change in (lambda f: f.attrs.__setitem__("n_classes", 4),
+    for change in (lambda f: f.attrs.__setitem__("future_setting", 4),
                    lambda f: f["extra/W"].__setitem__((0, 0), 2.0),
                    lambda f: f["class_names"].__setitem__(2, b"d")):
         _edit(saved, change)

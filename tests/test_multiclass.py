@@ -249,3 +249,26 @@ def test_course_runs_that_oscillate_and_settle_stay_silent(course_data, learning
     X, Y = course_data[:2]
     model = xlogreg.train(X, Y, num_iterations=2000, learning_rate=learning_rate)
     assert model.costs[-1] < 0.2 and model.train_accuracy >= 99
+
+
+def test_model_files_carry_the_classes(tmp_path):
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((4, 40))
+    y = rng.integers(0, 3, 40)
+    model = xlogreg.train(X, y, num_iterations=60, learning_rate=0.3, l2=0.5, tol=1e-9, record_every=20)
+    model.classes = ["ant", "bee", "cat"]
+    path = tmp_path / "three.h5"
+    model.save(path)
+    loaded = xlogreg.load_model(path)
+    assert loaded.n_classes == 3 and loaded.classes == ["ant", "bee", "cat"]
+    assert loaded.l2 == 0.5 and loaded.tol == 1e-9 and loaded.converged is False
+    np.testing.assert_array_equal(loaded.w, model.w)
+    np.testing.assert_array_equal(loaded.b, model.b)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=0, atol=0)
+    strict = xlogreg.load_model(path, backend="array_api_strict", dtype="float32")
+    assert strict.b.shape == (3, 1) and strict.b.dtype == strict.w.dtype
+    model.classes = ["ant", "bee"]
+    with pytest.raises(ValueError, match="must name 3 classes"):
+        model.save(tmp_path / "bad.h5")
+    assert not (tmp_path / "bad.h5").exists()

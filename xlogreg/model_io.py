@@ -78,9 +78,12 @@ MAX_JSON_CHARS = 16 * 2**20
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 20
 
+#: The most classes a model file may declare (its w has n_x times this many numbers at most).
+MAX_CLASSES = 100_000
+
 _JSON_ATTRS = ("classes", "image_shape", "preprocessing", "training")
 _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted", "backend", "device",
-                  "dtype", "solver", "train_accuracy", "test_accuracy")
+                  "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "tol", "converged")
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -310,19 +313,26 @@ def _optional_float(value, what):
 def _model_contents(model):
     """Check a Model and return (w as NumPy, attributes, costs, cost_iterations)."""
     w = np.asarray(_backends.to_numpy(model.w))
-    if w.ndim != 2 or w.shape[1] != 1 or w.shape[0] < 1:
-        raise ValueError(f"model.w must have shape (n_x, 1); got shape {w.shape}")
+    K = int(model.n_classes)
+    k = K if K > 2 else 1
+    if K < 2 or w.ndim != 2 or w.shape[1] != k or w.shape[0] < 1:
+        raise ValueError(f"model.w must have shape (n_x, {k}) for {K} classes; got shape {w.shape}")
     if w.dtype not in (np.float32, np.float64):
         raise ValueError(f"model.w must be float32 or float64; got dtype {w.dtype}")
     if not np.isfinite(w).all():
         raise ValueError("model.w must hold only finite values; it contains NaN or infinity")
-    b = float(model.b)
-    if not math.isfinite(b):
-        raise ValueError(f"model.b must be finite; got {b!r}")
+    if K > 2:
+        b = np.asarray(_backends.to_numpy(model.b), dtype=np.float64).reshape(-1)
+        if b.shape != (K,) or not np.isfinite(b).all():
+            raise ValueError(f"model.b must hold {K} finite numbers (shape ({K}, 1)); got {b!r}")
+    else:
+        b = float(model.b)
+        if not math.isfinite(b):
+            raise ValueError(f"model.b must be finite; got {b!r}")
     n_x = w.shape[0]
     classes = None if model.classes is None else [str(c) for c in model.classes]
-    if classes is not None and len(classes) != 2:
-        raise ValueError(f"model.classes must name 2 classes (label 0, label 1); got {classes!r}")
+    if classes is not None and len(classes) != K:
+        raise ValueError(f"model.classes must name {K} classes (label 0 .. {K - 1}); got {classes!r}")
     image_shape = None if model.image_shape is None else [int(s) for s in model.image_shape]
     if image_shape is not None and (len(image_shape) != 3 or math.prod(image_shape) != n_x):
         raise ValueError(
@@ -347,6 +357,9 @@ def _model_contents(model):
         "solver": str(model.solver),
         "train_accuracy": _optional_float(model.train_accuracy, "train_accuracy"),
         "test_accuracy": _optional_float(model.test_accuracy, "test_accuracy"),
+        "l2": float(model.l2),
+        "tol": _optional_float(model.tol, "tol"),
+        "converged": None if model.converged is None else bool(model.converged),
     }
     from . import __version__
 
@@ -354,7 +367,8 @@ def _model_contents(model):
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "xlogreg_version": __version__,
-        "b": np.float64(b),
+        "b": np.float64(b) if K == 2 else b,
+        "n_classes": np.int64(K),
         "classes": _json(classes, "classes"),
         "image_shape": _json(image_shape, "image_shape"),
         "preprocessing": _json(preprocessing, "preprocessing"),
@@ -689,15 +703,27 @@ def _read_model(f, path):
     # a file built to be wrong in a specific way gets that specific message.
     actual = None if stored is None else checksum(f)
 
-    if w.ndim != 2 or w.shape[1] != 1 or w.shape[0] < 1:
-        raise DataError(f"{path}: 'w' has shape {w.shape}, expected (n_x, 1)")
+    K = f.attrs.get("n_classes", 2)  # files of format version 1 hold the course's two classes
+    if isinstance(K, (bool, np.bool_)) or not isinstance(K, (int, np.integer)) or not 2 <= K <= MAX_CLASSES:
+        raise DataError(f"{path}: attribute 'n_classes' must be an integer from 2 to {MAX_CLASSES}; "
+                        f"got {_describe(K)}")
+    K = int(K)
+    k = K if K > 2 else 1
+    if w.ndim != 2 or w.shape[1] != k or w.shape[0] < 1:
+        raise DataError(f"{path}: 'w' has shape {w.shape}, expected (n_x, {k}) for {K} classes")
     if w.dtype not in (np.float32, np.float64):
         raise DataError(f"{path}: 'w' has dtype {w.dtype}, expected float32 or float64")
     if not np.isfinite(w).all():
         raise DataError(f"{path}: 'w' contains NaN or infinity")
-    if isinstance(b, (bool, np.bool_)) or not isinstance(b, (float, int, np.floating, np.integer)) \
+    if K > 2:
+        if not (isinstance(b, np.ndarray) and b.shape == (K,) and b.dtype.kind == "f" and np.isfinite(b).all()):
+            raise DataError(f"{path}: attribute 'b' must hold {K} finite numbers; got {_describe(b)}")
+        b = b.astype(w.dtype).reshape(K, 1)
+    elif isinstance(b, (bool, np.bool_)) or not isinstance(b, (float, int, np.floating, np.integer)) \
             or not math.isfinite(float(b)):
         raise DataError(f"{path}: attribute 'b' must be a finite number; got {_describe(b)}")
+    else:
+        b = float(b)
     if costs.ndim != 1 or cost_iterations.shape != costs.shape:
         raise DataError(f"{path}: 'costs' and 'cost_iterations' must be 1-D of the same length; "
                         f"got shapes {costs.shape} and {cost_iterations.shape}")
@@ -706,9 +732,9 @@ def _read_model(f, path):
 
     n_x = w.shape[0]
     classes, image_shape = parsed["classes"], parsed["image_shape"]
-    if classes is not None and not (isinstance(classes, list) and len(classes) == 2
+    if classes is not None and not (isinstance(classes, list) and len(classes) == K
                                     and all(isinstance(c, str) for c in classes)):
-        raise DataError(f"{path}: attribute 'classes' must be a list of 2 names; got {classes!r}")
+        raise DataError(f"{path}: attribute 'classes' must be a list of {K} names; got {classes!r}")
     if image_shape is not None:
         if not (isinstance(image_shape, list) and len(image_shape) == 3
                 and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_shape)):
@@ -730,9 +756,16 @@ def _read_model(f, path):
         if not isinstance(value, str):
             raise DataError(f"{path}: model setting {key!r} must be a string; got {value!r}")
         strings[key] = value
+    converged = training.get("converged")
+    if converged is not None and not isinstance(converged, bool):
+        raise DataError(f"{path}: model setting 'converged' must be true, false or null; got {converged!r}")
     fields = dict(
         w=w,
-        b=float(b),
+        b=b,
+        n_classes=K,
+        l2=_number(training.get("l2", 0.0), path, "l2", float, 0.0),
+        tol=_number(training.get("tol"), path, "tol", float, 0.0, allow_none=True),
+        converged=converged,
         costs=[float(c) for c in costs],
         cost_iterations=[int(i) for i in cost_iterations],
         learning_rate=_number(training.get("learning_rate"), path, "learning_rate", float, 0.0),
@@ -808,6 +841,8 @@ def load_model(path, backend=None, device=None, *, dtype=None):
     xp, dev = _backends.resolve(backend, device, like=w)
     target = _backends.floating_dtype(xp, dev, dtype if dtype is not None else str(w.dtype))
     model.w = _backends.asarray(w, xp, dev, target)
+    if model.n_classes > 2:
+        model.b = _backends.asarray(model.b, xp, dev, target)
     model.backend = _backends.backend_name(xp)
     model.device = str(get_device(model.w))
     model.dtype = dtype if dtype is not None else str(w.dtype)
