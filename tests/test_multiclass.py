@@ -272,3 +272,63 @@ def test_model_files_carry_the_classes(tmp_path):
     with pytest.raises(ValueError, match="must name 3 classes"):
         model.save(tmp_path / "bad.h5")
     assert not (tmp_path / "bad.h5").exists()
+
+
+def _write_course_file(path, images, labels, classes, prefix):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f[f"{prefix}_set_x"] = images
+        f[f"{prefix}_set_y"] = labels
+        f["list_classes"] = np.array([c.encode() for c in classes])
+
+
+def test_cli_trains_and_predicts_three_classes_from_course_files(tmp_path):
+    """Course-format files with labels 0..2 and three class names: train --l2 --tol, save, predict."""
+    from PIL import Image
+    from test_cli import ok, run_cli
+
+    rng = np.random.default_rng(10)
+    colours = np.array([[230, 20, 20], [20, 230, 20], [20, 20, 230]], dtype=np.uint8)
+
+    def images(labels):
+        noise = rng.integers(0, 25, (len(labels), 4, 4, 3))
+        return np.clip(colours[labels][:, None, None, :].astype(int) + noise, 0, 255).astype(np.uint8)
+
+    y_train, y_test = rng.integers(0, 3, 60), np.array([0, 1, 2, 2, 1, 0])
+    names = ["red", "green", "blue"]
+    _write_course_file(tmp_path / "train.h5", images(y_train), y_train, names, "train")
+    _write_course_file(tmp_path / "test.h5", images(y_test), y_test, names, "test")
+    proc = ok(run_cli("train", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5", "-n", "3000",
+                      "--lr", "0.5", "--l2", "0.1", "--tol", "1e-3", "--record-every", "50", "--save",
+                      tmp_path / "m.h5", "--json", tmp_path / "run.json", "-q", cwd=tmp_path))
+    assert "classes ['red', 'green', 'blue']" in proc.stdout
+    assert "converged after" in proc.stdout and "test accuracy: 100.0 %" in proc.stdout
+    import json
+
+    run = json.loads((tmp_path / "run.json").read_text())["runs"][0]
+    assert run["n_classes"] == 3 and run["l2"] == 0.1 and run["converged"] is True
+    Image.fromarray(images(np.array([2]))[0]).save(tmp_path / "blue.png")
+    proc = ok(run_cli("predict", tmp_path / "m.h5", tmp_path / "blue.png", "--data", tmp_path / "test.h5"))
+    assert "blue.png: blue (P(blue) = " in proc.stdout
+    assert "accuracy: 100.0 % (6 examples" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines()[-3:]]
+    assert rows == [["red", "2", "0", "0"], ["green", "0", "2", "0"], ["blue", "0", "0", "2"]]
+
+
+def test_cli_refuses_labels_beyond_the_class_names(tmp_path):
+    from test_cli import run_cli
+
+    y = np.array([0, 1, 3, 1])
+    _write_course_file(tmp_path / "d.h5", np.zeros((4, 2, 2, 3), np.uint8), y, ["a", "b", "c"], "train")
+    proc = run_cli("train", "--train", tmp_path / "d.h5", "-n", "1")
+    assert proc.returncode == 2 and "must hold only the labels 0 .. 2 (it names 3 classes)" in proc.stderr
+
+
+def test_cli_digits_all_ten_classes(tmp_path):
+    from test_cli import ok, run_cli
+
+    proc = ok(run_cli("train", "--digit", "all", "-n", "300", "--lr", "0.5", "-q", cwd=tmp_path))
+    assert "embedded digits (ten classes)" in proc.stdout
+    test_accuracy = float(proc.stdout.split("test accuracy: ")[1].split(" %")[0])
+    assert test_accuracy > 90

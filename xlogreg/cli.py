@@ -87,10 +87,22 @@ def _int_at_least(minimum):
     return parse
 
 
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _digit(text):
+    if text == "all":
+        return text
     value = _int_at_least(0)(text)
     if value > 9:
-        raise argparse.ArgumentTypeError(f"must be a digit 0..9, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a digit 0..9 or 'all', got {text!r}")
     return value
 
 
@@ -136,7 +148,8 @@ def build_parser():
     data.add_argument("--scale", type=_positive_float, default=255.0,
                       help="divide the stored pixels by this (default: 255, as the course)")
     data.add_argument("--digit", type=_digit, default=0,
-                      help="embedded data only: the digit to recognise (default: 0)")
+                      help="embedded data only: the digit to recognise (default: 0), or 'all' for "
+                           "the ten classes 0..9 (softmax regression)")
     data.add_argument("--seed", type=int, default=0,
                       help="embedded data only: seed of the random train/test split (default: 0)")
 
@@ -152,6 +165,11 @@ def build_parser():
                             f"{DIGITS_LEARNING_RATE} for the embedded digits)")
     rates.add_argument("--learning-rates", type=_float_list, metavar="R1,R2,...",
                        help="train one model per learning rate and plot them together, as the course does")
+    opt.add_argument("--l2", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
+                     help="L2 regularisation strength, lambda / (2 m) ||w||^2 in the cost (default: 0)")
+    opt.add_argument("--tol", type=_nonnegative_float, metavar="TOL",
+                     help="stop at the first recorded iteration where the gradient's norm is at most "
+                          "TOL (default: run all iterations)")
     opt.add_argument("--record-every", type=_int_at_least(1), default=100, metavar="N",
                      help="record and print the cost every N iterations (default: 100)")
     opt.add_argument("--solver", choices=("auto", "primal", "dual"), default="auto",
@@ -314,7 +332,8 @@ def _load_training_data(args):
         train_x, train_y, test_x, test_y, classes = load_digits(args.digit, seed=args.seed)
         # The digits hold 0..16 with the ink high: pictures of dark ink on white are inverted.
         preprocessing = {"scale": 16.0, "invert": True}
-        description = f"embedded digits (is it a {args.digit}?)"
+        description = ("embedded digits (ten classes)" if args.digit == "all"
+                       else f"embedded digits (is it a {args.digit}?)")
     else:
         keys = dict(x_key=args.x_key, y_key=args.y_key, classes_key=args.classes_key)
         # Dask: out of core, the files stay on disk and are read chunk by chunk every iteration.
@@ -330,8 +349,8 @@ def _load_training_data(args):
         preprocessing = {"scale": args.scale}
         description = args.train
     classes = decode_classes(classes)
-    if len(classes) != 2:
-        raise DataError(f"{args.train}: expected 2 class names (label 0, label 1); got {classes}")
+    if len(classes) < 2:
+        raise DataError(f"{args.train}: expected at least 2 class names (label 0, label 1, ...); got {classes}")
     scale = preprocessing["scale"]
     if args.backend == "dask" and args.train is not None:
         flatten_images = functools.partial(flatten_lazy, dtype=args.dtype or "float64")
@@ -388,6 +407,10 @@ def _run_summary(model, seconds):
         "device": model.device,
         "dtype": model.dtype,
         "solver": model.solver,
+        "n_classes": model.n_classes,
+        "l2": model.l2,
+        "tol": model.tol,
+        "converged": model.converged,
         "train_accuracy": model.train_accuracy,
         "test_accuracy": model.test_accuracy,
         "final_cost": model.costs[-1] if model.costs else None,
@@ -457,7 +480,7 @@ def _train_command(args):
         bar = _progress_bar(args.iterations, args.quiet, f"lr={rate:g}" if len(rates) > 1 else None)
         start = time.perf_counter()
         try:
-            model = _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar)
+            model = _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, len(data.classes))
         except KeyboardInterrupt as exc:
             model = getattr(exc, "model", None)
             if model is None:  # Ctrl-C outside the loop: nothing to keep
@@ -471,6 +494,9 @@ def _train_command(args):
         timings.append(time.perf_counter() - start)
         if interrupted is not None:
             break
+        if model.tol is not None:
+            state = "converged" if model.converged else "did not converge (tol not met)"
+            print(f"{state} after {model.iterations} iterations")
         print(f"train accuracy: {model.train_accuracy} %")
         if model.test_accuracy is not None:
             print(f"test accuracy: {model.test_accuracy} %")
@@ -485,7 +511,7 @@ def _train_command(args):
     return EXIT_INTERRUPTED if interrupted is not None else status
 
 
-def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar):
+def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, n_classes):
     from .training import train
 
     with warnings.catch_warnings():
@@ -493,8 +519,8 @@ def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar):
         warnings.filterwarnings("ignore", message=r"(overflow|invalid value) encountered", category=RuntimeWarning)
         return train(X, Y, X_test, Y_test, num_iterations=args.iterations, learning_rate=rate,
                      backend=_backends.backend_name(xp), device=dev, dtype=dtype, solver=args.solver,
-                     record_every=args.record_every, print_cost=False,
-                     callback=_make_callback(bar, not args.quiet))
+                     record_every=args.record_every, print_cost=False, l2=args.l2, tol=args.tol,
+                     n_classes=n_classes, callback=_make_callback(bar, not args.quiet))
 
 
 def _write_outputs(args, data, models, timings, interrupted):
@@ -567,13 +593,15 @@ def cmd_predict(args):
         model = load_model(args.model, backend=backend, device=device, dtype=args.dtype)
     except ValueError as exc:  # DataError, or a dtype the device lacks
         raise UserError(str(exc)) from None
-    classes = model.classes or ["0", "1"]
+    classes = model.classes or [str(k) for k in range(model.n_classes)]
     if args.images:
         X = load_images(args.images, model)
-        proba = _backends.to_numpy(model.predict_proba(X))[0]
-        labels = _backends.to_numpy(model.predict(X))[0]
-        for path, p, label in zip(args.images, proba, labels):
-            print(f"{path}: {classes[int(label)]} (P({classes[1]}) = {p:.4f})")
+        proba = _backends.to_numpy(model.predict_proba(X))
+        labels = _backends.to_numpy(model.predict(X))[0].astype(np.int64)
+        for j, (path, label) in enumerate(zip(args.images, labels)):
+            shown = 1 if model.n_classes == 2 else label  # two classes: the course's P(label 1)
+            p = proba[0 if model.n_classes == 2 else label, j]
+            print(f"{path}: {classes[label]} (P({classes[shown]}) = {p:.4f})")
     if args.data is not None:
         from . import datasets
         from .training import _accuracy
@@ -591,7 +619,7 @@ def cmd_predict(args):
         width = max(8, *(len(c) for c in classes)) + 2
         print(" " * width + "".join(f"{c:>{width}}" for c in classes))
         for true, name in enumerate(classes):
-            counts = [int(np.sum((y == true) & (pred == guess))) for guess in (0, 1)]
+            counts = [int(np.sum((y == true) & (pred == guess))) for guess in range(len(classes))]
             print(f"{name:<{width}}" + "".join(f"{n:>{width}}" for n in counts))
     return EXIT_OK
 

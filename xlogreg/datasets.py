@@ -337,6 +337,18 @@ MAX_CLASSES = 65536
 MAX_CLASS_BYTES = 16 * 2**20
 
 
+def check_file_labels(path, key, y, classes):
+    """The labels of a data file: whole numbers 0 .. K-1, K the number of class names (2 without them)."""
+    y = np.asarray(y)
+    K = 2 if classes is None else max(2, len(classes))
+    whole = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.floor(y)).all())
+    if not (whole and (y >= 0).all() and (y < K).all()):
+        names = "" if classes is None else f" (it names {len(classes)} classes)"
+        allowed = "0 and 1" if K == 2 else f"0 .. {K - 1}"
+        raise DataError(f"{path}: {key!r} must hold only the labels {allowed}{names}" +
+                        ("; a file of more classes must name them in list_classes" if classes is None else ""))
+
+
 def _read_classes(f, key):
     """The class names dataset (``list_classes``), checked like the images; None when `key` is None.
 
@@ -418,8 +430,7 @@ def load_h5(path, *, x_key=None, y_key=None, classes_key=None):
         _check_size(path, xk, x_ds.shape, x_ds.dtype.itemsize, "the images")
         classes = _read_classes(f, ck)
         y = np.asarray(_read_all(y_ds, yk, "the labels"))
-        if not np.isin(y, (0, 1)).all():
-            raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+        check_file_labels(path, yk, y, classes)
         x = np.asarray(_read_all(x_ds, xk, "the images"))
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: {xk!r} contains NaN or infinity")
@@ -509,16 +520,22 @@ def decode_classes(classes):
 
 
 def load_digits(digit=0, *, test_fraction=0.25, seed=0):
-    """The embedded default: scikit-learn's 8x8 handwritten digits as "is it a `digit`?".
+    """The embedded default: scikit-learn's 8x8 handwritten digits as "is it a `digit`?", or all ten.
 
     The images ship inside scikit-learn, so this needs no network.
+
+    Parameters
+    ----------
+    digit : int 0..9 or "all"
+        The digit of the binary task, or ``"all"`` for the ten classes 0..9.
 
     Returns
     -------
     train_x_orig : ndarray (m_train, 8, 8, 1) of pixel values 0..16
     train_y : ndarray (1, m_train)
+        0 / 1 (is it `digit`?), or the digit 0..9 with ``"all"``.
     test_x_orig, test_y : the same for the test split
-    classes : list of str, ``["not DIGIT", "DIGIT"]``
+    classes : list of str, ``["not DIGIT", "DIGIT"]``, or ``["0", ..., "9"]``
     """
     try:
         from sklearn.datasets import load_digits as sk_digits
@@ -526,18 +543,18 @@ def load_digits(digit=0, *, test_fraction=0.25, seed=0):
         raise DataError(
             'the embedded digits data set needs scikit-learn: pip install "xlogreg[cli]"'
         ) from None
-    if not (isinstance(digit, int) and 0 <= digit <= 9):
-        raise ValueError(f"digit must be an integer 0..9; got {digit!r}")
+    if not (digit == "all" or (isinstance(digit, int) and not isinstance(digit, bool) and 0 <= digit <= 9)):
+        raise ValueError(f"digit must be an integer 0..9 or 'all'; got {digit!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1; got {test_fraction!r}")
     data = sk_digits()
     images = data.images.astype(np.uint8)[..., None]  # values 0..16, (1797, 8, 8, 1)
-    labels = (data.target == digit).astype(np.int64)
+    labels = data.target.astype(np.int64) if digit == "all" else (data.target == digit).astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = int(round(test_fraction * len(labels)))
     test, tr = order[:n_test], order[n_test:]
-    return (images[tr], labels[tr][None, :], images[test], labels[test][None, :],
-            [f"not {digit}", str(digit)])
+    classes = [str(d) for d in range(10)] if digit == "all" else [f"not {digit}", str(digit)]
+    return images[tr], labels[tr][None, :], images[test], labels[test][None, :], classes
 
 
 # --- Out of core: course-format HDF5 files as lazy, chunked Dask arrays ------------------------
@@ -688,8 +705,7 @@ def open_lazy_images(path, *, x_key=None, y_key=None, classes_key=None, chunk_by
         m = _check_shapes(path, xk, yk, x_shape, y_shape)
         _check_size(path, yk, y_shape, y_dtype.itemsize, "the labels")
         classes = _read_classes(f, ck)
-        if not np.isin(_read_all(y_ds, yk, "the labels"), (0, 1)).all():
-            raise DataError(f"{path}: {yk!r} must hold only the labels 0 and 1")
+        check_file_labels(path, yk, _read_all(y_ds, yk, "the labels"), classes)
         # The workers read these keys by name: read them through the links checked here.
         xk, yk = _resolve(f, xk, "the images"), _resolve(f, yk, "the labels")
     if chunk_examples is None:
