@@ -51,8 +51,11 @@ def _run(case, X, Y, solver, num_iterations=30, learning_rate=0.1, record_every=
 
 
 def _assert_close(case, w, b, costs, w_ref, b_ref, costs_ref, rtol):
-    """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative."""
-    scale = np.max(np.abs(w_ref))
+    """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative.
+
+    The scale is a Python float: pytest >= 9.2 refuses a NumPy float32 as ``approx``'s tolerance.
+    """
+    scale = float(np.max(np.abs(w_ref)))
     np.testing.assert_allclose(case.to_numpy(w), w_ref, rtol=0, atol=rtol * scale)
     assert float(b) == pytest.approx(float(b_ref), abs=rtol * scale)
     np.testing.assert_allclose(costs, costs_ref, rtol=rtol)
