@@ -7,6 +7,7 @@ import pytest
 from array_api_compat import array_namespace, device as get_device
 
 import xlogreg
+from conftest import import_backend
 from xlogreg import solvers
 from xlogreg.solvers import choose_block, choose_solver, optimize
 
@@ -333,7 +334,7 @@ def _no_host_sync_class(torch):
                                                (solvers.dual_loop, {})])
 def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs):
     """Tensors that refuse float(), bool(), .item(), ... go through the loops: only _record converts."""
-    torch = pytest.importorskip("torch")
+    torch = import_backend("torch")
     NoHostSync = _no_host_sync_class(torch)
     record = solvers._record
 
