@@ -168,8 +168,8 @@ def flatten_images(x_orig, scale=255.0, *, dtype=None):
         raise ValueError(f"scale must be a number > 0; got {scale!r}")
     xp = array_namespace(x_orig)
     dev = v.get_device(x_orig)
-    if dtype is None and xp.isdtype(x_orig.dtype, "real floating"):
-        dtype = x_orig.dtype
+    if dtype is None and _backends.float_dtype_name(x_orig) in ("float32", "float64"):
+        dtype = x_orig.dtype  # (float16 and narrower: the device's default, as integers)
     dtype = _backends.floating_dtype(xp, dev, dtype)
     m = x_orig.shape[0]
     return xp.astype(xp.reshape(x_orig, (m, -1)), dtype).T / scale

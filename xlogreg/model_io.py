@@ -81,19 +81,39 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                      suffix=".tmp", delete=False)
+    try:
+        tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                          suffix=".tmp", delete=False)
+    except OSError as exc:
+        raise _write_error(exc, path, directory) from None
     tmp.close()
     try:
         yield tmp.name
         _fsync_file(tmp.name)
         os.chmod(tmp.name, _new_file_mode(path))
-        os.replace(tmp.name, path)
+        try:
+            os.replace(tmp.name, path)
+        except OSError as exc:
+            raise _write_error(exc, path, directory) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp.name)
         raise
     _fsync_dir(directory)
+
+
+def _write_error(exc, path, directory):
+    """The OSError of a failed write, naming the user's `path` (not the temporary file) and the fix."""
+    if not os.path.isdir(directory):
+        why = f"folder {directory} does not exist; create it first (os.makedirs) or choose another path"
+    elif os.path.isdir(path):
+        why = "it is a folder; give a file name such as model.h5"
+    elif not os.access(directory, os.W_OK):
+        why = f"folder {directory} is not writable here; choose a folder you can write to"
+    else:
+        why = f"{exc.strerror or exc}"
+    # OSError(errno, ...) builds the matching subclass (FileNotFoundError, PermissionError, ...).
+    return OSError(exc.errno, f"cannot write {path}: {why}", path)
 
 
 def _fsync_file(path):

@@ -97,7 +97,7 @@ class Model:
         """Percent of correct predictions, as the course prints it: ``100 - mean(|Yhat - Y|) * 100``."""
         X = self._prepare(X)
         xp = array_namespace(X)
-        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype)
+        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype, X_shape=tuple(X.shape))
         return _accuracy(predict_unchecked(self.w, self.b, X), Y)
 
     def to_numpy(self):
@@ -151,13 +151,14 @@ def _prepare_data(X, Y, xp, dev, dtype, names):
     X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     v.check_finite(X, names[0])
-    Y = v.check_Y(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype)
+    Y = v.check_Y(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype,
+                  X_shape=tuple(X.shape), X_name=names[0])
     return X, Y
 
 
 def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=0.005,
           backend=None, device=None, dtype=None, print_cost=False, solver="auto",
-          record_every=100, callback=None, fused="auto"):
+          record_every=100, callback=None, fused="auto", image_shape=None, scale=None):
     """Train a logistic-regression neuron by batch gradient descent from zero.
 
     Parameters
@@ -176,7 +177,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     device : optional
         A device of the backend (object, name like ``"cuda:1"``, or index).
     dtype : {None, "float32", "float64"} or dtype
-        None keeps X's floating dtype (integer data: the device's default).
+        None keeps X's floating dtype (integer data: the device's default;
+        float16, bfloat16 and other narrower floats: float32, since they
+        carry too few digits to sum gradients over many examples).
     print_cost : bool
         Print the course's ``Cost after iteration i: ...`` lines.
     solver : {"auto", "primal", "dual"}
@@ -186,6 +189,16 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         ``callback(i, cost)`` after each iteration (see :func:`xlogreg.optimize`).
     fused : {"auto", True, False}
         The optional compiled kernels (numba; see :func:`xlogreg.optimize`).
+    image_shape : tuple of int, optional
+        ``(height, width, channels)`` of the images X was flattened from (for
+        the course data ``(64, 64, 3)``, that is ``train_x.shape[1:]``), with
+        ``height * width * channels == n_x``. Stored as ``Model.image_shape``,
+        so the saved model classifies picture files (``xlogreg predict MODEL
+        picture.png``, :func:`xlogreg.model_io.load_images`).
+    scale : float, optional
+        What the stored pixels were divided by (``flatten_images``' `scale`,
+        255 by default; also the default here when `image_shape` is given).
+        Stored as ``Model.preprocessing["scale"]``.
 
     Returns
     -------
@@ -212,6 +225,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     if solver not in solvers.SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(solvers.SOLVERS)}; got {solver!r}")
     solvers.check_fused_option(fused)
+    v.check_callback(callback)
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
     X = v.as_array(X, "X")
@@ -228,7 +242,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
                 f"X_test must have {X.shape[0]} features per example like X; got shape {tuple(X_test.shape)}"
             )
     w, b = zeros_like_params(X)
+    image_shape, preprocessing = v.check_image_shape(image_shape, scale, X.shape[0])
     settings = dict(learning_rate=learning_rate, num_iterations=num_iterations,
+                    image_shape=image_shape, preprocessing=preprocessing,
                     backend=_backends.backend_name(xp), device=_backends.device_name(get_device(X)),
                     dtype=_dtype_name(xp, dtype))
     try:
@@ -268,6 +284,13 @@ def model(X_train, Y_train, X_test, Y_test, num_iterations=2000, learning_rate=0
         ``costs``, ``Y_prediction_test``, ``Y_prediction_train``, ``w``, ``b``,
         ``learning_rate``, ``num_iterations``, as in the course.
     """
+    if X_test is None or Y_test is None:  # before training and printing anything
+        raise ValueError(
+            "model() takes the test data as the course does: model(X_train, Y_train, X_test, Y_test, "
+            f"...); got X_test={'None' if X_test is None else 'an array'} and "
+            f"Y_test={'None' if Y_test is None else 'an array'}. To train without test data, use "
+            "xlogreg.train(X_train, Y_train)"
+        )
     trained = train(X_train, Y_train, X_test, Y_test, num_iterations=num_iterations,
                     learning_rate=learning_rate, print_cost=print_cost)
     print(f"train accuracy: {trained.train_accuracy} %")
