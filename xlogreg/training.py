@@ -80,6 +80,7 @@ class Model:
             raise ValueError(
                 f"{name} has {X.shape[0]} features per example but this model was trained on "
                 f"{self.n_features}" + (f" (images of shape {self.image_shape})" if self.image_shape else "")
+                + (f"; {name} looks transposed, one row per example: pass {name}.T" if X.shape[1] == self.n_features else "")
             )
         X = xp.astype(X, self.w.dtype)
         v.check_finite(X, name)
@@ -97,7 +98,7 @@ class Model:
         """Percent of correct predictions, as the course prints it: ``100 - mean(|Yhat - Y|) * 100``."""
         X = self._prepare(X)
         xp = array_namespace(X)
-        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype, X_shape=tuple(X.shape))
+        Y = v.check_Y(_to_like(Y, X, "Y"), X.shape[1], xp=xp, dtype=X.dtype)
         return _accuracy(predict_unchecked(self.w, self.b, X), Y)
 
     def to_numpy(self):
