@@ -155,8 +155,8 @@ def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         model.save(target)
     message = str(info.value)
-    assert f"cannot write {target}" in message and f"folder {target.parent} does not exist" in message
-    assert ".tmp" not in message and info.value.filename == str(target)
+    assert f"cannot write {target}" in message and f"{target.parent} does not exist" in message
+    assert "create it" in message and ".tmp" not in message
 
 
 def test_save_into_a_read_only_folder_names_the_users_path(tmp_path, monkeypatch):
@@ -179,7 +179,8 @@ def test_save_into_a_read_only_folder_names_the_users_path(tmp_path, monkeypatch
     finally:
         folder.chmod(0o755)
     message = str(info.value)
-    assert f"cannot write {folder / 'm.h5'}" in message and "not writable" in message and ".tmp" not in message
+    assert f"cannot write {folder / 'm.h5'}" in message and ".tmp" not in message
+    assert "choose a folder you can write to" in message
     assert list(folder.iterdir()) == []
 
 
@@ -188,7 +189,7 @@ def test_save_onto_a_folder_says_so(tmp_path):
     (tmp_path / "m.h5").mkdir()
     with pytest.raises(IsADirectoryError) as info:
         model.save(tmp_path / "m.h5")
-    assert "it is a folder" in str(info.value) and ".tmp" not in str(info.value)
+    assert f"cannot write {tmp_path / 'm.h5'}" in str(info.value) and ".tmp" not in str(info.value)
     assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]  # no temporary file left behind
 
 
@@ -221,8 +222,8 @@ def test_cli_save_failure_names_the_path_once(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "_check_output", lambda path, option: None)
     assert cli.main(["train", "-n", "1", "-q", "--save", str(target)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"xlogreg: error: cannot write {target}: folder {target.parent} does not exist; "
-                   "create it first (os.makedirs) or choose another path"]
+    assert len(err) == 1 and err[0].startswith(f"xlogreg: error: cannot write {target}: "), err
+    assert f"{target.parent} does not exist" in err[0] and err[0].count("cannot write") == 1
 
 
 def test_floating_dtype_of_float16_like_is_float32():

@@ -109,23 +109,29 @@ def check_X(X, name="X"):
     return check_float(X, name, xp)
 
 
-def check_Y(Y, m, name="Y", *, xp=None, dtype=None, X_shape=None, X_name="X"):
-    """Y must hold m labels, each 0 or 1, as (1, m) or (m,); returned as (1, m).
+def check_not_transposed(Y, X_shape, names=("X", "Y")):
+    """Refuse an X given as ``(m, n_x)``, one row per example: Y's labels match its rows, not its columns.
 
-    With `X_shape` (the shape of the X that `Y` labels), a `Y` whose length is X's number of
-    rows rather than of columns is reported as what it most likely is: X passed transposed.
+    Called before the check of Y's shape, whose own message would blame Y. A square X, or a Y
+    that matches neither count, is left to that check.
     """
-    Y = as_array(Y, name)
+    X_name, Y_name = names
     shape = tuple(Y.shape)
     length = shape[0] if len(shape) == 1 else max(shape) if len(shape) == 2 and 1 in shape else None
-    if X_shape is not None and shape not in ((1, m), (m,)) and length == X_shape[0] != X_shape[1]:
-        n_rows = X_shape[0]
+    n_rows, n_columns = X_shape
+    if length == n_rows != n_columns:
         raise ValueError(
             f"{X_name} looks transposed: it has shape {tuple(X_shape)}, one row per example, but "
             f"xlogreg (as the course) takes {X_name} of shape (n_x, m), one column per example; "
-            f"{name} has {n_rows} labels, as many as {X_name} has rows. Pass {X_name}.T "
-            f"(shape ({X_shape[1]}, {n_rows}))"
+            f"{Y_name} has {n_rows} labels, as many as {X_name} has rows. Pass {X_name}.T "
+            f"(shape ({n_columns}, {n_rows}))"
         )
+
+
+def check_Y(Y, m, name="Y", *, xp=None, dtype=None):
+    """Y must hold m labels, each 0 or 1, as (1, m) or (m,); returned as (1, m)."""
+    Y = as_array(Y, name)
+    shape = tuple(Y.shape)
     if shape not in ((1, m), (m,)):
         raise ValueError(f"{name} must have shape (1, {m}) or ({m},) to match X's {m} examples; got shape {shape}")
     xp = xp or array_namespace(Y)

@@ -109,7 +109,7 @@ def _write_error(exc, path, directory):
     elif os.path.isdir(path):
         why = "it is a folder; give a file name such as model.h5"
     elif not os.access(directory, os.W_OK):
-        why = f"folder {directory} is not writable here; choose a folder you can write to"
+        why = f"no permission to create files in folder {directory}; choose a folder you can write to"
     else:
         why = f"{exc.strerror or exc}"
     # OSError(errno, ...) builds the matching subclass (FileNotFoundError, PermissionError, ...).

@@ -152,8 +152,9 @@ def _prepare_data(X, Y, xp, dev, dtype, names):
     X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     v.check_finite(X, names[0])
-    Y = v.check_Y(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype,
-                  X_shape=tuple(X.shape), X_name=names[0])
+    Y = _move(v.as_array(Y, names[1]), xp, dev, dtype)
+    v.check_not_transposed(Y, tuple(X.shape), names)
+    Y = v.check_Y(Y, X.shape[1], names[1], xp=xp, dtype=dtype)
     return X, Y
 
 
