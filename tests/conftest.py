@@ -11,6 +11,9 @@
   (comma separated; CI sets it), where the skip becomes a failure. The name
   ``numba`` there does the same for the ``numba_kernel`` fixture (the
   optional compiled primal pass).
+* ``import_backend(name)`` is ``pytest.importorskip`` for the tests that use a backend's own
+  library (``torch.autograd``, ``jax.grad``): it skips with the reason, or fails when the
+  backend is named in ``XLOGREG_REQUIRE_BACKENDS``.
 * ``course_data`` reads the course files from ``XLOGREG_DATA_DIR`` or
   ``../shared/datasets``; absent, it skips, or fails when
   ``XLOGREG_REQUIRE_DATA=1``.
@@ -144,6 +147,14 @@ def case(request):
 def case64(request):
     """Like ``case``, float64 only (devices without float64 are left out)."""
     return _resolve(request.param)
+
+
+def import_backend(name):
+    """The library of backend `name` (``"torch"``, ``"jax"``, ...); skips, or fails where it is required."""
+    try:
+        return _backends._import(name)
+    except _backends.BackendError as exc:
+        Missing(name, str(exc), name in REQUIRED).resolve()
 
 
 @pytest.fixture

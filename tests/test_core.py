@@ -9,6 +9,7 @@ import pytest
 from array_api_compat import array_namespace, device as get_device
 
 import xlogreg
+from conftest import import_backend
 from xlogreg.core import cost_from_z
 
 
@@ -148,7 +149,7 @@ def test_propagate_gradient_matches_finite_differences():
 
 
 def test_propagate_gradient_matches_autograd():
-    torch = pytest.importorskip("torch")
+    torch = import_backend("torch")
     rng = np.random.default_rng(2)
     X, w = rng.normal(size=(6, 9)), rng.normal(size=(6, 1))
     Y = (rng.random((1, 9)) > 0.5).astype(np.float64)
@@ -164,7 +165,7 @@ def test_propagate_gradient_matches_autograd():
 
 
 def test_propagate_gradient_matches_jax_grad():
-    jax = pytest.importorskip("jax")
+    jax = import_backend("jax")
     jnp = jax.numpy
     rng = np.random.default_rng(3)
     X, w = rng.normal(size=(4, 6)), rng.normal(size=(4, 1))

@@ -7,6 +7,7 @@ import pytest
 from array_api_compat import array_namespace, device as get_device
 
 import xlogreg
+from conftest import import_backend
 from xlogreg import _loss, solvers
 from xlogreg.solvers import choose_block, choose_solver, optimize
 
@@ -51,8 +52,11 @@ def _run(case, X, Y, solver, num_iterations=30, learning_rate=0.1, record_every=
 
 
 def _assert_close(case, w, b, costs, w_ref, b_ref, costs_ref, rtol):
-    """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative."""
-    scale = np.max(np.abs(w_ref))
+    """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative.
+
+    The scale is a Python float: pytest >= 9.2 refuses a NumPy float32 as ``approx``'s tolerance.
+    """
+    scale = float(np.max(np.abs(w_ref)))
     np.testing.assert_allclose(case.to_numpy(w), w_ref, rtol=0, atol=rtol * scale)
     assert float(b) == pytest.approx(float(b_ref), abs=float(rtol * scale))
     np.testing.assert_allclose(costs, costs_ref, rtol=rtol)
@@ -330,7 +334,7 @@ def _no_host_sync_class(torch):
                                                (solvers.dual_loop, {})])
 def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs):
     """Tensors that refuse float(), bool(), .item(), ... go through the loops: only _record converts."""
-    torch = pytest.importorskip("torch")
+    torch = import_backend("torch")
     NoHostSync = _no_host_sync_class(torch)
     record = solvers._record
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import xlogreg
+from conftest import import_backend
 from xlogreg import _backends
 
 X = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 1.0, 0.0]])
@@ -108,7 +109,7 @@ def test_b_must_be_a_number(bad):
 
 
 def test_mixed_namespaces_are_refused():
-    torch = pytest.importorskip("torch")
+    torch = import_backend("torch")
     with pytest.raises(TypeError, match="w is a numpy array but X is a torch array"):
         xlogreg.propagate(W, 0.0, torch.tensor(X), torch.tensor(Y))
     with pytest.raises(TypeError, match="numpy"):
@@ -116,7 +117,7 @@ def test_mixed_namespaces_are_refused():
 
 
 def test_mixed_devices_are_refused():
-    xp = pytest.importorskip("array_api_strict")
+    xp = import_backend("array_api_strict")
     device1 = xp.Device("device1")
     Xs, Ys = xp.asarray(X), xp.asarray(Y, dtype=xp.float64, device=device1)
     with pytest.raises(ValueError, match="Y is on device .*device1.* but X is on device .*CPU_DEVICE"):
@@ -157,7 +158,7 @@ def test_missing_gpu_backend_says_why_and_what_to_do():
 
 
 def test_float64_is_refused_on_a_device_without_it():
-    xp = pytest.importorskip("array_api_strict")
+    xp = import_backend("array_api_strict")
     with pytest.raises(ValueError, match="float64.*not supported.*no_float64"):
         xlogreg.train(X, Y, backend="array_api_strict", device="no_float64", dtype="float64")
     with pytest.raises(ValueError, match="float64.*not supported"):  # float64 data: no silent downgrade
@@ -172,7 +173,7 @@ def test_bad_dtype_names():
 
 
 def test_jax_float64_without_x64_is_a_clear_error():
-    jax = pytest.importorskip("jax")
+    jax = import_backend("jax")
     jax.config.update("jax_enable_x64", False)
     try:
         with pytest.raises(ValueError, match="jax_enable_x64"):
@@ -211,7 +212,7 @@ def test_model_refuses_other_image_sizes():
 
 def test_validation_does_not_leave_the_device():
     """A device1 array (which refuses conversion to NumPy) is validated and trained on in place."""
-    xp = pytest.importorskip("array_api_strict")
+    xp = import_backend("array_api_strict")
     device1 = xp.Device("device1")
     model = xlogreg.train(xp.asarray(X, device=device1), xp.asarray(Y, device=device1), num_iterations=3)
     assert str(model.w.device) == str(device1)

@@ -251,7 +251,8 @@ def floating_dtype(xp, device, dtype=None, *, like=None):
     device : device object of `xp`
     dtype : None, str or dtype
         ``"float32"``, ``"float64"``, a dtype of `xp`, or None: keep the float
-        dtype of `like`, or use the device's default floating dtype.
+        dtype of `like` (float16, bfloat16 and other narrower floats: float32),
+        or use the device's default floating dtype.
     like : array, optional
         The data (of any backend) whose float dtype is kept when `dtype` is None.
 
@@ -264,21 +265,33 @@ def floating_dtype(xp, device, dtype=None, *, like=None):
     """
     info = xp.__array_namespace_info__()
     supported = info.dtypes(device=device, kind="real floating")
-    where = f"backend {backend_name(xp)!r} on device {device!s}"
+    where = f"backend {backend_name(xp)!r} on " + (
+        f"device {device_name(device)}" if device is not None else "its default device"
+    )
     if dtype is None:
         dtype = float_dtype_name(like) if like is not None else None
         if dtype is None:
             return info.default_dtypes(device=device)["real floating"]
+        if dtype not in ("float32", "float64"):
+            # float16, bfloat16, ...: too few digits to sum gradients over many examples;
+            # such data is computed in float32 (documented in train), never refused.
+            dtype = "float32"
     if isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32', 'float64' or None; got {dtype!r}")
+            raise ValueError(
+                f"dtype must be 'float32', 'float64' or None; got {dtype!r}. Half precision is too "
+                "coarse for gradient descent: pass dtype='float32' (or None, which trains float16 "
+                "data in float32)"
+            )
         if dtype not in supported:
-            hint = ""
             if backend_name(xp) == "jax":
                 hint = (
-                    "; enable it with jax.config.update('jax_enable_x64', True) "
-                    "before creating arrays"
+                    "; pass dtype='float32' (for example xlogreg.train(X, Y, backend='jax', "
+                    "dtype='float32')), or enable float64 with "
+                    "jax.config.update('jax_enable_x64', True) before creating arrays"
                 )
+            else:
+                hint = "; pass dtype='float32' instead (or X in float32) to compute in float32"
             raise ValueError(
                 f"dtype {dtype!r} is not supported by {where} "
                 f"(it supports {sorted(supported)}){hint}"
@@ -399,6 +412,12 @@ def synchronize(x):
         x.block_until_ready()
     elif array_api_compat.is_dask_array(x):
         x.compute()
+
+
+def is_masked_array(x):
+    """True for a NumPy masked array (never imports anything to ask)."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(x, ma.MaskedArray)
 
 
 def from_host(x):

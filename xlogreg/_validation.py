@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 
 import array_api_compat
 from array_api_compat import array_namespace, device as get_device
@@ -27,7 +28,18 @@ def _describe(x):
 
 
 def as_array(x, name):
-    """Array API array for `x`: arrays as they are, lists and scalars via NumPy."""
+    """Array API array for `x`: arrays as they are, lists and scalars via NumPy.
+
+    NumPy masked arrays are refused, even with nothing masked: the maths has no notion of a
+    missing value, and NumPy would drop the mask silently on the way.
+    """
+    if _backends.is_masked_array(x):
+        raise TypeError(
+            f"{name} is a NumPy masked array ({_describe(x)}); xlogreg has no notion of missing "
+            f"values, so it does not take masked arrays, even with nothing masked: fill the masked "
+            f"entries ({name}.filled(value)) or drop those examples, and pass a plain array "
+            f"(numpy.ma.getdata({name}) if nothing is masked)"
+        )
     if is_array(x):
         return x
     try:
@@ -95,6 +107,25 @@ def check_X(X, name="X"):
         raise ValueError(f"{name} must have at least one feature and one example; got shape {tuple(X.shape)}")
     xp = array_namespace(X)
     return check_float(X, name, xp)
+
+
+def check_not_transposed(Y, X_shape, names=("X", "Y")):
+    """Refuse an X given as ``(m, n_x)``, one row per example: Y's labels match its rows, not its columns.
+
+    Called before the check of Y's shape, whose own message would blame Y. A square X, or a Y
+    that matches neither count, is left to that check.
+    """
+    X_name, Y_name = names
+    shape = tuple(Y.shape)
+    length = shape[0] if len(shape) == 1 else max(shape) if len(shape) == 2 and 1 in shape else None
+    n_rows, n_columns = X_shape
+    if length == n_rows != n_columns:
+        raise ValueError(
+            f"{X_name} looks transposed: it has shape {tuple(X_shape)}, one row per example, but "
+            f"xlogreg (as the course) takes {X_name} of shape (n_x, m), one column per example; "
+            f"{Y_name} has {n_rows} labels, as many as {X_name} has rows. Pass {X_name}.T "
+            f"(shape ({n_columns}, {n_rows}))"
+        )
 
 
 def check_Y(Y, m, name="Y", *, xp=None, dtype=None, n_classes=2):
@@ -208,6 +239,43 @@ def check_b(b, name="b"):
     if not math.isfinite(b):
         raise ValueError(f"{name} must be finite; got {b!r}")
     return float(b)
+
+
+def check_callback(callback, name="callback"):
+    """`callback` must be None or callable as ``callback(i, cost)``."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable as {name}(i, cost), or None; got {_describe(callback)}")
+    return callback
+
+
+def check_image_shape(image_shape, scale, n_x):
+    """``(image_shape, preprocessing)`` for a Model: image_shape as (h, w, c) matching n_x features.
+
+    ``(h, w)`` means one channel. `scale` defaults to 255 (as ``flatten_images``) when an image
+    shape is given; with neither, the model has no image shape and no preprocessing.
+    """
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
+                              or not (math.isfinite(scale) and scale > 0)):
+        raise ValueError(f"scale must be a number > 0 (what the pixels were divided by); got {_describe(scale)}")
+    if image_shape is None:
+        return None, ({} if scale is None else {"scale": float(scale)})
+    try:
+        shape = tuple(operator.index(s) for s in image_shape)
+    except TypeError:
+        shape = None
+    if shape is not None and len(shape) == 2:
+        shape += (1,)
+    if shape is None or len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"image_shape must be (height, width, channels) of positive integers, as train_x.shape[1:]; "
+            f"got {_describe(image_shape)}"
+        )
+    if math.prod(shape) != n_x:
+        raise ValueError(
+            f"image_shape {shape} holds {math.prod(shape)} values per image but X has {n_x} features "
+            f"per example; pass the shape of the images X was flattened from (train_x.shape[1:])"
+        )
+    return shape, {"scale": 255.0 if scale is None else float(scale)}
 
 
 def check_learning_rate(learning_rate, name="learning_rate"):

@@ -1,4 +1,4 @@
-"""The ``xlogreg`` command line: ``train``, ``predict`` and ``backends``.
+"""The ``xlogreg`` command line: ``train``, ``predict``, ``pictures`` and ``backends``.
 
 Thin on purpose: parse the arguments, call the library, print. The
 exit status says what happened:
@@ -106,6 +106,14 @@ def _digit(text):
     return value
 
 
+def _seed(text):
+    """A seed for scikit-learn's split: 0 <= seed < 2**32."""
+    value = _int_at_least(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
+
+
 def _plot_path(text):
     from .plotting import plot_format
 
@@ -131,7 +139,9 @@ def build_parser():
                     "images, save it, plot its learning curve, classify pictures.",
     )
     parser.add_argument("--version", action="version", version=f"xlogreg {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    # Not required=True: argparse would then report a missing COMMAND before an unknown option
+    # (`xlogreg --bogus`); main() checks both, the unknown options first.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = commands.add_parser(
         "train", help="train a model (default data: the embedded 8x8 digits, 'is it a 0?')",
@@ -150,7 +160,7 @@ def build_parser():
     data.add_argument("--digit", type=_digit, default=0,
                       help="embedded data only: the digit to recognise (default: 0), or 'all' for "
                            "the ten classes 0..9 (softmax regression)")
-    data.add_argument("--seed", type=int, default=0,
+    data.add_argument("--seed", type=_seed, default=0,
                       help="embedded data only: seed of the random train/test split (default: 0)")
 
     opt = train.add_argument_group("training")
@@ -204,6 +214,24 @@ def build_parser():
     predict.add_argument("--dtype", choices=("float32", "float64"),
                          help="floating dtype to predict in (default: the model's)")
     predict.set_defaults(func=cmd_predict)
+
+    pictures = commands.add_parser(
+        "pictures", help="write examples of a data file as PNG pictures (to try 'xlogreg predict' on)",
+        description="Write the chosen examples of a course-format HDF5 file as PNG files named "
+                    "PREFIX<index>.png (test1.png for example 1 of test_set_x), atomically; "
+                    "only those examples are read.",
+    )
+    pictures.add_argument("data", metavar="DATA", help="a course-format HDF5 file")
+    pictures.add_argument("indices", metavar="INDEX", type=_int_at_least(0), nargs="+",
+                          help="examples to write, counted from 0")
+    pictures.add_argument("--out-dir", metavar="DIR", default=".", help="folder to write into (default: .)")
+    pictures.add_argument("--prefix", metavar="NAME",
+                          help="file name prefix (default: the key's, 'test' for test_set_x)")
+    pictures.add_argument("--size", type=_int_at_least(1), metavar="PIXELS",
+                          help="resize to PIXELS x PIXELS (default: the stored size)")
+    pictures.add_argument("--x-key", metavar="KEY", help="dataset of the images in DATA")
+    pictures.add_argument("--y-key", metavar="KEY", help="dataset of the labels in DATA")
+    pictures.set_defaults(func=cmd_pictures)
 
     backends = commands.add_parser("backends", help="list the array backends and whether they can be used here")
     backends.set_defaults(func=cmd_backends)
@@ -624,6 +652,23 @@ def cmd_predict(args):
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- pictures
+
+
+def cmd_pictures(args):
+    _require("PIL", "writing pictures")
+    from .pictures import write_pictures
+
+    try:
+        written = write_pictures(args.data, args.indices, args.out_dir, prefix=args.prefix, size=args.size,
+                                 x_key=args.x_key, y_key=args.y_key)
+    except (ValueError, OSError) as exc:  # DataError is a ValueError
+        raise UserError(str(exc)) from None
+    for (out, label), index in zip(written, args.indices):
+        print(f"{out}: example {index} of {args.data} (label: {label})")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- backends
 
 
@@ -651,7 +696,12 @@ def main(argv=None):
     from .solvers import TrainingDiverged
 
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if args.command is None:
+            parser.error("a COMMAND is required: train, predict, pictures or backends")
         return args.func(args)
     except (UserError, DataError, BackendError) as exc:
         _error(str(exc))

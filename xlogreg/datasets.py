@@ -492,8 +492,8 @@ def flatten_images(x_orig, scale=255.0, *, dtype=None):
         raise TypeError(f"x_orig must hold real pixel values; got complex dtype {x_orig.dtype} "
                         "(take the real part or the magnitude first)")
     dev = v.get_device(x_orig)
-    if dtype is None and xp.isdtype(x_orig.dtype, "real floating"):
-        dtype = x_orig.dtype
+    if dtype is None and _backends.float_dtype_name(x_orig) in ("float32", "float64"):
+        dtype = x_orig.dtype  # (float16 and narrower: the device's default, as integers)
     dtype = _backends.floating_dtype(xp, dev, dtype)
     m = x_orig.shape[0]
     # An explicit feature count, so that 0 examples give X of shape (n_x, 0) rather than a reshape error.

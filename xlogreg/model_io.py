@@ -254,6 +254,20 @@ def remove_stale_temporary_files(path, *, older_than=None):
     return removed
 
 
+def _write_error(exc, path, directory):
+    """The OSError of a failed write, naming the user's `path` (not the temporary file) and the fix."""
+    if not os.path.isdir(directory):
+        why = f"folder {directory} does not exist; create it first (os.makedirs) or choose another path"
+    elif os.path.isdir(path):
+        why = "it is a folder; give a file name such as model.h5"
+    elif not os.access(directory, os.W_OK):
+        why = f"no permission to create files in folder {directory}; choose a folder you can write to"
+    else:
+        why = f"{exc.strerror or exc}"
+    # OSError(errno, ...) builds the matching subclass (FileNotFoundError, PermissionError, ...).
+    return OSError(exc.errno, f"cannot write {path}: {why}", path)
+
+
 def _fsync_file(path):
     fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:

@@ -902,6 +902,7 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
     num_iterations = v.check_iterations(num_iterations)
     learning_rate = v.check_learning_rate(learning_rate)
     record_every = v.check_positive_int(record_every, "record_every")
+    v.check_callback(callback)
     result = run(w, b, X, Y, num_iterations, learning_rate, solver=solver, record_every=record_every,
                  print_cost=print_cost, callback=callback, fused=fused)
     params = {"w": result.w, "b": result.b}

@@ -105,6 +105,7 @@ class Model:
             raise ValueError(
                 f"{name} has {X.shape[0]} features per example but this model was trained on "
                 f"{self.n_features}" + (f" (images of shape {self.image_shape})" if self.image_shape else "")
+                + (f"; {name} looks transposed, one row per example: pass {name}.T" if X.shape[1] == self.n_features else "")
             )
         X = xp.astype(X, self.w.dtype)
         v.check_finite(X, name)
@@ -205,15 +206,16 @@ def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None):
     X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     v.check_finite(X, names[0])
-    Y, K = v.check_labels(_move(v.as_array(Y, names[1]), xp, dev, dtype), X.shape[1], names[1], xp=xp, dtype=dtype,
-                          n_classes=n_classes)
+    Y = _move(v.as_array(Y, names[1]), xp, dev, dtype)
+    v.check_not_transposed(Y, tuple(X.shape), names)
+    Y, K = v.check_labels(Y, X.shape[1], names[1], xp=xp, dtype=dtype, n_classes=n_classes)
     return X, Y, K
 
 
 def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=0.005,
           backend=None, device=None, dtype=None, print_cost=False, solver="auto",
           record_every=100, callback=None, fused="auto", l2=0.0, sample_weight=None, tol=None,
-          n_classes=None):
+          n_classes=None, image_shape=None, scale=None):
     """Train logistic regression (two classes) or softmax regression (K > 2) by batch gradient descent from zero.
 
     The cost, with sample weights ``s`` (all ones by default, ``S = sum(s)``)
@@ -240,7 +242,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     device : optional
         A device of the backend (object, name like ``"cuda:1"``, or index).
     dtype : {None, "float32", "float64"} or dtype
-        None keeps X's floating dtype (integer data: the device's default).
+        None keeps X's floating dtype (integer data: the device's default;
+        float16, bfloat16 and other narrower floats: float32, since they
+        carry too few digits to sum gradients over many examples).
     print_cost : bool
         Print the course's ``Cost after iteration i: ...`` lines.
     solver : {"auto", "primal", "dual"}
@@ -268,6 +272,16 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     n_classes : int >= 2, optional
         K. Default: the rows of one-hot Y, else the largest label plus one.
         Give it when some classes are absent from the training labels.
+    image_shape : tuple of int, optional
+        ``(height, width, channels)`` of the images X was flattened from (for
+        the course data ``(64, 64, 3)``, that is ``train_x.shape[1:]``), with
+        ``height * width * channels == n_x``. Stored as ``Model.image_shape``,
+        so the saved model classifies picture files (``xlogreg predict MODEL
+        picture.png``, :func:`xlogreg.model_io.load_images`).
+    scale : float, optional
+        What the stored pixels were divided by (``flatten_images``' `scale`,
+        255 by default; also the default here when `image_shape` is given).
+        Stored as ``Model.preprocessing["scale"]``.
 
     Returns
     -------
@@ -302,6 +316,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     if solver not in solvers.SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(solvers.SOLVERS)}; got {solver!r}")
     solvers.check_fused_option(fused)
+    v.check_callback(callback)
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
     X = v.as_array(X, "X")
@@ -325,7 +340,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     w, b = loss.zeros()
     if not loss.multinomial:
         b = xp.reshape(b, ())  # the course's bias is a number
+    image_shape, preprocessing = v.check_image_shape(image_shape, scale, X.shape[0])
     settings = dict(learning_rate=learning_rate, num_iterations=num_iterations,
+                    image_shape=image_shape, preprocessing=preprocessing,
                     backend=_backends.backend_name(xp), device=_backends.device_name(get_device(X)),
                     dtype=_dtype_name(xp, dtype), n_classes=K, l2=l2, tol=tol)
     try:
@@ -373,6 +390,13 @@ def model(X_train, Y_train, X_test, Y_test, num_iterations=2000, learning_rate=0
         ``costs``, ``Y_prediction_test``, ``Y_prediction_train``, ``w``, ``b``,
         ``learning_rate``, ``num_iterations``, as in the course.
     """
+    if X_test is None or Y_test is None:  # before training and printing anything
+        raise ValueError(
+            "model() takes the test data as the course does: model(X_train, Y_train, X_test, Y_test, "
+            f"...); got X_test={'None' if X_test is None else 'an array'} and "
+            f"Y_test={'None' if Y_test is None else 'an array'}. To train without test data, use "
+            "xlogreg.train(X_train, Y_train)"
+        )
     trained = train(X_train, Y_train, X_test, Y_test, num_iterations=num_iterations,
                     learning_rate=learning_rate, print_cost=print_cost)
     print(f"train accuracy: {trained.train_accuracy} %")
