@@ -14,11 +14,11 @@
 # Then, on the GPU host, from the repository root (the one-line command, also in
 # scripts/gpu_report.py and the README's GPU section):
 #
-#   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/xlr-deps .whl/*.whl && python3 scripts/gpu_report.py "$OUT/gpu" --deps /tmp/xlr-deps
+#   python3 -m pip install -q --no-index --find-links .whl --prefix /tmp/xlr-deps array-api-compat array-api-strict "dask[array]" distributed && python3 scripts/gpu_report.py "$OUT/gpu" --deps /tmp/xlr-deps
 #
-# --no-deps installs exactly these wheels and nothing else (pip's --target would otherwise
-# want a NumPy wheel too); --deps appends /tmp/xlr-deps to the end of sys.path, so a package
-# the host has keeps the host's version and the wheels only fill the gaps.
+# With --prefix (unlike --target, which ignores what is installed and would want a NumPy
+# wheel too) pip installs only what the host lacks or has too old a version of; --deps puts
+# /tmp/xlr-deps/lib/python3.12/site-packages on sys.path and PYTHONPATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=.whl
@@ -31,7 +31,7 @@ mkdir -p "$DEST/data"
     --python-version 3.12 --implementation cp --abi cp312 \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
     -d "$DEST" "${PACKAGES[@]}"
-# The host has NumPy (2.x); a second one on the path would shadow it with --no-deps.
+# The host has NumPy (2.x), the one its CuPy, torch and numba were built for: never a second one.
 rm -f "$DEST"/numpy-*.whl
 
 DATA=${XLOGREG_DATA_DIR:-../shared/datasets}

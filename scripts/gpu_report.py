@@ -3,11 +3,13 @@
 On the GPU host, from the repository root, with the wheels and the course data that
 ``scripts/gather_wheels.sh`` put in ``.whl/`` (carried along with the checkout):
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/xlr-deps .whl/*.whl && python3 scripts/gpu_report.py "$OUT/gpu" --deps /tmp/xlr-deps
+    python3 -m pip install -q --no-index --find-links .whl --prefix /tmp/xlr-deps array-api-compat array-api-strict "dask[array]" distributed && python3 scripts/gpu_report.py "$OUT/gpu" --deps /tmp/xlr-deps
 
-``--deps DIR`` appends DIR to the *end* of ``sys.path`` (here and in the pytest run it
-starts), so the host's own packages keep their versions and the wheels only fill the gaps
-(array-api-compat, array-api-strict, Dask, distributed and what they need). Elsewhere:
+pip's ``--prefix`` (unlike ``--target``) weighs what the host has: it installs only the
+packages that are missing there or too old, so the host's NumPy and the rest keep their
+versions. ``--deps DIR`` puts the site-packages folder under DIR (or DIR itself, for a
+``--target`` install) at the front of ``sys.path`` and of ``PYTHONPATH``, for this process
+and for what it starts (pytest, and the ``python -m xlogreg`` runs of the tests). Elsewhere:
 
     python scripts/gpu_report.py out/gpu             # everything, at most --budget-s (480 s)
     python scripts/gpu_report.py out/gpu --quick     # a smoke run, about 2 minutes
@@ -89,6 +91,12 @@ COURSE_ITERATIONS, COURSE_LEARNING_RATE = 2000, 0.005
 N_FEATURES_BANDWIDTH = 12288  # the course's images: 64 x 64 x 3
 #: Free memory that one X may take: leaves room for a copy the backend might make.
 MEMORY_FRACTION = 0.4
+
+
+#: The install half of the one-line command (the other half: ``python3 scripts/gpu_report.py "$OUT/gpu" --deps
+#: /tmp/xlr-deps``).
+INSTALL_COMMAND = ('python3 -m pip install -q --no-index --find-links .whl --prefix /tmp/xlr-deps '
+                   'array-api-compat array-api-strict "dask[array]" distributed')
 
 
 class BudgetExhausted(BaseException):
@@ -503,6 +511,26 @@ def _host_free_bytes():
         return 4 * GB
 
 
+def site_dirs(folder):
+    """The folders that ``pip install --prefix FOLDER`` fills for this Python, or ``[FOLDER]`` (``--target``)."""
+    folder = pathlib.Path(folder).resolve()
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found = [p for pattern in (f"lib/{version}/site-packages", f"lib/{version}/dist-packages",
+                               f"local/lib/{version}/dist-packages", f"local/lib/{version}/site-packages",
+                               f"lib64/{version}/site-packages")
+             for p in sorted(folder.glob(pattern)) if p.is_dir()]
+    return found or [folder]
+
+
+def use_deps(folder):
+    """Put the packages installed under `folder` first, here and for every process started from here."""
+    dirs = [str(d) for d in site_dirs(folder)]
+    sys.path[0:0] = [d for d in dirs if d not in sys.path]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*dirs, *([old] if old else [])])
+    return dirs
+
+
 def _run(command, timeout=20):
     """stdout of a short command, or None when it cannot run."""
     try:
@@ -745,8 +773,7 @@ def section_tests(ctx):
         log_path = pathlib.Path(tmp) / "pytest.log"
         pytest_args = ["-m", "gpu", "-p", "no:cacheprovider", "-q", "-rfEs", "--maxfail=100",
                        f"--junitxml={junit}", *paths]
-        prelude = f"import sys; sys.path.append({ctx.args.deps!r}); " if ctx.args.deps else "import sys; "
-        command = [sys.executable, "-c", prelude + f"import pytest; sys.exit(pytest.main({pytest_args!r}))"]
+        command = [sys.executable, "-m", "pytest", *pytest_args]
         env = dict(os.environ, XLOGREG_REQUIRE_BACKENDS=REQUIRED_BACKENDS, XLOGREG_REQUIRE_DATA="1",
                    PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         if ctx.data_dir is not None:
@@ -1049,8 +1076,9 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer sizes, tests, repeats (~2 min)")
     parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
                         help=f"the whole run's time limit in seconds (default {DEFAULT_BUDGET_S:.0f})")
-    parser.add_argument("--deps", help="a folder of extra packages appended to sys.path here and in the test run "
-                                       "(the --target of the wheels' install)")
+    parser.add_argument("--deps", type=pathlib.Path,
+                        help="the --prefix (or --target) of the wheels' install: its site-packages go first on "
+                             "sys.path and PYTHONPATH, here and in the test run")
     parser.add_argument("--only", nargs="+", choices=[key for key, *_ in SECTIONS], help="run only these sections")
     parser.add_argument("--sizes-gb", type=float, nargs="+", help="sizes of X for the bandwidth section "
                                                                   "(default 1 2 4 8; --quick 1 2)")
@@ -1067,6 +1095,9 @@ def parse_args(argv):
         args.sizes_gb = [0.004, 0.008] if args.dry_run_on_cpu else ([1, 2] if args.quick else [1, 2, 4, 8])
     if any(not s > 0 for s in args.sizes_gb):
         parser.error(f"--sizes-gb must be > 0; got {args.sizes_gb}")
+    if args.deps is not None and not args.deps.is_dir():
+        parser.error(f"--deps must be a folder (the --prefix of the wheels' install); got {str(args.deps)!r}, "
+                     "which is not one: run the install half of the command first")
     if args.crossover_sizes is None and args.dry_run_on_cpu:
         args.crossover_sizes = [1_000, 10_000]
     return args
@@ -1089,7 +1120,7 @@ def main(argv=None):
     budget = Budget(args.budget_s)
     out = Output(args.outdir)
     if args.deps:
-        sys.path.append(str(pathlib.Path(args.deps).resolve()))
+        use_deps(args.deps)
     report = Report()
     found = detect_gpus()
     report.header = _header(args, found)
@@ -1123,8 +1154,7 @@ def main(argv=None):
         report.status = "FAILED: xlogreg does not import"
         report.add("xlogreg does not import", f"`import xlogreg` raised `{type(exc).__name__}: {exc}`. On the GPU "
                    "host, install the gathered wheels first and pass their folder:\n\n```\n"
-                   "python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/xlr-deps .whl/*.whl "
-                   "&& python3 scripts/gpu_report.py \"$OUT/gpu\" --deps /tmp/xlr-deps\n```")
+                   f"{INSTALL_COMMAND}\n```\n\nwith the wheels that scripts/gather_wheels.sh put in .whl/.")
         out.write("report.md", report.render())
         print(f"gpu_report: error: xlogreg does not import ({exc}); wrote {out.outdir / 'report.md'}", flush=True)
         return 1

@@ -211,6 +211,30 @@ def test_parse_junit_and_count_by_backend(gr, tmp_path):
                                        "jax-gpu": {"skipped": 1}}
 
 
+def test_deps_finds_a_prefix_install_and_puts_it_first_for_children_too(gr, tmp_path, monkeypatch):
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = tmp_path / "prefix" / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (site / "xlr_fake_dep.py").write_text("VALUE = 42\n")
+    assert gr.site_dirs(tmp_path / "prefix") == [site]
+    assert gr.site_dirs(tmp_path) == [tmp_path]  # no lib/pythonX.Y inside: a --target folder
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("PYTHONPATH", "/already/there")
+    assert gr.use_deps(tmp_path / "prefix") == [str(site)]
+    assert sys.path[0] == str(site)
+    assert os.environ["PYTHONPATH"] == os.pathsep.join([str(site), "/already/there"])
+    done = subprocess.run([sys.executable, "-c", "import xlr_fake_dep; print(xlr_fake_dep.VALUE)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "42", done.stderr
+
+
+def test_deps_that_is_not_a_folder_is_a_usage_error(gr, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        gr.main([str(tmp_path / "out"), "--deps", str(tmp_path / "missing")])
+    assert exit_.value.code == 2
+    assert "--deps must be a folder" in capsys.readouterr().err
+
+
 # --- the run, with fake sections and a fake GPU -----------------------------------------------------
 
 def _fake_gpu(gr, monkeypatch, sections):
