@@ -282,6 +282,38 @@ def test_the_hard_time_limit_stops_a_section_and_keeps_the_report(gr, tmp_path, 
     assert "stopped at the time limit" in text and "passed its time limit (1 s + 0 s)" in text
 
 
+SLOW_TESTS = """
+import time
+
+import pytest
+
+
+@pytest.mark.gpu
+def test_quick():
+    pass
+
+
+@pytest.mark.gpu
+def test_slow():
+    time.sleep(120)
+"""
+
+
+def test_a_test_run_past_its_time_is_stopped_and_what_finished_is_counted(gr, tmp_path):
+    import argparse
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_fake_gpu.py").write_text(SLOW_TESTS)
+    args = argparse.Namespace(tests_timeout=8, quick=False, test_paths=[str(tmp_path / "tests")])
+    ctx = gr.Context(args, gr.Budget(300, reserve_s=0), gr.Report(), gr.Output(tmp_path / "out"), [], [])
+    start = time.monotonic()
+    body = gr.section_tests(ctx)
+    assert time.monotonic() - start < 60  # stopped, not left to sleep 120 s
+    assert "FAIL: pytest stopped after 8 s" in body
+    rows = _rows(tmp_path / "out" / "tests.csv")
+    assert [(r["test"].rsplit("::", 1)[1], r["outcome"]) for r in rows][:1] == [("test_quick", "passed")]
+
+
 # --- every section, on the CPU ----------------------------------------------------------------------
 
 @pytest.mark.slow
