@@ -38,8 +38,8 @@ skipped section says so in the report):
 
 Every timing synchronises the device before the clock starts and after the work
 (``cupy.cuda.Device().synchronize()``, ``torch.cuda.synchronize()``), after a warm-up, and
-keeps the best and the median of the repeats. Output, in OUTDIR: ``report.md`` and up to 7
-CSV files (8 files at most, each under 16 MiB), each written atomically (a temporary file,
+keeps the best and the median of the repeats. Output, in OUTDIR: ``report.md`` and up to 6
+CSV files (7 files: one more, a log, still fits in 8; each under 16 MiB), each written atomically (a temporary file,
 then a rename); ``report.md`` is rewritten after each section, so a run cut off still leaves
 what it measured. Exit status: 0 when everything ran and passed, or when no GPU was found
 (the report says so plainly); 1 when a check failed or the GPU cannot be used; 2 for a bad
@@ -843,7 +843,7 @@ def section_bandwidth(ctx):
     sizes = [int(s * GB) for s in args.sizes_gb]
     layouts = ["C"] if args.quick else ["C", "F"]
     iterations, repeats = (10, 2) if args.quick else (20, 3)
-    copy_rows, rows, lines = [], [], []
+    rows, lines = [], []
     for target in ctx.targets:
         free = target.free_bytes()
         nbytes = int(min(max(sizes), free * MEMORY_FRACTION / 2, 2 * GB))
@@ -854,8 +854,7 @@ def section_bandwidth(ctx):
         target.release()
         bw = copy_bandwidth(nbytes, best)
         ctx.copy_bw[target.label] = bw
-        copy_rows.append(dict(backend=target.label, bytes=nbytes, best_s=best, median_s=median,
-                              bandwidth_gb_s=bw / GB, median_bandwidth_gb_s=copy_bandwidth(nbytes, median) / GB))
+        copy = dict(copy_bytes=nbytes, copy_best_s=best, copy_median_s=median, copy_gb_s=bw / GB)
         lines.append(f"- {target.label}: device-to-device copy of {nbytes / GB:.3g} GB: {bw / GB:.0f} GB/s "
                      f"(read + written; best of 10; median {copy_bandwidth(nbytes, median) / GB:.0f} GB/s)")
         free = target.free_bytes()
@@ -892,8 +891,7 @@ def section_bandwidth(ctx):
                                iterations=iterations, solver=ran, read_best_s=read_best, read_median_s=read_median,
                                primal_best_s=p_best, primal_median_s=p_median, primal_over_read=p_best / read_best,
                                read_share_of_copy=bandwidth_share(x_bytes, read_best, bw),
-                               primal_share_of_copy=bandwidth_share(x_bytes, p_best, bw),
-                               copy_gb_s=bw / GB)
+                               primal_share_of_copy=bandwidth_share(x_bytes, p_best, bw), **copy)
                     rows.append(row)
                     print(f"  bandwidth {target.label} {dtype} {layout} X {x_bytes / GB:.3g} GB: iteration "
                           f"{row['primal_share_of_copy']:.0%} of copy, read {row['read_share_of_copy']:.0%}",
@@ -901,12 +899,10 @@ def section_bandwidth(ctx):
                 else:
                     continue
                 break
-    ctx.out.write_csv("copy.csv", ["backend", "bytes", "best_s", "median_s", "bandwidth_gb_s",
-                                   "median_bandwidth_gb_s"], copy_rows)
     ctx.out.write_csv("primal.csv", ["backend", "dtype", "layout", "size_gb", "n_x", "m", "x_gb", "iterations", "solver",
                                      "read_best_s", "read_median_s", "primal_best_s", "primal_median_s",
                                      "primal_over_read", "read_share_of_copy", "primal_share_of_copy",
-                                     "copy_gb_s"], rows)
+                                     "copy_gb_s", "copy_bytes", "copy_best_s", "copy_median_s"], rows)
     table = markdown_table(
         ["backend", "dtype", "order", "X (GB)", "one read (ms)", "iteration (ms)", "iteration / read",
          "read: share of copy", "iteration: share of copy", f"target {BANDWIDTH_TARGET:.0%}"],
@@ -921,8 +917,8 @@ def section_bandwidth(ctx):
                      f"1 GB and more): met in {met} of {len(big)} timings")
     intro = (f"X of shape ({N_FEATURES_BANDWIDTH}, m), random normal, made on the device. One read: `w.T @ X` "
              f"(best of {repeats * 2}, 5 per timing); iteration: `solvers.run(solver=\"primal\")`, {iterations} "
-             f"iterations per timing, best of {repeats} (per iteration; copy.csv, primal.csv). Share of copy = "
-             "X bytes / seconds / copy bandwidth: an iteration that reads X twice at the copy's rate scores 50 %.")
+             f"iterations per timing, best of {repeats} (per iteration; primal.csv, with the copy's figures). "
+             "Share of copy = X bytes / seconds / copy bandwidth: an iteration that reads X twice at the copy's rate scores 50 %.")
     return "\n".join([intro, "", *lines, "", table])
 
 

@@ -328,7 +328,7 @@ def test_dry_run_on_the_cpu_runs_every_section(tmp_path):
                           env=_env(PYTHONPATH=str(ROOT), XLOGREG_DATA_DIR=data))
     assert done.returncode in (0, 1), done.stdout + done.stderr
     files = {p.name: p for p in out.iterdir()}
-    assert set(files) == {"report.md", "course.csv", "tests.csv", "copy.csv", "primal.csv", "dual.csv",
+    assert set(files) == {"report.md", "course.csv", "tests.csv", "primal.csv", "dual.csv",
                           "crossover.csv"}
     assert all(p.stat().st_size < 16 * 2**20 for p in files.values())
     text = files["report.md"].read_text()
