@@ -10,7 +10,13 @@
   with its reason, unless its name is in ``XLOGREG_REQUIRE_BACKENDS``
   (comma separated; CI sets it), where the skip becomes a failure. The name
   ``numba`` there does the same for the ``numba_kernel`` fixture (the
-  optional compiled primal pass).
+  optional compiled primal pass), and ``torch-cuda`` for torch without a
+  CUDA GPU (``torch`` alone requires only torch's CPU cases).
+* Every case on a GPU (cupy; torch and jax on a CUDA device), and the
+  placeholder of a GPU backend that cannot run here, carries the ``gpu``
+  marker: ``pytest -m gpu`` runs the GPU cases alone, and with
+  ``XLOGREG_REQUIRE_BACKENDS=cupy,torch-cuda`` a missing GPU fails
+  (``scripts/gpu_report.py`` runs them so).
 * ``import_backend(name)`` is ``pytest.importorskip`` for the tests that use a backend's own
   library (``torch.autograd``, ``jax.grad``): it skips with the reason, or fails when the
   backend is named in ``XLOGREG_REQUIRE_BACKENDS``.
@@ -42,7 +48,7 @@ REQUIRED = {b.strip() for b in os.environ.get("XLOGREG_REQUIRE_BACKENDS", "").sp
 REQUIRE_DATA = os.environ.get("XLOGREG_REQUIRE_DATA", "") not in ("", "0")
 DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 
-unknown = REQUIRED - set(_backends.BACKENDS) - {"numba"}
+unknown = REQUIRED - set(_backends.BACKENDS) - {"numba", "torch-cuda"}
 if unknown:
     raise pytest.UsageError(f"XLOGREG_REQUIRE_BACKENDS names unknown backends {sorted(unknown)}")
 
@@ -105,7 +111,8 @@ def _cases():
                 if dtype_name not in supported:
                     continue
                 case = Case(name, xp, dev, supported[dtype_name], dtype_name)
-                params.append(pytest.param(case, id=f"{name}-{_device_id(name, dev)}-{dtype_name}"))
+                params.append(pytest.param(case, id=f"{name}-{_device_id(name, dev)}-{dtype_name}",
+                                           marks=_gpu_mark(name, dev)))
     return params
 
 
@@ -124,8 +131,15 @@ class Missing:
 
 
 def _missing(name, reason, gpu=False):
-    required = name.split("-")[0] in REQUIRED and not gpu
-    return pytest.param(Missing(name, reason, required), id=name)
+    required = name in REQUIRED or (name.split("-")[0] in REQUIRED and not gpu)
+    return pytest.param(Missing(name, reason, required), id=name, marks=_gpu_mark(name, None, gpu))
+
+
+def _gpu_mark(name, device, gpu=False):
+    """``pytest.mark.gpu`` for a case on a GPU (CuPy's devices, torch / JAX off the CPU), else none."""
+    on_gpu = gpu or name == "cupy" or getattr(device, "type", None) == "cuda" or (
+        name == "jax" and getattr(device, "platform", "cpu") != "cpu")
+    return pytest.mark.gpu if on_gpu else ()
 
 
 CASES = _cases()

@@ -5,7 +5,7 @@ import pytest
 from array_api_compat import array_namespace, device as get_device
 
 import xlogreg
-from conftest import import_backend
+from conftest import REQUIRED, Missing, import_backend
 from xlogreg import _backends
 
 
@@ -73,11 +73,12 @@ def test_cupy_without_gpu_is_a_clear_error():
     assert "install" in str(err.value) or "GPU" in str(err.value)
 
 
+@pytest.mark.gpu
 def test_cupy_on_gpu_matches_numpy():
     """Runs wherever CuPy has a GPU; elsewhere it says why it cannot."""
     info = xlogreg.available_backends()["cupy"]
     if not info.available:
-        pytest.skip(f"no CuPy GPU here: {info.reason}")
+        Missing("cupy", f"no CuPy GPU here: {info.reason}", "cupy" in REQUIRED).resolve()
     X = np.random.default_rng(0).normal(size=(50, 30))
     Y = (X[0] > 0).astype(float)[None, :]
     gpu = xlogreg.train(X, Y, backend="cupy", num_iterations=300, learning_rate=0.1)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import import_backend
 from xlogreg import _loss
 
 
@@ -95,7 +96,7 @@ def test_hessian_product_against_finite_differences_of_the_gradient(n_classes, w
 
 @pytest.mark.parametrize(("n_classes", "weighted", "l2"), CONFIGS)
 def test_gradient_against_torch_autograd(n_classes, weighted, l2):
-    torch = pytest.importorskip("torch")
+    torch = import_backend("torch")
     X, labels, W, b, s = problem(4, n_classes=n_classes, weighted=weighted)
     Wt = torch.tensor(W, requires_grad=True)
     bt = torch.tensor(b, requires_grad=True)
@@ -116,7 +117,7 @@ def test_gradient_against_torch_autograd(n_classes, weighted, l2):
 
 @pytest.mark.parametrize(("n_classes", "weighted", "l2"), CONFIGS)
 def test_gradient_and_hessian_product_against_jax(n_classes, weighted, l2):
-    jax = pytest.importorskip("jax")
+    jax = import_backend("jax")
     jnp = jax.numpy
     X, labels, W, b, s = problem(5, n_classes=n_classes, weighted=weighted)
 
