@@ -47,8 +47,9 @@ def reference_gd(X, labels, n_classes, num_iterations, learning_rate, l2=0.0, s=
 
 @pytest.fixture(scope="module")
 def digits():
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
-    data = sklearn_datasets.load_digits()
+    from sklearn.datasets import load_digits  # in the test extra
+
+    data = load_digits()
     return (data.data / 16.0).T, data.target.reshape(1, -1).astype(np.float64)
 
 
