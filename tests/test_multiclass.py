@@ -333,3 +333,25 @@ def test_cli_digits_all_ten_classes(tmp_path):
     assert "embedded digits (ten classes)" in proc.stdout
     test_accuracy = float(proc.stdout.split("test accuracy: ")[1].split(" %")[0])
     assert test_accuracy > 90
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_out_of_core_softmax_with_weights_matches_the_reference(tmp_path, solver):
+    """A course-format file of three classes, read lazily in chunks by Dask (one pass per iteration)."""
+    import dask.array as da
+
+    from xlogreg import datasets
+
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, (90, 3, 3, 2), dtype=np.uint8)
+    y = rng.integers(0, 3, 90)
+    _write_course_file(tmp_path / "d.h5", images, y, ["a", "b", "c"], "train")
+    X_lazy, Y_lazy, classes = datasets.open_lazy(tmp_path / "d.h5", chunk_examples=25)  # 4 chunks
+    assert X_lazy.numblocks[1] == 4
+    s = rng.random(90) + 0.5
+    X = images.reshape(90, -1).T / 255.0
+    W, b, costs = reference_gd(X, y, 3, 30, 0.5, l2=0.3, s=s, record_every=10)
+    model = xlogreg.train(X_lazy, Y_lazy, sample_weight=da.from_array(s, chunks=40), num_iterations=30,
+                          learning_rate=0.5, l2=0.3, record_every=10, solver=solver)
+    assert model.backend == "dask" and model.solver == solver
+    assert_model(model, W, b, costs, 1e-9)
