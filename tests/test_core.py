@@ -221,3 +221,14 @@ def test_optimize_does_not_mutate_inputs(case):
     xlogreg.optimize(w, 2.0, X, Y, num_iterations=20, learning_rate=0.1)
     for arr, before in zip((w, X, Y), snapshots):
         np.testing.assert_array_equal(case.to_numpy(arr), before)
+
+
+def test_predict_is_1_only_strictly_above_one_half(case):
+    """sigmoid(0) = 0.5 exactly: the course's ``A > 0.5`` says 0 there, and 1 just above."""
+    zero = case.asarray(np.zeros((2, 1)))
+    X = case.asarray([[1.0, -3.0, 0.0], [2.0, 4.0, 0.0]])
+    check(case, xlogreg.predict(zero, 0.0, X), [[0.0, 0.0, 0.0]])
+    # w.T X + b = x - 2: exactly 0 at x = 2 (sigmoid 0.5: label 0), one step of the dtype either side
+    eps = float(np.finfo(case.dtype_name).eps)
+    X = case.asarray([[2.0, 2.0 + 2 * eps, 2.0 - eps, 3.0, 1.0]])
+    check(case, xlogreg.predict(case.asarray([[1.0]]), -2.0, X), [[0.0, 1.0, 0.0, 1.0, 0.0]])

@@ -148,3 +148,35 @@ def test_divergence_is_an_error_not_nan(case64, solver):
     X = case64.asarray([[1e300, -1e300, 1e300, 2e300]])
     with pytest.raises(xlogreg.TrainingDiverged, match="iteration .*smaller"):
         xlogreg.train(X, [0, 1, 0, 1], num_iterations=500, learning_rate=1e300, record_every=50, solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_divergence_after_the_last_recorded_cost_is_an_error_not_nan(case, solver):
+    """The cost is recorded (and checked) at iteration 0 only; w overflows at 1 and is NaN by 4.
+
+    Only the check of the final parameters (``solvers._check_final``) can catch this run:
+    without it, train returns w = [[nan], [nan]], b = nan on every backend (checked by hand).
+    """
+    X = case.asarray(np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]]) * 1e10)
+    Y = case.asarray([0, 1, 1, 0])
+    with pytest.raises(xlogreg.TrainingDiverged, match="not finite after 5 iterations.*smaller"):
+        xlogreg.train(X, Y, num_iterations=5, learning_rate=1e300, record_every=100, solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_divergence_after_the_last_recorded_cost_with_compiled_kernels(numba_kernel, solver):
+    X = np.asfortranarray(np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]]) * 1e10)
+    with pytest.raises(xlogreg.TrainingDiverged, match="not finite after 5 iterations"):
+        xlogreg.train(X, [0, 1, 1, 0], num_iterations=5, learning_rate=1e300, record_every=100, solver=solver,
+                      fused=True)
+
+
+def test_a_zero_model_predicts_0_everywhere(case):
+    """The course's predict: 1 only where the probability is strictly above 0.5; a zero model gives 0.5."""
+    X = case.asarray([[0.0, 1.0, -2.0, 3.0, 5.0], [1.0, -1.0, 0.5, 2.0, -7.0]])
+    Y = case.asarray([0, 1, 1, 0, 1])
+    model = xlogreg.train(X, Y, num_iterations=0)
+    np.testing.assert_array_equal(case.to_numpy(model.predict_proba(X)), np.full((1, 5), 0.5))
+    np.testing.assert_array_equal(case.to_numpy(model.predict(X)), np.zeros((1, 5)))
+    assert model.train_accuracy == 40.0  # two of the five labels are 0
+    assert model.accuracy(X, Y) == 40.0
