@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from xlogreg.core import cost_from_z
 
@@ -232,3 +233,74 @@ def test_predict_is_1_only_strictly_above_one_half(case):
     eps = float(np.finfo(case.dtype_name).eps)
     X = case.asarray([[2.0, 2.0 + 2 * eps, 2.0 - eps, 3.0, 1.0]])
     check(case, xlogreg.predict(case.asarray([[1.0]]), -2.0, X), [[0.0, 1.0, 0.0, 1.0, 0.0]])
+
+
+# Logits far out on both sides, where a naive sigmoid or cost overflows (exp(800) is inf in
+# float64, exp(100) in float32) or loses the tail; +-80 is where float32's exp(-z) is still a
+# normal number. The reference is SciPy's expit in float64, rounded to the case's dtype.
+EXTREME_Z = [1e4, -1e4, 800.0, -800.0, 100.0, -100.0, 80.0, -80.0, 40.0, -40.0, np.inf, -np.inf, 0.0]
+
+
+def _eps(case):
+    return float(np.finfo(case.dtype_name).eps)
+
+
+def test_sigmoid_values_at_extreme_logits(case):
+    z = np.array(EXTREME_Z)
+    s = xlogreg.sigmoid(case.asarray(z))
+    expected = ref.sigmoid(z).astype(case.dtype_name)
+    out = case.to_numpy(s)
+    assert np.all(np.isfinite(out)), out
+    # The exact values are normal numbers (or exactly 0 / 1) in both dtypes: a few ulps apart at most.
+    normal = (expected == 0) | (np.abs(expected) >= np.finfo(case.dtype_name).tiny)
+    assert s.dtype == case.dtype and str(get_device(s)) == str(case.device)
+    np.testing.assert_allclose(out[normal], expected[normal], rtol=4 * _eps(case), atol=0.0)
+    # Far below 0, sigmoid(z) = e^z / (1 + e^z) rounds to e^z itself: the backend's own exp(z),
+    # a subnormal number (or 0 where the backend flushes subnormals: XLA on CPU). The naive
+    # 1 / (1 + exp(-z)) overflows to 1 / inf = 0 there, silently on torch and JAX.
+    deep = case.asarray([-100.0, -103.0] if case.dtype_name == "float32" else [-740.0, -744.0])
+    np.testing.assert_array_equal(case.to_numpy(xlogreg.sigmoid(deep)), case.to_numpy(case.xp.exp(deep)))
+
+
+def test_sigmoid_derivative_at_extreme_logits(case):
+    z = np.array(EXTREME_Z)
+    out = case.to_numpy(xlogreg.sigmoid_derivative(case.asarray(z)))
+    assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 0.25)), out
+    s = ref.sigmoid(z)
+    # s (1 - s) in the dtype: 1 - s loses everything below eps where s rounds to 1 (z >~ 17 / 37),
+    # so the absolute error is up to eps against a maximum of 0.25.
+    np.testing.assert_allclose(out, s * (1 - s), rtol=4 * _eps(case), atol=_eps(case))
+
+
+def test_propagate_at_extreme_logits(case):
+    """Z = X (w = 1, b = 0): confident right and wrong answers at |z| = 1e4, 800, 80."""
+    X = np.array([[1e4, -1e4, 800.0, -800.0, 80.0, -80.0]])
+    Y = np.array([[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]])
+    grads, cost = xlogreg.propagate(case.asarray([[1.0]]), 0.0, case.asarray(X), case.asarray(Y))
+    dw, db, cost_ref = ref.propagate(np.ones((1, 1)), 0.0, X, Y)
+    # by hand: the wrong answers cost 1e4 and 800, the right ones ~0: (1e4 + 800) / 6 = 1800,
+    # and dw = (0 + 1e4 + 800 + 0 + ~0 + ~0) / 6 = 1800, db = (0 - 1 + 1 + 0 - ~0 + ~0) / 6 = ~0
+    assert cost_ref == pytest.approx(1800.0, rel=1e-15) and dw[0, 0] == pytest.approx(1800.0, rel=1e-15)
+    assert abs(db) < 1e-30
+    # a mean of 6 terms of at most 1e4: a few roundings of the dtype, relative to the result
+    tol = 8 * _eps(case)
+    check(case, cost, cost_ref, rtol=tol)
+    check(case, grads["dw"], dw, rtol=tol)
+    check(case, grads["db"], db, rtol=0.0, atol=tol)
+
+
+# The overflow of w.T X itself is real and NumPy says so; the test is about what follows it.
+@pytest.mark.filterwarnings("ignore:overflow encountered in matmul:RuntimeWarning")
+def test_propagate_at_infinite_logits(case):
+    """w.T X overflows to +inf and -inf: right answers, so the cost and the gradient are exactly 0."""
+    big = 1e300 if case.dtype_name == "float64" else 1e30
+    X = case.asarray([[big, -big]])
+    grads, cost = xlogreg.propagate(case.asarray([[big]]), 0.0, X, case.asarray([[1.0, 0.0]]))
+    check(case, cost, 0.0, atol=0.0)
+    check(case, grads["dw"], [[0.0]], atol=0.0)
+    check(case, grads["db"], 0.0, atol=0.0)
+    # ... and one wrong answer at Z = +inf costs inf (the course's -log(1 - 1)), with a finite gradient
+    grads, cost = xlogreg.propagate(case.asarray([[big]]), 0.0, X, case.asarray([[0.0, 0.0]]))
+    assert case.to_numpy(cost) == np.inf
+    check(case, grads["dw"], [[big / 2]], rtol=_eps(case))
+    check(case, grads["db"], 0.5, rtol=_eps(case))
