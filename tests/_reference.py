@@ -2,8 +2,9 @@
 
 Nothing here imports xlogreg (``tests/test_reference.py`` checks that, and checks
 these functions against the course's published values), so a test that compares
-the library with them compares it with a computation the library did not do. The sigmoid is SciPy's ``expit`` and the cost is written with
-``numpy.logaddexp``, both independent of xlogreg's own stable forms.
+the library with them compares it with a computation the library did not do.
+The sigmoid is SciPy's ``expit`` and the cost is written with ``numpy.logaddexp``,
+both independent of xlogreg's own stable forms.
 
 Shapes follow the course: X (n_x, m), Y (1, m), w (n_x, 1), b a number.
 """
