@@ -1,7 +1,8 @@
 """Scale-out with Dask (issue 5): NumPy's results, bounded graphs, out of core, on a cluster.
 
 * Results on dask equal NumPy's (1e-9 relative in float64) on the course data
-  and on synthetic data, in memory and read lazily from HDF5.
+  and on synthetic data, in memory and read lazily from HDF5, and equal the
+  plain-NumPy course loop of tests/_reference.py (which xlogreg does not run).
 * The loop stays bounded: the graph handed to Dask has the same size at
   every iteration, each chunk of the file is read once per iteration, and a
   distributed scheduler holds no history.
@@ -26,9 +27,9 @@ import time
 import numpy as np
 import pytest
 
+import _reference as ref
 import xlogreg
 from xlogreg import _backends, datasets, solvers
-from xlogreg.core import cost_from_z, forward_backward
 
 try:
     import dask
@@ -83,6 +84,21 @@ def assert_same_model(model, reference, rtol):
     assert model.cost_iterations == reference.cost_iterations
     assert_close(model.costs, reference.costs, rtol, "costs")
     assert model.train_accuracy == reference.train_accuracy
+
+
+def course_loop(X, Y, kwargs):
+    """The plain-NumPy float64 course loop (tests/_reference.py) with train's settings."""
+    return ref.course_loop(X, Y, kwargs["num_iterations"], kwargs["learning_rate"], kwargs["record_every"])
+
+
+def assert_matches_course_loop(model, run, X, Y, rtol):
+    """The model against a loop xlogreg did not run: w, b, costs, and (in float64) the accuracy."""
+    assert_close(_backends.to_numpy(model.w), run.w, rtol, "w against the plain course loop")
+    assert_close(model.b, run.b, rtol, "b against the plain course loop")
+    assert model.cost_iterations == run.cost_iterations
+    assert_close(model.costs, run.costs, rtol, "costs against the plain course loop")
+    if model.dtype == "float64":  # float32 rounding may move an example across 0.5
+        assert model.train_accuracy == pytest.approx(ref.accuracy(ref.predict(run.w, run.b, X), Y), abs=1e-9)
 
 
 class ReadCounter:
@@ -188,6 +204,9 @@ def test_dask_matches_numpy_on_course_data(course_data, course_paths, solver):
     from_file = xlogreg.train(X_lazy, Y_lazy, backend="dask", **kwargs)
     assert from_file.solver == solver
     assert_same_model(from_file, reference, RTOL["float64"])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(in_memory, run, X, Y, RTOL["float64"])
+    assert_matches_course_loop(from_file, run, X, Y, RTOL["float64"])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -204,16 +223,18 @@ def test_dask_matches_numpy_on_synthetic_data(synthetic, synthetic_path, dtype):
     # A dask X in memory, in chunks, with Y from NumPy (moved to dask in one chunk).
     chunked = xlogreg.train(da.from_array(X, chunks=(64, 700)), Y, backend="dask", **kwargs)
     assert_same_model(chunked, reference, RTOL[dtype])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(model, run, X, Y, RTOL[dtype])
+    assert_matches_course_loop(chunked, run, X, Y, RTOL[dtype])
 
 
-def test_chunked_gradients_match_forward_backward():
+def test_chunked_gradients_match_the_plain_numpy_formulas():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 500))
     Y = (rng.random((1, 500)) < 0.5).astype(np.float64)
     w = rng.standard_normal((30, 1)) * 0.1
     b = np.asarray(0.3)
-    Z, dw, db, _ = forward_backward(w, b, X, Y)
-    cost = cost_from_z(Z, Y)
+    dw, db, cost = ref.propagate(w, float(b), X, Y)  # tests/_reference.py: not xlogreg's maths
     # Chunks along both axes, a w in two pieces, Y cut elsewhere than X or not at all:
     # the function regroups the features and cuts Y where X is cut.
     Xd = da.from_array(X, chunks=(10, 120))
@@ -291,6 +312,9 @@ def test_local_cluster_gives_numpys_model(cluster, synthetic, synthetic_path):
     assert _backends.dask_client() is None
     assert_same_model(from_file, reference, RTOL["float64"])
     assert_same_model(in_memory, reference, RTOL["float64"])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(from_file, run, X, Y, RTOL["float64"])
+    assert_matches_course_loop(in_memory, run, X, Y, RTOL["float64"])
     # The scheduler holds one iteration's tasks at most (38 for these 5 chunks), never a
     # growing history (with persisted w it held 67 more per iteration: 2000 after 30).
     assert max(tasks) < 60, tasks

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from conftest import course_reference
 
@@ -139,6 +140,7 @@ def test_interrupt_returns_partial_model():
     assert partial.interrupted and partial.iterations == 8
     reference = xlogreg.train(X, [0, 0, 1, 1], num_iterations=8, learning_rate=0.1, solver="primal")
     np.testing.assert_allclose(partial.w, reference.w, rtol=1e-15)
+    np.testing.assert_allclose(partial.w, ref.course_loop(X, [[0, 0, 1, 1]], 8, 0.1).w, rtol=1e-13)  # plain NumPy
     assert isinstance(info.value, KeyboardInterrupt)  # scripts still stop on Ctrl-C
 
 
