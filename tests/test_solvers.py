@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from xlogreg import solvers
 from xlogreg.solvers import choose_block, choose_solver, optimize
@@ -52,7 +53,7 @@ def _run(case, X, Y, solver, num_iterations=30, learning_rate=0.1, record_every=
 
 def _assert_close(case, w, b, costs, w_ref, b_ref, costs_ref, rtol):
     """w, b relative to the scale of w (b is a sum of steps of the same size), costs relative."""
-    scale = np.max(np.abs(w_ref))
+    scale = float(np.max(np.abs(w_ref)))  # a Python float: pytest.approx refuses a NumPy float32 tolerance
     np.testing.assert_allclose(case.to_numpy(w), w_ref, rtol=0, atol=rtol * scale)
     assert float(b) == pytest.approx(float(b_ref), abs=rtol * scale)
     np.testing.assert_allclose(costs, costs_ref, rtol=rtol)
@@ -102,6 +103,7 @@ def test_blocked_primal_matches_plain(case):
     w0, b0, costs0 = _run(case, X, Y, "primal", block=None)
     w1, b1, costs1 = _run(case, X, Y, "primal", block=7)
     _assert_close(case, w1, b1, costs1, case.to_numpy(w0), case.to_numpy(b0), costs0, _tol(case, 1e-12, 1e-5))
+    _assert_close(case, w1, b1, costs1, *_numpy_loop(X, Y, 30, 0.1, 5), _tol(case, 1e-11, 2e-5))  # independent
 
 
 @pytest.mark.parametrize("block", [1, 39, 40, 1000])
@@ -113,6 +115,10 @@ def test_blocked_primal_edge_blocks(block):
     np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
     np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
     np.testing.assert_allclose(blocked.dw, plain.dw, rtol=0, atol=1e-12 * np.max(np.abs(plain.dw)))
+    run = ref.course_loop(X, Y, 30, 0.1, 5)  # and the plain-NumPy loop, which xlogreg does not run
+    np.testing.assert_allclose(blocked.w, run.w, rtol=0, atol=1e-12 * np.max(np.abs(run.w)))
+    np.testing.assert_allclose(blocked.dw, run.dw, rtol=0, atol=1e-12 * np.max(np.abs(run.dw)))
+    np.testing.assert_allclose([c for _, c in blocked.costs], run.costs, rtol=1e-12)
 
 
 def test_blocked_primal_on_course_data(course_data):
