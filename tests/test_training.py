@@ -182,3 +182,24 @@ def test_a_zero_model_predicts_0_everywhere(case):
     np.testing.assert_array_equal(case.to_numpy(model.predict(X)), np.zeros((1, 5)))
     assert model.train_accuracy == 40.0  # two of the five labels are 0
     assert model.accuracy(X, Y) == 40.0
+
+
+def test_readme_p_cat_figures_come_from_the_results_file(course_data, reference_run):
+    """benchmarks/results/cat_test_images.json (python benchmarks/cat_test_images.py) holds P(cat) of
+    the README's model for test images 1 and 6; the plain NumPy course loop gives the same, and the
+    README prints them."""
+    import json
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    results = json.loads((root / "benchmarks" / "results" / "cat_test_images.json").read_text())
+    _, _, X_test, test_y, _ = course_data
+    w, b = reference_run[:2]
+    readme = (root / "README.md").read_text()
+    assert [image["index"] for image in results["images"]] == [1, 6]
+    for image in results["images"]:
+        k = image["index"]
+        assert image["p_cat"] == pytest.approx(float(ref.sigmoid(w.T @ X_test[:, k] + b)[0]), rel=1e-9)
+        assert image["label"] == ("cat" if test_y[0, k] == 1 else "non-cat")
+        assert f"P(cat) = {image['p_cat']:.4f}" in readme
+    assert results["test_accuracy"] == reference_run[4]
