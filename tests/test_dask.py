@@ -431,49 +431,28 @@ def test_cli_scheduler_needs_dask():
     assert run.returncode == 2 and "--scheduler needs --backend dask" in run.stderr
 
 
-MEMORY_LIMIT = 320 * 2**20
-
-# The peak resident memory is the kernel's VmHWM of this process image (ru_maxrss would
-# carry over the parent's, pytest's, from before the exec).
-CHILD = """
-import resource, sys
-resource.setrlimit(resource.RLIMIT_DATA, ({limit}, {limit}))
-from xlogreg.cli import main
-status = main(sys.argv[1:])
-with open("/proc/self/status") as f:
-    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-print("PEAK_RSS_BYTES", peak_kib * 1024)
-sys.exit(status)
-"""
+def _load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
 def test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit(tmp_path):
+    """The measurement of benchmarks/out_of_core_memory.py (whose results file the README quotes)."""
+    memory = _load_benchmark("out_of_core_memory")
     # 1.0 GiB of 64x64x3 uint8 images: 3.2 times the limit on the training process's data
     # segment; flattened to float32, X would be 4 GiB (12.8 times).
     path = tmp_path / "big.h5"
-    make_dataset.write(path, 87382, (64, 64, 3), seed=0)
-    size = path.stat().st_size
-    assert size > 3 * MEMORY_LIMIT
-    env = {
-        **os.environ,
-        "DASK_ARRAY__CHUNK_SIZE": "16MiB",  # a few chunks per thread must fit in the limit
-        # Reserved-but-unused address space also counts against RLIMIT_DATA: one
-        # BLAS thread (its buffers) and two malloc arenas keep that small.
-        "OPENBLAS_NUM_THREADS": "1",
-        "MALLOC_ARENA_MAX": "2",
-    }
     try:
-        run = subprocess.run(
-            [sys.executable, "-c", CHILD.format(limit=MEMORY_LIMIT), "train", "--backend", "dask", "--train", path,
-             "-n", "1", "--dtype", "float32", "-q", "--json", tmp_path / "run.json"],
-            capture_output=True, text=True, env=env, timeout=240,
-        )
+        size = memory.write_data(path, 87382)
+        assert size > 3 * memory.MEMORY_LIMIT
+        run, peak = memory.train_limited(path, tmp_path / "run.json", memory.MEMORY_LIMIT)
     finally:
-        path.unlink()  # pytest keeps the last runs' temporary directories: not this gigabyte
+        path.unlink(missing_ok=True)  # pytest keeps the last runs' temporary directories: not this gigabyte
     assert run.returncode == 0, run.stdout + run.stderr
-    peak = int(run.stdout.split("PEAK_RSS_BYTES")[1].split()[0])
-    assert peak < MEMORY_LIMIT < size / 3, (peak, MEMORY_LIMIT, size)
+    assert peak < memory.MEMORY_LIMIT < size / 3, (peak, memory.MEMORY_LIMIT, size)
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["data"]["m_train"] == 87382
     run_summary = summary["runs"][0]
