@@ -2,7 +2,11 @@
 
     python benchmarks/bench_dask.py                        # 0.5 GiB of pixels, X of 4 GiB: ~5 minutes
     python benchmarks/bench_dask.py --examples 87382       # 1 GiB of pixels, X of 8 GiB
-    python benchmarks/bench_dask.py --json out.json        # also write the results as JSON
+    python benchmarks/bench_dask.py --json out.json        # the results elsewhere
+
+The results (machine, command, load, every per-iteration time) are written to
+``benchmarks/results/bench_dask.json`` unless ``--json`` names another file
+(``--json ''``: none).
 
 One synthetic course-format file (``scripts/make_dataset.py``: 64 x 64 x 3
 uint8 images) is written to a temporary directory. The same primal gradient
@@ -23,7 +27,8 @@ checks and accuracy pass), and the time between consecutive iterations is
 recorded through its callback. Reported: the median and minimum seconds per
 iteration and their ratios to NumPy. Not a test: nothing here asserts.
 
-Measured with ``python benchmarks/bench_dask.py`` (2026-11-22) on an AMD EPYC
+Measured with ``python benchmarks/bench_dask.py`` (2026-11-22, before it wrote a
+results file: these two runs have no raw file and are to be re-run) on an AMD EPYC
 virtual machine with 2 usable cores, 23.5 GiB of memory, OpenBLAS 0.3.31
 (scipy-openblas, 2 threads), Python 3.11.7, NumPy 2.4.6, Dask 2026.8.0, h5py
 3.16.0. Data: 43690 examples of 64x64x3 (12288 features), a 0.50 GiB file,
@@ -117,7 +122,9 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=3, help="iterations per contender per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", help="where to write the data file (default: a temporary directory)")
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_dask.json"),
+                        help="write the results to this JSON file (default: benchmarks/results/bench_dask.json; "
+                             "'' for none)")
     args = parser.parse_args(argv)
 
     info = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pytest
 
+import _reference as ref
 import xlogreg
 from conftest import DATA_DIR, ROOT, course_reference
 from xlogreg import flatten_images, load_model
@@ -309,11 +310,15 @@ def test_predict_synthetic_pictures_and_data(synthetic_run, files, tmp_path):
         Image.fromarray(x[k]).save(paths[-1])
     proc = ok(run_cli("predict", d / "m.h5", *paths, "--data", files["test"]))
     model = load_model(d / "m.h5")
-    proba = model.predict_proba(flatten_images(x[:4]))[0]
+    # Probabilities and accuracy from the saved w, b with the plain-NumPy formulas (tests/_reference.py),
+    # not from the Model methods the command itself calls.
+    w, b = np.asarray(model.w, dtype=np.float64), float(model.b)
+    proba = ref.sigmoid(w.T @ flatten_images(x[:4]) + b)[0]
     printed = [float(p) for p in re.findall(r"P\(bright\) = ([0-9.]+)\)$", proc.stdout, re.M)]
     np.testing.assert_allclose(printed, proba, atol=5e-5)
     (accuracy,) = re.findall(r"^accuracy: ([0-9.]+) %", proc.stdout, re.M)
-    assert float(accuracy) == pytest.approx(model.accuracy(flatten_images(x), y))
+    expected = ref.accuracy(ref.predict(w, b, flatten_images(x)), y)
+    assert float(accuracy) == pytest.approx(expected)
 
 
 def test_learning_rates_and_plot(runs):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from conftest import import_backend
 from xlogreg.core import cost_from_z
@@ -18,7 +19,8 @@ def check(case, out, expected, rtol=None, atol=0.0):
     assert array_namespace(out) is case.xp
     assert str(get_device(out)) == str(case.device)
     assert out.dtype == case.dtype
-    np.testing.assert_allclose(case.to_numpy(out), expected, rtol=rtol or max(case.rtol, 1e-7), atol=atol)
+    rtol = max(case.rtol, 1e-7) if rtol is None else rtol  # an explicit 0 stays 0
+    np.testing.assert_allclose(case.to_numpy(out), expected, rtol=rtol, atol=atol)
 
 
 def test_sigmoid(case):
@@ -64,7 +66,11 @@ def test_normalize_rows(case):
 def test_normalize_rows_extreme_magnitudes(case):
     big = 1e300 if case.dtype_name == "float64" else 1e37
     x = case.asarray([[3 * big, 4 * big], [3 / big, 4 / big]])
-    np.testing.assert_allclose(case.to_numpy(xlogreg.normalize_rows(x)), [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
+    # Each output is x / max / norm: the rounding of the input, two divisions, two squares, a sum
+    # and a square root, each within half an ulp: 4 eps covers them (1e-6 would let float64 be wrong
+    # in its 7th digit).
+    eps = float(np.finfo(case.dtype_name).eps)
+    check(case, xlogreg.normalize_rows(x), [[0.6, 0.8], [0.6, 0.8]], rtol=4 * eps)
 
 
 def test_softmax(case):
@@ -87,8 +93,12 @@ def test_l1_l2(case):
     y = case.asarray([1.0, 0.0, 0.0, 1.0, 1.0])
     l1, l2 = xlogreg.l1(yhat, y), xlogreg.l2(yhat, y)
     assert l1.shape == () and l2.shape == ()
-    check(case, l1, 1.1, rtol=1e-6)
-    check(case, l2, 0.43, rtol=1e-6)
+    # The inputs themselves are rounded to the dtype (0.9 is 0.89999998 in float32), then 5
+    # differences and a sum of 5 terms: 8 eps relative bounds both (1e-6 was float32's eps x 8
+    # for float64 too, 1e10 times what float64 achieves).
+    eps = float(np.finfo(case.dtype_name).eps)
+    check(case, l1, 1.1, rtol=8 * eps)
+    check(case, l2, 0.43, rtol=8 * eps)
 
 
 def test_initialize_with_zeros(case):
@@ -111,7 +121,14 @@ def test_propagate_course_values(case):
     w, X, Y = (case.asarray(PROPAGATE_CASE[k]) for k in ("w", "X", "Y"))
     grads, cost = xlogreg.propagate(w, 2.0, X, Y)
     check(case, grads["dw"], [[0.99845601], [2.39507239]], rtol=1e-7)
-    check(case, grads["db"], 0.00145557813678, rtol=max(case.rtol, 1e-10) * 1e3)
+    # db is the mean of A - Y = [-1.2e-4, 0.99999, -0.9955], which cancel down to 0.0015: its error
+    # is absolute, a few roundings of numbers below 1 (each A within ~eps, the sum of 3 terms, the
+    # input -3.2 rounded in float32): 4 eps absolute, relative ~1e-4 in float32 and 6e-13 in float64
+    # (the old rtol of 1e-2 for float32 would have accepted a db 1% off).
+    eps = float(np.finfo(case.dtype_name).eps)
+    _, db_ref, _ = ref.propagate(*(PROPAGATE_CASE[k] for k in ("w", "b", "X", "Y")))
+    assert db_ref == pytest.approx(0.00145557813678, rel=1e-11)  # the course's printed value
+    check(case, grads["db"], db_ref, rtol=0.0, atol=4 * eps)
     check(case, cost, 5.801545319394553, rtol=max(case.rtol, 1e-14))
 
 
@@ -185,8 +202,10 @@ def test_cost_is_finite_when_sigmoid_saturates(case):
     # |z| = 50: sigmoid is exactly 0 or 1 in float32 and float64, the naive log gives inf
     Z = case.asarray([[50.0, -50.0, 50.0, -50.0]])
     Y = case.asarray([[0.0, 1.0, 1.0, 0.0]])
-    cost = case.to_numpy(cost_from_z(Z, Y))
-    assert cost == pytest.approx((50 + 50 + np.log1p(np.exp(-50)) * 2) / 4, rel=1e-6)
+    cost = cost_from_z(Z, Y)
+    # four softplus values and their mean: a few roundings of the dtype (1e-6 was 1e10 times
+    # float64's)
+    check(case, cost, (50 + 50 + np.log1p(np.exp(-50)) * 2) / 4, rtol=4 * float(np.finfo(case.dtype_name).eps))
 
 
 def test_predict_course_values(case):
@@ -222,3 +241,85 @@ def test_optimize_does_not_mutate_inputs(case):
     xlogreg.optimize(w, 2.0, X, Y, num_iterations=20, learning_rate=0.1)
     for arr, before in zip((w, X, Y), snapshots):
         np.testing.assert_array_equal(case.to_numpy(arr), before)
+
+
+def test_predict_is_1_only_strictly_above_one_half(case):
+    """sigmoid(0) = 0.5 exactly: the course's ``A > 0.5`` says 0 there, and 1 just above."""
+    zero = case.asarray(np.zeros((2, 1)))
+    X = case.asarray([[1.0, -3.0, 0.0], [2.0, 4.0, 0.0]])
+    check(case, xlogreg.predict(zero, 0.0, X), [[0.0, 0.0, 0.0]])
+    # w.T X + b = x - 2: exactly 0 at x = 2 (sigmoid 0.5: label 0), one step of the dtype either side
+    eps = float(np.finfo(case.dtype_name).eps)
+    X = case.asarray([[2.0, 2.0 + 2 * eps, 2.0 - eps, 3.0, 1.0]])
+    check(case, xlogreg.predict(case.asarray([[1.0]]), -2.0, X), [[0.0, 1.0, 0.0, 1.0, 0.0]])
+
+
+# Logits far out on both sides, where a naive sigmoid or cost overflows (exp(800) is inf in
+# float64, exp(100) in float32) or loses the tail; +-80 is where float32's exp(-z) is still a
+# normal number. The reference is SciPy's expit in float64, rounded to the case's dtype.
+EXTREME_Z = [1e4, -1e4, 800.0, -800.0, 100.0, -100.0, 80.0, -80.0, 40.0, -40.0, np.inf, -np.inf, 0.0]
+
+
+def _eps(case):
+    return float(np.finfo(case.dtype_name).eps)
+
+
+def test_sigmoid_values_at_extreme_logits(case):
+    z = np.array(EXTREME_Z)
+    s = xlogreg.sigmoid(case.asarray(z))
+    expected = ref.sigmoid(z).astype(case.dtype_name)
+    out = case.to_numpy(s)
+    assert np.all(np.isfinite(out)), out
+    # The exact values are normal numbers (or exactly 0 / 1) in both dtypes: a few ulps apart at most.
+    normal = (expected == 0) | (np.abs(expected) >= np.finfo(case.dtype_name).tiny)
+    assert s.dtype == case.dtype and str(get_device(s)) == str(case.device)
+    np.testing.assert_allclose(out[normal], expected[normal], rtol=4 * _eps(case), atol=0.0)
+    # Far below 0, sigmoid(z) = e^z / (1 + e^z) rounds to e^z itself: the backend's own exp(z),
+    # a subnormal number (or 0 where the backend flushes subnormals: XLA on CPU). The naive
+    # 1 / (1 + exp(-z)) overflows to 1 / inf = 0 there, silently on torch and JAX.
+    deep = case.asarray([-100.0, -103.0] if case.dtype_name == "float32" else [-740.0, -744.0])
+    np.testing.assert_array_equal(case.to_numpy(xlogreg.sigmoid(deep)), case.to_numpy(case.xp.exp(deep)))
+
+
+def test_sigmoid_derivative_at_extreme_logits(case):
+    z = np.array(EXTREME_Z)
+    out = case.to_numpy(xlogreg.sigmoid_derivative(case.asarray(z)))
+    assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 0.25)), out
+    s = ref.sigmoid(z)
+    # s (1 - s) in the dtype: 1 - s loses everything below eps where s rounds to 1 (z >~ 17 / 37),
+    # so the absolute error is up to eps against a maximum of 0.25.
+    np.testing.assert_allclose(out, s * (1 - s), rtol=4 * _eps(case), atol=_eps(case))
+
+
+def test_propagate_at_extreme_logits(case):
+    """Z = X (w = 1, b = 0): confident right and wrong answers at |z| = 1e4, 800, 80."""
+    X = np.array([[1e4, -1e4, 800.0, -800.0, 80.0, -80.0]])
+    Y = np.array([[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]])
+    grads, cost = xlogreg.propagate(case.asarray([[1.0]]), 0.0, case.asarray(X), case.asarray(Y))
+    dw, db, cost_ref = ref.propagate(np.ones((1, 1)), 0.0, X, Y)
+    # by hand: the wrong answers cost 1e4 and 800, the right ones ~0: (1e4 + 800) / 6 = 1800,
+    # and dw = (0 + 1e4 + 800 + 0 + ~0 + ~0) / 6 = 1800, db = (0 - 1 + 1 + 0 - ~0 + ~0) / 6 = ~0
+    assert cost_ref == pytest.approx(1800.0, rel=1e-15) and dw[0, 0] == pytest.approx(1800.0, rel=1e-15)
+    assert abs(db) < 1e-30
+    # a mean of 6 terms of at most 1e4: a few roundings of the dtype, relative to the result
+    tol = 8 * _eps(case)
+    check(case, cost, cost_ref, rtol=tol)
+    check(case, grads["dw"], dw, rtol=tol)
+    check(case, grads["db"], db, rtol=0.0, atol=tol)
+
+
+# The overflow of w.T X itself is real and NumPy says so; the test is about what follows it.
+@pytest.mark.filterwarnings("ignore:overflow encountered in matmul:RuntimeWarning")
+def test_propagate_at_infinite_logits(case):
+    """w.T X overflows to +inf and -inf: right answers, so the cost and the gradient are exactly 0."""
+    big = 1e300 if case.dtype_name == "float64" else 1e30
+    X = case.asarray([[big, -big]])
+    grads, cost = xlogreg.propagate(case.asarray([[big]]), 0.0, X, case.asarray([[1.0, 0.0]]))
+    check(case, cost, 0.0, atol=0.0)
+    check(case, grads["dw"], [[0.0]], atol=0.0)
+    check(case, grads["db"], 0.0, atol=0.0)
+    # ... and one wrong answer at Z = +inf costs inf (the course's -log(1 - 1)), with a finite gradient
+    grads, cost = xlogreg.propagate(case.asarray([[big]]), 0.0, X, case.asarray([[0.0, 0.0]]))
+    assert case.to_numpy(cost) == np.inf
+    check(case, grads["dw"], [[big / 2]], rtol=_eps(case))
+    check(case, grads["db"], 0.5, rtol=_eps(case))

@@ -1,7 +1,8 @@
 """Scale-out with Dask (issue 5): NumPy's results, bounded graphs, out of core, on a cluster.
 
 * Results on dask equal NumPy's (1e-9 relative in float64) on the course data
-  and on synthetic data, in memory and read lazily from HDF5.
+  and on synthetic data, in memory and read lazily from HDF5, and equal the
+  plain-NumPy course loop of tests/_reference.py (which xlogreg does not run).
 * The loop stays bounded: the graph handed to Dask has the same size at
   every iteration, each chunk of the file is read once per iteration, and a
   distributed scheduler holds no history.
@@ -26,9 +27,9 @@ import time
 import numpy as np
 import pytest
 
+import _reference as ref
 import xlogreg
 from xlogreg import _backends, datasets, solvers
-
 
 try:
     import dask
@@ -83,6 +84,21 @@ def assert_same_model(model, reference, rtol):
     assert model.cost_iterations == reference.cost_iterations
     assert_close(model.costs, reference.costs, rtol, "costs")
     assert model.train_accuracy == reference.train_accuracy
+
+
+def course_loop(X, Y, kwargs):
+    """The plain-NumPy float64 course loop (tests/_reference.py) with train's settings."""
+    return ref.course_loop(X, Y, kwargs["num_iterations"], kwargs["learning_rate"], kwargs["record_every"])
+
+
+def assert_matches_course_loop(model, run, X, Y, rtol):
+    """The model against a loop xlogreg did not run: w, b, costs, and (in float64) the accuracy."""
+    assert_close(_backends.to_numpy(model.w), run.w, rtol, "w against the plain course loop")
+    assert_close(model.b, run.b, rtol, "b against the plain course loop")
+    assert model.cost_iterations == run.cost_iterations
+    assert_close(model.costs, run.costs, rtol, "costs against the plain course loop")
+    if model.dtype == "float64":  # float32 rounding may move an example across 0.5
+        assert model.train_accuracy == pytest.approx(ref.accuracy(ref.predict(run.w, run.b, X), Y), abs=1e-9)
 
 
 class ReadCounter:
@@ -188,6 +204,9 @@ def test_dask_matches_numpy_on_course_data(course_data, course_paths, solver):
     from_file = xlogreg.train(X_lazy, Y_lazy, backend="dask", **kwargs)
     assert from_file.solver == solver
     assert_same_model(from_file, reference, RTOL["float64"])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(in_memory, run, X, Y, RTOL["float64"])
+    assert_matches_course_loop(from_file, run, X, Y, RTOL["float64"])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -204,6 +223,9 @@ def test_dask_matches_numpy_on_synthetic_data(synthetic, synthetic_path, dtype):
     # A dask X in memory, in chunks, with Y from NumPy (moved to dask in one chunk).
     chunked = xlogreg.train(da.from_array(X, chunks=(64, 700)), Y, backend="dask", **kwargs)
     assert_same_model(chunked, reference, RTOL[dtype])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(model, run, X, Y, RTOL[dtype])
+    assert_matches_course_loop(chunked, run, X, Y, RTOL[dtype])
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -309,6 +331,9 @@ def test_local_cluster_gives_numpys_model(cluster, synthetic, synthetic_path):
     assert _backends.dask_client() is None
     assert_same_model(from_file, reference, RTOL["float64"])
     assert_same_model(in_memory, reference, RTOL["float64"])
+    run = course_loop(X, Y, kwargs)
+    assert_matches_course_loop(from_file, run, X, Y, RTOL["float64"])
+    assert_matches_course_loop(in_memory, run, X, Y, RTOL["float64"])
     # The scheduler holds one iteration's tasks at most (38 for these 5 chunks), never a
     # growing history (with persisted w it held 67 more per iteration: 2000 after 30).
     assert max(tasks) < 60, tasks
@@ -425,49 +450,28 @@ def test_cli_scheduler_needs_dask():
     assert run.returncode == 2 and "--scheduler needs --backend dask" in run.stderr
 
 
-MEMORY_LIMIT = 320 * 2**20
-
-# The peak resident memory is the kernel's VmHWM of this process image (ru_maxrss would
-# carry over the parent's, pytest's, from before the exec).
-CHILD = """
-import resource, sys
-resource.setrlimit(resource.RLIMIT_DATA, ({limit}, {limit}))
-from xlogreg.cli import main
-status = main(sys.argv[1:])
-with open("/proc/self/status") as f:
-    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-print("PEAK_RSS_BYTES", peak_kib * 1024)
-sys.exit(status)
-"""
+def _load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
 def test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit(tmp_path):
+    """The measurement of benchmarks/out_of_core_memory.py (whose results file the README quotes)."""
+    memory = _load_benchmark("out_of_core_memory")
     # 1.0 GiB of 64x64x3 uint8 images: 3.2 times the limit on the training process's data
     # segment; flattened to float32, X would be 4 GiB (12.8 times).
     path = tmp_path / "big.h5"
-    make_dataset.write(path, 87382, (64, 64, 3), seed=0)
-    size = path.stat().st_size
-    assert size > 3 * MEMORY_LIMIT
-    env = {
-        **os.environ,
-        "DASK_ARRAY__CHUNK_SIZE": "16MiB",  # a few chunks per thread must fit in the limit
-        # Reserved-but-unused address space also counts against RLIMIT_DATA: one
-        # BLAS thread (its buffers) and two malloc arenas keep that small.
-        "OPENBLAS_NUM_THREADS": "1",
-        "MALLOC_ARENA_MAX": "2",
-    }
     try:
-        run = subprocess.run(
-            [sys.executable, "-c", CHILD.format(limit=MEMORY_LIMIT), "train", "--backend", "dask", "--train", path,
-             "-n", "1", "--dtype", "float32", "-q", "--json", tmp_path / "run.json"],
-            capture_output=True, text=True, env=env, timeout=240,
-        )
+        size = memory.write_data(path, 87382)
+        assert size > 3 * memory.MEMORY_LIMIT
+        run, peak = memory.train_limited(path, tmp_path / "run.json", memory.MEMORY_LIMIT)
     finally:
-        path.unlink()  # pytest keeps the last runs' temporary directories: not this gigabyte
+        path.unlink(missing_ok=True)  # pytest keeps the last runs' temporary directories: not this gigabyte
     assert run.returncode == 0, run.stdout + run.stderr
-    peak = int(run.stdout.split("PEAK_RSS_BYTES")[1].split()[0])
-    assert peak < MEMORY_LIMIT < size / 3, (peak, MEMORY_LIMIT, size)
+    assert peak < memory.MEMORY_LIMIT < size / 3, (peak, memory.MEMORY_LIMIT, size)
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["data"]["m_train"] == 87382
     run_summary = summary["runs"][0]

@@ -171,7 +171,7 @@ def test_fused_primal_loop_matches_course_loop(numba_kernel, dtype, tol):
 def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
     """The course data, 300 iterations: compiled pass vs the Array API loop, and the final gradient."""
     X, Y, *_ = course_data
-    assert X.flags.f_contiguous and choose_fused(X) == (X.nbytes >= solvers.FUSED_MIN_BYTES)
+    assert X.flags.f_contiguous and X.nbytes == 12288 * 209 * 8  # 20.5 MB, columns contiguous
     w, b = np.zeros((X.shape[0], 1)), np.asarray(0.0)
     plain = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=False, block=None)
     fused = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=True)
@@ -181,12 +181,17 @@ def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
 
 
 def test_choose_fused_only_for_big_fortran_numpy(numba_kernel, monkeypatch):
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
-    X = np.asfortranarray(np.ones((10, 20)))
+    X = np.asfortranarray(np.ones((10, 20)))  # 1600 bytes
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1600)
     assert choose_fused(X)
-    # given the iterations: only if the reads it saves take longer than loading the kernels
-    needed = solvers.FUSED_LOAD_S * solvers.FUSED_READ_BYTES_PER_S / X.nbytes
-    assert choose_fused(X, int(needed) + 1) and not choose_fused(X, int(needed) - 1)
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1601)
+    assert not choose_fused(X)
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
+    # given the iterations: only if the reads it saves take longer than loading the kernels.
+    # By hand, for a load of 2 s and reads at 1 GB/s: 2 s x 1e9 B/s / 1600 B = 1,250,000 iterations.
+    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 2.0)
+    monkeypatch.setattr(solvers, "FUSED_READ_BYTES_PER_S", 1e9)
+    assert choose_fused(X, 1_250_000) and choose_fused(X, 1_250_001) and not choose_fused(X, 1_249_999)
     assert not choose_fused(np.ascontiguousarray(X))  # rows contiguous: BLAS path
     assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
     assert not choose_fused(np.asfortranarray(np.ones((10, 20), dtype=np.float16)))
@@ -417,9 +422,11 @@ def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, mon
     assert calls == []  # auto: 250 iterations save ~2 ms, loading costs ~1 s
     model = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual", fused=True)
     assert calls == [100, 100, 50]
-    long_enough = int(solvers.FUSED_LOAD_S / solvers.FUSED_DUAL_SAVES_S) + 1
-    assert solvers.choose_fused_dual(np.ones((3, 3)), long_enough)
-    assert not solvers.choose_fused_dual(np.ones((3, 3)), long_enough - 2)
+    # By hand, for a load of 0.5 s and 2e-5 s saved per iteration: 25,000 iterations pay for it.
+    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 0.5)
+    monkeypatch.setattr(solvers, "FUSED_DUAL_SAVES_S", 2e-5)
+    assert solvers.choose_fused_dual(np.ones((3, 3)), 25_001)
+    assert not solvers.choose_fused_dual(np.ones((3, 3)), 24_999)
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
         xlogreg.train(X, Y, num_iterations=5, fused="yes")
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got None"):

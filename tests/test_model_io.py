@@ -354,8 +354,18 @@ def test_load_images_scales_resizes_and_inverts(tmp_path):
     expected = 255.0 - np.asarray(Image.fromarray(pixels).convert("L"), dtype=np.float64)
     np.testing.assert_allclose(X[:, 0], expected.reshape(-1) / 255.0)
 
-    Image.fromarray(rng.integers(0, 256, size=(40, 30, 4), dtype=np.uint8)).save(tmp_path / "big.png")
-    assert load_images([tmp_path / "big.png"], model).shape == (60, 1)
+    # A bigger RGBA picture: alpha dropped, resized to width 5 x height 4 by Pillow's bilinear filter
+    # (the course's imresize), written out here with Pillow directly; a transposed size, another
+    # filter or the alpha channel kept would all differ.
+    big = rng.integers(0, 256, size=(40, 30, 4), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    resized = Image.fromarray(big[..., :3]).resize((5, 4), Image.Resampling.BILINEAR)
+    expected = np.asarray(resized, dtype=np.float64).reshape(-1, 1) / 255.0
+    np.testing.assert_allclose(load_images([tmp_path / "big.png"], model), expected, rtol=1e-15)
+    # One colour: every filter keeps it, so the values are known by hand.
+    Image.fromarray(np.full((40, 30, 3), (51, 102, 255), dtype=np.uint8)).save(tmp_path / "flat.png")
+    np.testing.assert_allclose(load_images([tmp_path / "flat.png"], model)[:, 0], np.tile([0.2, 0.4, 1.0], 20),
+                               rtol=1e-15)
 
 
 def test_load_images_errors(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from conftest import import_backend
 from xlogreg import _loss, solvers
@@ -106,6 +107,7 @@ def test_blocked_primal_matches_plain(case):
     w0, b0, costs0 = _run(case, X, Y, "primal", block=None)
     w1, b1, costs1 = _run(case, X, Y, "primal", block=7)
     _assert_close(case, w1, b1, costs1, case.to_numpy(w0), case.to_numpy(b0), costs0, _tol(case, 1e-12, 1e-5))
+    _assert_close(case, w1, b1, costs1, *_numpy_loop(X, Y, 30, 0.1, 5), _tol(case, 1e-11, 2e-5))  # independent
 
 
 @pytest.mark.parametrize("block", [1, 39, 40, 1000])
@@ -117,6 +119,10 @@ def test_blocked_primal_edge_blocks(block):
     np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
     np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
     np.testing.assert_allclose(blocked.dw, plain.dw, rtol=0, atol=1e-12 * np.max(np.abs(plain.dw)))
+    run = ref.course_loop(X, Y, 30, 0.1, 5)  # and the plain-NumPy loop, which xlogreg does not run
+    np.testing.assert_allclose(blocked.w, run.w, rtol=0, atol=1e-12 * np.max(np.abs(run.w)))
+    np.testing.assert_allclose(blocked.dw, run.dw, rtol=0, atol=1e-12 * np.max(np.abs(run.dw)))
+    np.testing.assert_allclose([c for _, c in blocked.costs], run.costs, rtol=1e-12)
 
 
 def test_blocked_primal_on_course_data(course_data):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
 
+import _reference as ref
 import xlogreg
 from conftest import course_reference
 
@@ -139,6 +140,7 @@ def test_interrupt_returns_partial_model():
     assert partial.interrupted and partial.iterations == 8
     reference = xlogreg.train(X, [0, 0, 1, 1], num_iterations=8, learning_rate=0.1, solver="primal")
     np.testing.assert_allclose(partial.w, reference.w, rtol=1e-15)
+    np.testing.assert_allclose(partial.w, ref.course_loop(X, [[0, 0, 1, 1]], 8, 0.1).w, rtol=1e-13)  # plain NumPy
     assert isinstance(info.value, KeyboardInterrupt)  # scripts still stop on Ctrl-C
 
 
@@ -148,3 +150,56 @@ def test_divergence_is_an_error_not_nan(case64, solver):
     X = case64.asarray([[1e300, -1e300, 1e300, 2e300]])
     with pytest.raises(xlogreg.TrainingDiverged, match="iteration .*smaller"):
         xlogreg.train(X, [0, 1, 0, 1], num_iterations=500, learning_rate=1e300, record_every=50, solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_divergence_after_the_last_recorded_cost_is_an_error_not_nan(case, solver):
+    """The cost is recorded (and checked) at iteration 0 only; w overflows at 1 and is NaN by 4.
+
+    Only the check of the final parameters (``solvers._check_final``) can catch this run:
+    without it, train returns w = [[nan], [nan]], b = nan on every backend (checked by hand).
+    """
+    X = case.asarray(np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]]) * 1e10)
+    Y = case.asarray([0, 1, 1, 0])
+    with pytest.raises(xlogreg.TrainingDiverged, match="not finite after 5 iterations.*smaller"):
+        xlogreg.train(X, Y, num_iterations=5, learning_rate=1e300, record_every=100, solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_divergence_after_the_last_recorded_cost_with_compiled_kernels(numba_kernel, solver):
+    X = np.asfortranarray(np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]]) * 1e10)
+    with pytest.raises(xlogreg.TrainingDiverged, match="not finite after 5 iterations"):
+        xlogreg.train(X, [0, 1, 1, 0], num_iterations=5, learning_rate=1e300, record_every=100, solver=solver,
+                      fused=True)
+
+
+def test_a_zero_model_predicts_0_everywhere(case):
+    """The course's predict: 1 only where the probability is strictly above 0.5; a zero model gives 0.5."""
+    X = case.asarray([[0.0, 1.0, -2.0, 3.0, 5.0], [1.0, -1.0, 0.5, 2.0, -7.0]])
+    Y = case.asarray([0, 1, 1, 0, 1])
+    model = xlogreg.train(X, Y, num_iterations=0)
+    np.testing.assert_array_equal(case.to_numpy(model.predict_proba(X)), np.full((1, 5), 0.5))
+    np.testing.assert_array_equal(case.to_numpy(model.predict(X)), np.zeros((1, 5)))
+    assert model.train_accuracy == 40.0  # two of the five labels are 0
+    assert model.accuracy(X, Y) == 40.0
+
+
+def test_readme_p_cat_figures_come_from_the_results_file(course_data, reference_run):
+    """benchmarks/results/cat_test_images.json (python benchmarks/cat_test_images.py) holds P(cat) of
+    the README's model for test images 1 and 6; the plain NumPy course loop gives the same, and the
+    README prints them."""
+    import json
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    results = json.loads((root / "benchmarks" / "results" / "cat_test_images.json").read_text())
+    _, _, X_test, test_y, _ = course_data
+    w, b = reference_run[:2]
+    readme = (root / "README.md").read_text()
+    assert [image["index"] for image in results["images"]] == [1, 6]
+    for image in results["images"]:
+        k = image["index"]
+        assert image["p_cat"] == pytest.approx(float(ref.sigmoid(w.T @ X_test[:, k] + b)[0]), rel=1e-9)
+        assert image["label"] == ("cat" if test_y[0, k] == 1 else "non-cat")
+        assert f"P(cat) = {image['p_cat']:.4f}" in readme
+    assert results["test_accuracy"] == reference_run[4]

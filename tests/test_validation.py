@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import _reference as ref
 import xlogreg
 from conftest import import_backend
 from xlogreg import _backends
@@ -71,13 +72,22 @@ def test_Y_must_be_m_labels_0_or_1(bad, words):
 
 
 def test_Y_of_shape_m_is_accepted():
-    model = xlogreg.train(X, np.array([0, 0, 1, 1]), num_iterations=3)
+    """Labels of shape (m,) train the same model as (1, m): the plain NumPy course loop's."""
+    model = xlogreg.train(X, np.array([0, 0, 1, 1]), num_iterations=3, learning_rate=0.1)
+    expected = ref.course_loop(X, Y, 3, 0.1)
     assert model.iterations == 3
+    np.testing.assert_allclose(model.w, expected.w, rtol=1e-14)
+    assert model.b == pytest.approx(expected.b, rel=1e-14)
+    assert model.costs == [pytest.approx(np.log(2), rel=1e-15)]  # a zero model's cost is log 2
 
 
 def test_boolean_data_is_converted():
-    model = xlogreg.train(X > 0.5, Y.astype(bool), num_iterations=3)
+    """True / False become 1.0 / 0.0 in the default float64, and train as those numbers do."""
+    model = xlogreg.train(X > 0.5, Y.astype(bool), num_iterations=3, learning_rate=0.1)
     assert model.w.dtype == np.float64
+    expected = ref.course_loop(np.array([[0.0, 1.0, 1.0, 1.0], [1.0, 0.0, 1.0, 0.0]]), Y, 3, 0.1)
+    np.testing.assert_allclose(model.w, expected.w, rtol=1e-14)
+    assert model.b == pytest.approx(expected.b, rel=1e-14)
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -0.1, np.nan, np.inf])
