@@ -292,6 +292,11 @@ def _materialize(*arrays):
     matrix, whose history is one pass over X) stay persisted where they are.
     Eager backends get their arrays back untouched.
     """
+    return _as_data(*arrays)
+
+
+def _as_data(*arrays):
+    """:func:`_materialize`'s work (the loops' setup calls it directly, the iterations through it)."""
     if any(is_dask_array(a) for a in arrays):
         import dask
         import dask.array as da
@@ -624,6 +629,7 @@ def _eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, 
 def _chunked_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost, callback, tol):
     """The primal loop on a Dask X: one task per chunk of examples, each chunk read once."""
     X, labels, weights = loss.X, loss.labels, loss.weights
+    W, b = _as_data(W, b)  # data, not the recipes of zeros: every iteration's graph is the same
     costs = []
     state = (W, b, 0)
     dW = db = None
