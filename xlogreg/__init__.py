@@ -26,6 +26,7 @@ from .core import (
 )
 from .datasets import DataError, flatten_images, load_dataset, load_digits
 from .model_io import load_model, save_model
+from .newton import ConvergenceWarning
 from .solvers import TrainingDiverged, TrainingInterrupted, optimize
 from .training import Model, model, train
 
@@ -34,6 +35,7 @@ __all__ = [
     "L2",
     "BACKENDS",
     "BackendError",
+    "ConvergenceWarning",
     "DataError",
     "Model",
     "TrainingDiverged",

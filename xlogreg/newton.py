@@ -83,7 +83,7 @@ def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
     return p, max_cg
 
 
-def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, print_cost=False):
+def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`NewtonResult`.
 
     Parameters
@@ -98,9 +98,12 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, p
     max_cg : int, optional
         Hessian-vector products per iteration at most (default: the number of
         parameters, capped at 200).
-    record, print_cost :
-        ``record(i, cost)`` after each iteration's objective is known; print
-        it as the course does with `print_cost`.
+    record : callable, optional
+        ``record(i, cost, W, b)`` once the objective of iterate i is known
+        (i = 0 is the start).
+    settle : callable, optional
+        ``settle(W, b, J, dW, db)`` returns them computed (Dask: the new
+        iterate as data, so that the graph does not grow with the iterations).
 
     Examples
     --------
@@ -117,6 +120,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, p
     costs = []
     products = 0
     J, dW, db = loss.value_and_gradient(W, b)
+    if settle is not None:
+        W, b, J, dW, db = settle(W, b, J, dW, db)
     for i in range(max_iter + 1):
         cost = float(J)
         if not math.isfinite(cost):
@@ -126,9 +131,7 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, p
                                    "starting point give non-finite values")
         costs.append((i, cost))
         if record is not None:
-            record(i, cost)
-        if print_cost:
-            print("Cost after iteration %i: %f" % (i, cost))
+            record(i, cost, W, b)
         g = (dW, db)
         g_norm = math.sqrt(float(_dot(g, g)))
         if g_norm <= tol:
@@ -151,6 +154,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, p
             return NewtonResult(W, b, dW, db, costs, i, converged=False, hessian_products=products)
         W, b = W_new, b_new
         J, dW, db = loss.value_and_gradient(W, b)
+        if settle is not None:
+            W, b, J, dW, db = settle(W, b, J, dW, db)
     warnings.warn(f"newton-cg: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning, stacklevel=2)
     return NewtonResult(W, b, dW, db, costs, max_iter, converged=False, hessian_products=products)

@@ -52,7 +52,7 @@ from .core import check_problem
 __all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted",
            "SOLVERS"]
 
-SOLVERS = ("auto", "primal", "dual")
+SOLVERS = ("auto", "primal", "dual", "newton-cg")
 
 #: The dual solver is not chosen automatically when its Gram matrix would
 #: exceed this many bytes.
@@ -817,6 +817,62 @@ def _identity(a):
     return a
 
 
+#: :func:`newton_loop` warns when the cost without L2 ends below this: separable data.
+SEPARABLE_COST = 1e-6
+
+
+def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, callback=None, *, loss=None,
+                tol=None):
+    """Newton-CG (:func:`xlogreg.newton.newton_cg`) with the loops' interface; returns an :class:`OptimizeResult`.
+
+    At most `num_iterations` Newton iterations; `tol` None runs until the line
+    search finds no decrease (the optimum within rounding). The cost of every
+    `record_every`-th iterate is recorded (and printed); ``callback(i, cost)``
+    follows every iteration. Ctrl-C raises :class:`TrainingInterrupted` with
+    the last iterate whose cost is known.
+    """
+    from . import newton
+
+    loss = _default_loss(X, Y, loss)
+    W, b, back = _matrix_params(w, b)
+    lazy = is_dask_array(X)
+    costs = []
+    reached = [(W, b, 0)]
+
+    def record(i, cost, W, b):
+        reached[0] = (W, b, i)
+        if callback is not None and i > 0:  # iteration i - 1 is done; as the other loops, the cost it started from
+            callback(i - 1, costs[-1][1] if (i - 1) % record_every == 0 else None)
+        if i % record_every == 0:
+            costs.append((i, cost))
+            if print_cost:
+                print("Cost after iteration %i: %f" % (i, cost))
+
+    def settle(*arrays):
+        return _materialize(*arrays)
+
+    with _shaped_interrupt(back):
+        try:
+            result = newton.newton_cg(loss, W, b, tol=0.0 if tol is None else tol, max_iter=num_iterations,
+                                      record=record, settle=settle if lazy else None)
+        except KeyboardInterrupt:
+            W, b, done = reached[0]
+            raise TrainingInterrupted(OptimizeResult(W, b, None, None, costs, done, "newton-cg")) from None
+    if result.iterations not in [i for i, _ in costs] and result.costs:
+        costs.append(result.costs[-1])  # the final cost, recorded whatever record_every says
+    if not loss.alpha and costs and costs[-1][1] < SEPARABLE_COST:
+        import warnings
+
+        norm = math.sqrt(float(_sum_sq(result.w)))
+        warnings.warn(
+            f"newton-cg: the cost fell to {costs[-1][1]:.3g}: the training data look linearly separable, and "
+            f"without L2 the optimum is at infinity; the weights returned are those reached after "
+            f"{result.iterations} iterations (norm {norm:.3g}). Use l2 > 0 for a finite optimum",
+            newton.ConvergenceWarning, stacklevel=3)
+    return back(OptimizeResult(result.w, result.b, result.dw, result.db, costs, result.iterations, "newton-cg",
+                               result.converged))
+
+
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
         print_cost=False, callback=None, fused="auto", loss=None, tol=None):
     """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
@@ -845,7 +901,13 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        if solver == "dual":
+        if solver == "newton-cg":
+            if fused is True:
+                raise ValueError("fused=True cannot run here: the compiled kernels are gradient-descent loops; "
+                                 "newton-cg runs on the Array API")
+            result = newton_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
+                                 tol=tol)
+        elif solver == "dual":
             result = dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
                                fused=fused, loss=loss, tol=tol)
         else:

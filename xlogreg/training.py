@@ -247,7 +247,14 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         carry too few digits to sum gradients over many examples).
     print_cost : bool
         Print the course's ``Cost after iteration i: ...`` lines.
-    solver : {"auto", "primal", "dual"}
+    solver : {"auto", "primal", "dual", "newton-cg"}
+        Gradient descent on X (``"primal"``) or on its Gram matrix
+        (``"dual"``, same iterates), ``"auto"`` the cheaper of the two; or
+        Newton-CG (:mod:`xlogreg.newton`): `num_iterations` is then the most
+        Newton iterations, `learning_rate` is not used (a line search sets
+        each step), and tol None runs until no step decreases the cost. It
+        converges in tens of iterations; with ``l2 = 0`` on separable data
+        the optimum is at infinity and it stops when the cost stops falling.
     record_every : int
         Record the cost every this many iterations (and check `tol` there).
     callback : callable, optional

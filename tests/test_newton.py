@@ -1,0 +1,99 @@
+"""Newton-CG (xlogreg/newton.py, ``train(solver="newton-cg")``) against scikit-learn's optimum.
+
+scikit-learn's ``LogisticRegression(C=c)`` minimises the same objective as
+``train(l2=1/c)``; its ``newton-cholesky`` solver at ``tol=1e-12`` is the
+reference optimum (independent code: an explicit Hessian and a Cholesky solve).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+import xlogreg
+from xlogreg import _backends
+
+
+def reference(X, y, C, sample_weight=None):
+    sk = LogisticRegression(C=C, tol=1e-12, max_iter=1000, solver="newton-cholesky")
+    sk.fit(X, y, sample_weight=sample_weight)
+    return sk.coef_, sk.intercept_
+
+
+def fitted(model):
+    w, b = _backends.to_numpy(model.w), model.b
+    b = _backends.to_numpy(b).ravel() if model.n_classes > 2 else np.array([b])
+    return w.T, b
+
+
+def assert_optimum(model, coef, intercept, rtol):
+    W, b = fitted(model)
+    if model.n_classes > 2:  # scikit-learn centres softmax's coefficients over the classes; so is our optimum
+        assert np.abs(W.sum(axis=0)).max() < 1e-6 * np.abs(W).max()
+    scale = max(np.abs(coef).max(), np.abs(intercept).max())
+    np.testing.assert_allclose(W, coef, rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(b, intercept, rtol=0, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("C", [1.0, 0.1])
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "iris"])
+def test_reaches_scikit_learns_optimum(name, C):
+    loader = {"breast_cancer": load_breast_cancer, "wine": load_wine, "iris": load_iris}[name]
+    X, y = loader(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    coef, intercept = reference(X, y, C)
+    model = xlogreg.train(X.T, y, solver="newton-cg", l2=1 / C, tol=1e-10, num_iterations=100)
+    assert model.converged and model.iterations < 30 and model.solver == "newton-cg"
+    assert_optimum(model, coef, intercept, 1e-8)
+
+
+def test_integer_sample_weights_and_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    s = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
+    coef, intercept = reference(X, y, 1.0, s)
+    model = xlogreg.train(X.T, y, sample_weight=s, solver="newton-cg", l2=1.0, tol=1e-9, num_iterations=100)
+    assert model.converged
+    assert_optimum(model, coef, intercept, 1e-6)
+
+
+def test_every_backend_reaches_the_optimum(case):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 5))
+    y = np.argmax(X[:, :3] + 0.8 * rng.standard_normal((60, 3)), axis=1)
+    s = rng.random(60) + 0.5
+    coef, intercept = reference(X, y, 0.5, s)
+    tol = 1e-4 if case.dtype_name == "float32" else 1e-10
+    model = xlogreg.train(case.asarray(X.T), case.asarray(y, dtype=None), sample_weight=case.asarray(s),
+                          solver="newton-cg", l2=2.0, tol=tol, num_iterations=60)
+    assert model.converged and model.backend == case.backend
+    assert_optimum(model, coef, intercept, 1e-3 if case.dtype_name == "float32" else 1e-7)
+
+
+def test_separable_data_without_l2_warn_and_stay_finite():
+    X = np.array([[-2.0, -1.0, 1.0, 2.0]])
+    with pytest.warns(xlogreg.ConvergenceWarning, match="linearly separable"):
+        model = xlogreg.train(X, [0, 0, 1, 1], solver="newton-cg", num_iterations=50)
+    assert np.all(np.isfinite(model.w)) and np.isfinite(model.b)
+    assert model.costs == sorted(model.costs, reverse=True)  # the line search only ever descends
+    assert model.train_accuracy == 100.0
+
+
+def test_iteration_limit_warns_and_stopping_matches_a_shorter_run():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).T
+    with pytest.warns(xlogreg.ConvergenceWarning, match="2 iterations ended before"):
+        short = xlogreg.train(X, y, solver="newton-cg", l2=1.0, tol=1e-12, num_iterations=2)
+    assert short.converged is False and short.iterations == 2
+    full = xlogreg.train(X, y, solver="newton-cg", l2=1.0, tol=1e-8, num_iterations=100, record_every=1)
+    assert full.converged and full.costs[-1] < short.costs[-1]
+
+
+def test_fused_true_is_refused():
+    with pytest.raises(ValueError, match="newton-cg runs on the Array API"):
+        xlogreg.train([[0.0, 1.0]], [0, 1], solver="newton-cg", fused=True)
