@@ -38,31 +38,37 @@ def assert_optimum(model, coef, intercept, rtol):
     np.testing.assert_allclose(b, intercept, rtol=0, atol=rtol * scale)
 
 
+SOLVERS = ["newton-cg", "newton-cholesky"]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("C", [1.0, 0.1])
 @pytest.mark.parametrize("name", ["breast_cancer", "wine", "iris"])
-def test_reaches_scikit_learns_optimum(name, C):
+def test_reaches_scikit_learns_optimum(name, C, solver):
     loader = {"breast_cancer": load_breast_cancer, "wine": load_wine, "iris": load_iris}[name]
     X, y = loader(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     coef, intercept = reference(X, y, C)
-    model = xlogreg.train(X.T, y, solver="newton-cg", l2=1 / C, tol=1e-10, num_iterations=100)
-    assert model.converged and model.iterations < 30 and model.solver == "newton-cg"
-    assert_optimum(model, coef, intercept, 1e-8)
+    model = xlogreg.train(X.T, y, solver=solver, l2=1 / C, tol=1e-10, num_iterations=100)
+    assert model.converged and model.iterations < 30 and model.solver == solver
+    assert_optimum(model, coef, intercept, 1e-7)
 
 
-def test_integer_sample_weights_and_digits():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_integer_sample_weights_and_digits(solver):
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     s = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
     coef, intercept = reference(X, y, 1.0, s)
-    model = xlogreg.train(X.T, y, sample_weight=s, solver="newton-cg", l2=1.0, tol=1e-9, num_iterations=100)
+    model = xlogreg.train(X.T, y, sample_weight=s, solver=solver, l2=1.0, tol=1e-9, num_iterations=100)
     assert model.converged
     assert_optimum(model, coef, intercept, 1e-6)
 
 
-def test_every_backend_reaches_the_optimum(case):
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_every_backend_reaches_the_optimum(case, solver):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 5))
     y = np.argmax(X[:, :3] + 0.8 * rng.standard_normal((60, 3)), axis=1)
@@ -70,15 +76,16 @@ def test_every_backend_reaches_the_optimum(case):
     coef, intercept = reference(X, y, 0.5, s)
     tol = 1e-4 if case.dtype_name == "float32" else 1e-10
     model = xlogreg.train(case.asarray(X.T), case.asarray(y, dtype=None), sample_weight=case.asarray(s),
-                          solver="newton-cg", l2=2.0, tol=tol, num_iterations=60)
+                          solver=solver, l2=2.0, tol=tol, num_iterations=60)
     assert model.converged and model.backend == case.backend
     assert_optimum(model, coef, intercept, 1e-3 if case.dtype_name == "float32" else 1e-7)
 
 
-def test_separable_data_without_l2_warn_and_stay_finite():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_separable_data_without_l2_warn_and_stay_finite(solver):
     X = np.array([[-2.0, -1.0, 1.0, 2.0]])
     with pytest.warns(xlogreg.ConvergenceWarning, match="linearly separable"):
-        model = xlogreg.train(X, [0, 0, 1, 1], solver="newton-cg", num_iterations=50)
+        model = xlogreg.train(X, [0, 0, 1, 1], solver=solver, num_iterations=50)
     assert np.all(np.isfinite(model.w)) and np.isfinite(model.b)
     assert model.costs == sorted(model.costs, reverse=True)  # the line search only ever descends
     assert model.train_accuracy == 100.0
@@ -92,6 +99,29 @@ def test_iteration_limit_warns_and_stopping_matches_a_shorter_run():
     assert short.converged is False and short.iterations == 2
     full = xlogreg.train(X, y, solver="newton-cg", l2=1.0, tol=1e-8, num_iterations=100, record_every=1)
     assert full.converged and full.costs[-1] < short.costs[-1]
+
+
+def test_hessian_matrix_against_hessian_vector_products():
+    """Every column of the formed Hessian is a Hessian-vector product with a unit vector (independent code)."""
+    from xlogreg import _loss
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 30))
+    for n_classes, l2 in ((2, 0.5), (3, 0.5), (3, 0.0)):
+        k = 1 if n_classes == 2 else n_classes
+        loss = _loss.LogisticLoss(X, rng.integers(0, n_classes, (1, 30)).astype(float), n_classes,
+                                  sample_weight=rng.random((1, 30)), l2=l2)
+        W, b = rng.standard_normal((4, k)), rng.standard_normal((k, 1))
+        H = loss.hessian_matrix(W, b)
+        assert H.shape == (5 * k, 5 * k)
+        np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-15)
+        for j in range(5 * k):
+            e = np.zeros(5 * k)
+            e[j] = 1
+            E = e.reshape(k, 5).T
+            HV, Hvb = loss.hessian_product(W, b, E[:4], E[4:].T.reshape(k, 1))
+            column = np.concatenate([HV, Hvb.T], axis=0).T.reshape(-1)
+            np.testing.assert_allclose(H[:, j], column, rtol=1e-12, atol=1e-12)
 
 
 def test_fused_true_is_refused():

@@ -250,6 +250,46 @@ class LogisticLoss:
         HV = self.X @ D.T
         return (HV + self.alpha * V if self.alpha else HV), xp.sum(D, axis=1, keepdims=True)
 
+    def hessian_matrix(self, W, b):
+        """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.
+
+        Parameters are ordered class by class, each as ``[W[:, c]; b[c]]``.
+        Block ``(c, e)`` is ``Xa diag(D_ce) Xa.T`` with ``Xa = [X; 1]`` and
+        ``D_ce = s a_c (delta_ce - a_e) / S`` (binary: ``s a (1 - a) / S``),
+        plus ``l2 / S`` on the diagonal of the W part. The softmax Hessian is
+        singular along "add the same bias (without L2: the same weights) to
+        every class", which changes no probability, and without L2 any Hessian
+        nears singular as the probabilities saturate; a ridge of ``1e-12``
+        times its largest entry keeps it solvable, and
+        :func:`xlogreg.newton.newton_cholesky` removes that direction from
+        each step.
+        """
+        xp = array_namespace(self.X)
+        dev = get_device(self.X)
+        n_x, m = self.X.shape
+        k = self.k
+        Xa = xp.concat([self.X, xp.ones((1, m), dtype=self.X.dtype, device=dev)], axis=0)
+        s = (1 / self.total_weight) if self.weights is None else self.weights / self.total_weight
+        Z = self.logits(W, b)
+        P = _softmax_columns(Z)[0] if self.multinomial else sigmoid(Z)
+        blocks = [[None] * k for _ in range(k)]
+        for c in range(k):
+            for e in range(c, k):
+                if self.multinomial:
+                    D = P[c:c + 1, :] * ((1.0 if c == e else 0.0) - P[e:e + 1, :]) * s
+                else:
+                    D = P * (1 - P) * s
+                blocks[c][e] = (Xa * D) @ Xa.T
+                blocks[e][c] = blocks[c][e] if c == e else xp.permute_dims(blocks[c][e], (1, 0))
+        H = xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0)
+        size = (n_x + 1) * k
+        diagonal = xp.zeros(size, dtype=self.X.dtype, device=dev)
+        in_w = xp.reshape(xp.astype(xp.arange(size, device=dev) % (n_x + 1) < n_x, self.X.dtype), (size,))
+        # without L2, saturated probabilities (separable data) leave even the binary Hessian singular
+        ridge = 1e-12 * xp.max(xp.abs(H)) if self.multinomial or not self.alpha else 0.0
+        diagonal = diagonal + in_w * self.alpha + ridge
+        return H + xp.eye(size, dtype=self.X.dtype, device=dev) * diagonal
+
     def zeros(self):
         """Zero ``(W, b)`` of shapes ``(n_x, k)`` and ``(k, 1)``, X's dtype and device."""
         xp = array_namespace(self.X)

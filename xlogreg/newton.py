@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace
 
-__all__ = ["newton_cg", "NewtonResult", "ConvergenceWarning"]
+__all__ = ["newton_cg", "newton_cholesky", "NewtonResult", "ConvergenceWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -86,6 +86,9 @@ def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
 def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`NewtonResult`.
 
+    The direction of each iteration solves ``H p = -g`` by conjugate
+    gradients on Hessian-vector products (no Hessian is formed).
+
     Parameters
     ----------
     loss : xlogreg._loss.LogisticLoss
@@ -117,8 +120,64 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     """
     n_params = W.shape[0] * W.shape[1] + b.shape[0]
     max_cg = min(n_params, 200) if max_cg is None else max_cg
+
+    def direction(W, b, g, g_norm):
+        return _conjugate_gradient(loss, W, b, g, g_norm, max_cg)
+
+    return _newton(loss, W, b, direction, "newton-cg", tol, max_iter, record, settle)
+
+
+def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None):
+    """Minimise `loss` from ``(W, b)`` by Newton's method with the Hessian formed and solved.
+
+    For problems with few parameters (``(n_x + 1) k`` up to a few thousand):
+    each iteration forms the Hessian (``k (k + 1) / 2`` products of the data
+    with itself, :meth:`xlogreg._loss.LogisticLoss.hessian_matrix`) and solves
+    ``H p = -g`` with the backend's ``linalg.solve`` (the Array API's linalg
+    extension; NumPy's for a Dask state, which is small). Same parameters and
+    result as :func:`newton_cg`; one solve per iteration instead of tens of
+    Hessian-vector products.
+    """
+    xp = array_namespace(W)
+    n_x, k = W.shape
+
+    def direction(W, b, g, g_norm):
+        H = loss.hessian_matrix(W, b)
+        G = xp.concat([g[0], xp.reshape(g[1], (1, k))], axis=0)  # (n_x + 1, k): class by class
+        rhs = xp.reshape(-xp.permute_dims(G, (1, 0)), (-1,))  # class-major, as H's blocks
+        try:
+            step = _solve(H, rhs)
+        except Exception as exc:  # a singular system (NumPy's LinAlgError, torch's, ...): the gradient step
+            if "singular" not in str(exc).lower():
+                raise
+            return (-g[0], -g[1]), 1
+        P = xp.permute_dims(xp.reshape(step, (k, n_x + 1)), (1, 0))
+        if loss.multinomial:  # no step along what changes no probability: keeps the iterates centred
+            centred = P - xp.mean(P, axis=1, keepdims=True)
+            P = centred if not loss.alpha else xp.concat([P[:n_x, :], centred[n_x:, :]], axis=0)
+        return (P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))), 1
+
+    return _newton(loss, W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
+
+
+def _solve(H, rhs):
+    """``H^-1 rhs`` by the namespace's ``linalg.solve``; a lazy (Dask) system, small, is solved by NumPy."""
+    from array_api_compat import is_dask_array
+
+    if is_dask_array(H):
+        import dask.array as da
+        import numpy as np
+
+        return da.from_array(np.linalg.solve(*(np.asarray(a) for a in (H.compute(), rhs.compute()))))
+    xp = array_namespace(H)
+    return xp.linalg.solve(H, rhs[:, None])[:, 0]
+
+
+def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
+    """The Newton iteration shared by both solvers: `direction` gives ``(p, Hessian products)``."""
     costs = []
     products = 0
+    eps = float(array_namespace(W).finfo(W.dtype).eps)
     J, dW, db = loss.value_and_gradient(W, b)
     if settle is not None:
         W, b, J, dW, db = settle(W, b, J, dW, db)
@@ -127,7 +186,7 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         if not math.isfinite(cost):
             from .solvers import TrainingDiverged
 
-            raise TrainingDiverged(f"newton-cg: the cost is {cost} at iteration {i}; the data or the "
+            raise TrainingDiverged(f"{name}: the cost is {cost} at iteration {i}; the data or the "
                                    "starting point give non-finite values")
         costs.append((i, cost))
         if record is not None:
@@ -135,27 +194,31 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         g = (dW, db)
         g_norm = math.sqrt(float(_dot(g, g)))
         if g_norm <= tol:
-            return NewtonResult(W, b, dW, db, costs, i, converged=True, hessian_products=products)
+            return NewtonResult(W, b, dW, db, costs, i, name, converged=True, hessian_products=products)
         if i == max_iter:
             break
-        p, used = _conjugate_gradient(loss, W, b, g, g_norm, max_cg)
+        p, used = direction(W, b, g, g_norm)
         products += used
         slope = float(_dot(g, p))
         if not slope < 0:  # not a descent direction (rounding at the optimum): fall back to -g
             p, slope = (-dW, -db), -g_norm * g_norm
         t = 1.0
-        for _ in range(40):  # Armijo backtracking: at most 40 halvings (t ~ 1e-12)
+        for _ in range(40):  # backtracking: at most 40 halvings (t ~ 1e-12)
             W_new, b_new = W + t * p[0], b + t * p[1]
-            J_new = loss.value(W_new, b_new)
-            if float(J_new) <= cost + 1e-4 * t * slope:
+            J_new, dW_new, db_new = loss.value_and_gradient(W_new, b_new)  # the gradient is needed next anyway
+            value = float(J_new)
+            if value <= cost + 1e-4 * t * slope:  # Armijo
+                break
+            # Near the optimum the decrease falls below the rounding of J: accept a step that keeps J
+            # within rounding and shrinks the gradient (as scikit-learn's Newton solvers do).
+            if value <= cost + 64 * eps * abs(cost) and float(_dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
                 break
             t *= 0.5
         else:  # no decrease at all: the optimum within rounding
-            return NewtonResult(W, b, dW, db, costs, i, converged=False, hessian_products=products)
-        W, b = W_new, b_new
-        J, dW, db = loss.value_and_gradient(W, b)
+            return NewtonResult(W, b, dW, db, costs, i, name, converged=False, hessian_products=products)
+        W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
-    warnings.warn(f"newton-cg: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
+    warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning, stacklevel=2)
-    return NewtonResult(W, b, dW, db, costs, max_iter, converged=False, hessian_products=products)
+    return NewtonResult(W, b, dW, db, costs, max_iter, name, converged=False, hessian_products=products)

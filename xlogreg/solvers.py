@@ -52,7 +52,7 @@ from .core import check_problem
 __all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "TrainingDiverged", "TrainingInterrupted",
            "SOLVERS"]
 
-SOLVERS = ("auto", "primal", "dual", "newton-cg")
+SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky")
 
 #: The dual solver is not chosen automatically when its Gram matrix would
 #: exceed this many bytes.
@@ -822,8 +822,11 @@ SEPARABLE_COST = 1e-6
 
 
 def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, callback=None, *, loss=None,
-                tol=None):
-    """Newton-CG (:func:`xlogreg.newton.newton_cg`) with the loops' interface; returns an :class:`OptimizeResult`.
+                tol=None, method="newton-cg"):
+    """Newton's method with the loops' interface; returns an :class:`OptimizeResult`.
+
+    `method` is ``"newton-cg"`` (:func:`xlogreg.newton.newton_cg`) or
+    ``"newton-cholesky"`` (:func:`xlogreg.newton.newton_cholesky`).
 
     At most `num_iterations` Newton iterations; `tol` None runs until the line
     search finds no decrease (the optimum within rounding). The cost of every
@@ -853,11 +856,12 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
 
     with _shaped_interrupt(back):
         try:
-            result = newton.newton_cg(loss, W, b, tol=0.0 if tol is None else tol, max_iter=num_iterations,
-                                      record=record, settle=settle if lazy else None)
+            solve = newton.newton_cg if method == "newton-cg" else newton.newton_cholesky
+            result = solve(loss, W, b, tol=0.0 if tol is None else tol, max_iter=num_iterations,
+                           record=record, settle=settle if lazy else None)
         except KeyboardInterrupt:
             W, b, done = reached[0]
-            raise TrainingInterrupted(OptimizeResult(W, b, None, None, costs, done, "newton-cg")) from None
+            raise TrainingInterrupted(OptimizeResult(W, b, None, None, costs, done, method)) from None
     if result.iterations not in [i for i, _ in costs] and result.costs:
         costs.append(result.costs[-1])  # the final cost, recorded whatever record_every says
     if not loss.alpha and costs and costs[-1][1] < SEPARABLE_COST:
@@ -865,11 +869,11 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
 
         norm = math.sqrt(float(_sum_sq(result.w)))
         warnings.warn(
-            f"newton-cg: the cost fell to {costs[-1][1]:.3g}: the training data look linearly separable, and "
+            f"{method}: the cost fell to {costs[-1][1]:.3g}: the training data look linearly separable, and "
             f"without L2 the optimum is at infinity; the weights returned are those reached after "
             f"{result.iterations} iterations (norm {norm:.3g}). Use l2 > 0 for a finite optimum",
             newton.ConvergenceWarning, stacklevel=3)
-    return back(OptimizeResult(result.w, result.b, result.dw, result.db, costs, result.iterations, "newton-cg",
+    return back(OptimizeResult(result.w, result.b, result.dw, result.db, costs, result.iterations, method,
                                result.converged))
 
 
@@ -901,12 +905,12 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        if solver == "newton-cg":
+        if solver.startswith("newton"):
             if fused is True:
                 raise ValueError("fused=True cannot run here: the compiled kernels are gradient-descent loops; "
-                                 "newton-cg runs on the Array API")
+                                 f"{solver} runs on the Array API")
             result = newton_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
-                                 tol=tol)
+                                 tol=tol, method=solver)
         elif solver == "dual":
             result = dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
                                fused=fused, loss=loss, tol=tol)

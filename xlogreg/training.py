@@ -247,10 +247,13 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         carry too few digits to sum gradients over many examples).
     print_cost : bool
         Print the course's ``Cost after iteration i: ...`` lines.
-    solver : {"auto", "primal", "dual", "newton-cg"}
+    solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky"}
         Gradient descent on X (``"primal"``) or on its Gram matrix
         (``"dual"``, same iterates), ``"auto"`` the cheaper of the two; or
-        Newton-CG (:mod:`xlogreg.newton`): `num_iterations` is then the most
+        Newton's method (:mod:`xlogreg.newton`), its direction by conjugate
+        gradients on Hessian-vector products (``"newton-cg"``) or by solving
+        the formed Hessian (``"newton-cholesky"``: for a few thousand
+        parameters at most). `num_iterations` is then the most
         Newton iterations, `learning_rate` is not used (a line search sets
         each step), and tol None runs until no step decreases the cost. It
         converges in tens of iterations; with ``l2 = 0`` on separable data
