@@ -25,28 +25,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace
 
-__all__ = ["newton_cg", "newton_cholesky", "NewtonResult", "ConvergenceWarning"]
+from .solvers import OptimizeResult, TrainingDiverged
+
+__all__ = ["newton_cg", "newton_cholesky", "ConvergenceWarning"]
 
 
 class ConvergenceWarning(UserWarning):
     """The solver stopped at its iteration limit before its tolerance was met."""
-
-
-@dataclass
-class NewtonResult:
-    w: object
-    b: object
-    dw: object
-    db: object
-    costs: list = field(default_factory=list)
-    iterations: int = 0
-    solver: str = "newton-cg"
-    converged: bool = False
-    hessian_products: int = 0
 
 
 def _dot(a, b):
@@ -61,7 +49,7 @@ def _axpy(t, x, y):
 
 
 def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
-    """An approximate solution p of ``H p = -g``; returns ``(p, products)``."""
+    """An approximate solution p of ``H p = -g``."""
     eta = min(0.5, math.sqrt(g_norm)) * g_norm
     p = (g[0] * 0, g[1] * 0)
     r = (-g[0], -g[1])  # residual -g - H p
@@ -71,20 +59,20 @@ def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
         Hd = loss.hessian_product(W, b, *d)
         curvature = _dot(d, Hd)
         if not float(curvature) > 0:  # flat or negative: H is singular along d (no L2)
-            return (p if j else (-g[0], -g[1])), j + 1
+            return p if j else (-g[0], -g[1])
         step = rr / curvature
         p = _axpy(step, d, p)
         r = _axpy(-step, Hd, r)
         rr_new = _dot(r, r)
         if math.sqrt(float(rr_new)) <= eta:
-            return p, j + 1
+            return p
         d = _axpy(rr_new / rr, d, r)
         rr = rr_new
-    return p, max_cg
+    return p
 
 
 def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None):
-    """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`NewtonResult`.
+    """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`xlogreg.solvers.OptimizeResult`.
 
     The direction of each iteration solves ``H p = -g`` by conjugate
     gradients on Hessian-vector products (no Hessian is formed).
@@ -150,12 +138,12 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
         except Exception as exc:  # a singular system (NumPy's LinAlgError, torch's, ...): the gradient step
             if "singular" not in str(exc).lower():
                 raise
-            return (-g[0], -g[1]), 1
+            return (-g[0], -g[1])
         P = xp.permute_dims(xp.reshape(step, (k, n_x + 1)), (1, 0))
         if loss.multinomial:  # no step along what changes no probability: keeps the iterates centred
             centred = P - xp.mean(P, axis=1, keepdims=True)
             P = centred if not loss.alpha else xp.concat([P[:n_x, :], centred[n_x:, :]], axis=0)
-        return (P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))), 1
+        return P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))
 
     return _newton(loss, W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
 
@@ -174,9 +162,8 @@ def _solve(H, rhs):
 
 
 def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
-    """The Newton iteration shared by both solvers: `direction` gives ``(p, Hessian products)``."""
+    """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p."""
     costs = []
-    products = 0
     eps = float(array_namespace(W).finfo(W.dtype).eps)
     J, dW, db = loss.value_and_gradient(W, b)
     if settle is not None:
@@ -184,8 +171,6 @@ def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
     for i in range(max_iter + 1):
         cost = float(J)
         if not math.isfinite(cost):
-            from .solvers import TrainingDiverged
-
             raise TrainingDiverged(f"{name}: the cost is {cost} at iteration {i}; the data or the "
                                    "starting point give non-finite values")
         costs.append((i, cost))
@@ -194,11 +179,10 @@ def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
         g = (dW, db)
         g_norm = math.sqrt(float(_dot(g, g)))
         if g_norm <= tol:
-            return NewtonResult(W, b, dW, db, costs, i, name, converged=True, hessian_products=products)
+            return OptimizeResult(W, b, dW, db, costs, i, name, True)
         if i == max_iter:
             break
-        p, used = direction(W, b, g, g_norm)
-        products += used
+        p = direction(W, b, g, g_norm)
         slope = float(_dot(g, p))
         if not slope < 0:  # not a descent direction (rounding at the optimum): fall back to -g
             p, slope = (-dW, -db), -g_norm * g_norm
@@ -215,10 +199,10 @@ def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
                 break
             t *= 0.5
         else:  # no decrease at all: the optimum within rounding
-            return NewtonResult(W, b, dW, db, costs, i, name, converged=False, hessian_products=products)
+            return OptimizeResult(W, b, dW, db, costs, i, name, False)
         W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
     warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning, stacklevel=2)
-    return NewtonResult(W, b, dW, db, costs, max_iter, name, converged=False, hessian_products=products)
+    return OptimizeResult(W, b, dW, db, costs, max_iter, name, False)
