@@ -937,9 +937,12 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
     learning_rate : float > 0
     print_cost : bool
         Print ``Cost after iteration i: ...`` every `record_every` iterations.
-    solver : {"auto", "primal", "dual"}
+    solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky"}
         ``"dual"`` runs the same iterates on the m x m Gram matrix; ``"auto"``
-        picks the cheaper one from the shapes (:func:`choose_solver`).
+        picks the cheaper one from the shapes (:func:`choose_solver`). The
+        Newton solvers (:mod:`xlogreg.newton`) take `num_iterations` as their
+        most iterations and set each step by a line search (`learning_rate`
+        is not used).
     record_every : int
         Record (and print) the cost every this many iterations, from 0.
     callback : callable, optional
