@@ -129,6 +129,24 @@ def raw_pass(W, b, X, targets, weights, multinomial, with_loss=True):
     return Z, G, s, (loss_sum(Z, targets, weights, multinomial) if with_loss else None)
 
 
+def curvature_times(Z, U, weights, total_weight, multinomial):
+    """The data term's second derivative in the logits, applied to U: ``D`` of shape (k, m).
+
+    Binary: ``s a (1 - a) u / S``; softmax: ``(a u - a sum_k(a u)) s / S`` per
+    column (the softmax Jacobian). ``H (V, vb) = (X D.T + (l2 / S) V, sum(D))``
+    for ``U = V.T X + vb``.
+    """
+    xp = array_namespace(Z)
+    if multinomial:
+        P = _softmax_columns(Z)[0]
+        PU = P * U
+        D = PU - P * xp.sum(PU, axis=0, keepdims=True)
+    else:
+        P = sigmoid(Z)
+        D = P * (1 - P) * U
+    return D / total_weight if weights is None else D * (weights / total_weight)
+
+
 class LogisticLoss:
     """The regularised, weighted cross-entropy of a linear model on fixed data.
 
@@ -236,17 +254,9 @@ class LogisticLoss:
         with ``d u`` replaced by ``(a u - a sum_k(a u)) s / S`` per column
         (the softmax Jacobian). Two products over X; for Newton-type solvers.
         """
-        xp = array_namespace(self.X)
         Z = self.logits(W, b)
-        U = V.T @ self.X + vb
-        if self.multinomial:
-            P = _softmax_columns(Z)[0]
-            PU = P * U
-            D = PU - P * xp.sum(PU, axis=0, keepdims=True)
-        else:
-            P = sigmoid(Z)
-            D = P * (1 - P) * U
-        D = D / self.total_weight if self.weights is None else D * (self.weights / self.total_weight)
+        D = curvature_times(Z, V.T @ self.X + vb, self.weights, self.total_weight, self.multinomial)
+        xp = array_namespace(D)
         HV = self.X @ D.T
         return (HV + self.alpha * V if self.alpha else HV), xp.sum(D, axis=1, keepdims=True)
 

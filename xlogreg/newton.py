@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 import warnings
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device as get_device
 
+from . import _loss
 from .solvers import OptimizeResult, TrainingDiverged
 
 __all__ = ["newton_cg", "newton_cholesky", "ConvergenceWarning"]
@@ -48,22 +49,92 @@ def _axpy(t, x, y):
     return (y[0] + t * x[0], y[1] + t * x[1])
 
 
-def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
-    """An approximate solution p of ``H p = -g``."""
+class _Primal:
+    """The problem in the coordinates (W, b) themselves: the loss object and the Euclidean inner product."""
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.value_and_gradient = loss.value_and_gradient
+        self.hessian_product = loss.hessian_product
+        self.dot = _dot
+
+    def start(self, W, b):
+        return W, b
+
+    def finish(self, A, b, GA, db):
+        return A, b, GA, db
+
+
+class _Gram:
+    """The problem in the coordinates of the examples: ``W = X A``, for more features than examples.
+
+    From ``W = 0`` every Newton step stays in the span of the examples (the
+    gradient ``X (R.T + alpha A)`` and the Hessian's image are in it), so the
+    iteration can run on ``A`` of shape ``(m, k)`` with the Gram matrix
+    ``K = X.T X``, computed once: ``Z = A.T K + b``, inner products
+    ``<X U1, X U2> = <U1, K U2>``, and ``O(k m^2)`` instead of ``O(k n_x m)``
+    per Hessian-vector product. The iterates, the gradient norms and the
+    stopping rule are those of the primal problem.
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.K = loss.X.T @ loss.X
+
+    def start(self, W, b):
+        xp = array_namespace(W)
+        return xp.zeros((self.K.shape[0], W.shape[1]), dtype=W.dtype, device=get_device(W)), b
+
+    def finish(self, A, b, GA, db):
+        """(W, b, dW, db) in the primal coordinates: one product over X."""
+        xp = array_namespace(A)
+        k = A.shape[1]
+        P = self.loss.X @ xp.concat([A, GA], axis=1)
+        return P[:, :k], b, P[:, k:], db
+
+    def value_and_gradient(self, A, b):
+        loss = self.loss
+        xp = array_namespace(A)
+        Z = A.T @ self.K + b
+        J = loss.data_value(Z)
+        Q = _loss.residual(Z, loss.targets, loss.weights, loss.multinomial)
+        R = Q * loss.scale
+        GA = R.T
+        if loss.alpha:
+            J = J + loss.alpha / 2 * xp.sum(A * (self.K @ A))
+            GA = GA + loss.alpha * A
+        return J, GA, xp.sum(R, axis=1, keepdims=True)
+
+    def hessian_product(self, A, b, U, vb):
+        loss = self.loss
+        xp = array_namespace(A)
+        D = _loss.curvature_times(A.T @ self.K + b, U.T @ self.K + vb, loss.weights, loss.total_weight,
+                                           loss.multinomial)
+        HU = D.T + loss.alpha * U if loss.alpha else D.T
+        return HU, xp.sum(D, axis=1, keepdims=True)
+
+    def dot(self, a, c):
+        xp = array_namespace(a[0])
+        return xp.sum(a[0] * (self.K @ c[0])) + xp.sum(a[1] * c[1])
+
+
+def _conjugate_gradient(problem, W, b, g, g_norm, max_cg):
+    """An approximate solution p of ``H p = -g``, in `problem`'s inner product."""
+    dot = problem.dot
     eta = min(0.5, math.sqrt(g_norm)) * g_norm
     p = (g[0] * 0, g[1] * 0)
     r = (-g[0], -g[1])  # residual -g - H p
     d = r
-    rr = _dot(r, r)
+    rr = dot(r, r)
     for j in range(max_cg):
-        Hd = loss.hessian_product(W, b, *d)
-        curvature = _dot(d, Hd)
+        Hd = problem.hessian_product(W, b, *d)
+        curvature = dot(d, Hd)
         if not float(curvature) > 0:  # flat or negative: H is singular along d (no L2)
             return p if j else (-g[0], -g[1])
         step = rr / curvature
         p = _axpy(step, d, p)
         r = _axpy(-step, Hd, r)
-        rr_new = _dot(r, r)
+        rr_new = dot(r, r)
         if math.sqrt(float(rr_new)) <= eta:
             return p
         d = _axpy(rr_new / rr, d, r)
@@ -71,7 +142,7 @@ def _conjugate_gradient(loss, W, b, g, g_norm, max_cg):
     return p
 
 
-def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None):
+def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None, gram=False):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`xlogreg.solvers.OptimizeResult`.
 
     The direction of each iteration solves ``H p = -g`` by conjugate
@@ -90,11 +161,14 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         Hessian-vector products per iteration at most (default: the number of
         parameters, capped at 200).
     record : callable, optional
-        ``record(i, cost, W, b)`` once the objective of iterate i is known
-        (i = 0 is the start).
+        ``record(i, cost, state)`` once the objective of iterate i is known
+        (i = 0 is the start); ``state()`` gives its ``(W, b)``.
     settle : callable, optional
         ``settle(W, b, J, dW, db)`` returns them computed (Dask: the new
         iterate as data, so that the graph does not grow with the iterations).
+    gram : bool
+        Iterate in the coordinates of the examples (:class:`_Gram`): for more
+        features than examples. W must be zero (the start of ``train``).
 
     Examples
     --------
@@ -109,10 +183,14 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     n_params = W.shape[0] * W.shape[1] + b.shape[0]
     max_cg = min(n_params, 200) if max_cg is None else max_cg
 
-    def direction(W, b, g, g_norm):
-        return _conjugate_gradient(loss, W, b, g, g_norm, max_cg)
+    problem = _Gram(loss) if gram else _Primal(loss)
+    if gram:
+        max_cg = min(max_cg, (problem.K.shape[0] + 1) * W.shape[1])
 
-    return _newton(loss, W, b, direction, "newton-cg", tol, max_iter, record, settle)
+    def direction(W, b, g, g_norm):
+        return _conjugate_gradient(problem, W, b, g, g_norm, max_cg)
+
+    return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle)
 
 
 def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None):
@@ -145,7 +223,7 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
             P = centred if not loss.alpha else xp.concat([P[:n_x, :], centred[n_x:, :]], axis=0)
         return P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))
 
-    return _newton(loss, W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
+    return _newton(_Primal(loss), W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
 
 
 def _solve(H, rhs):
@@ -161,11 +239,18 @@ def _solve(H, rhs):
     return xp.linalg.solve(H, rhs[:, None])[:, 0]
 
 
-def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
-    """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p."""
+def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
+    """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p.
+
+    `problem` (:class:`_Primal` or :class:`_Gram`) gives the objective, its
+    gradient and the inner product in the coordinates it iterates on; the
+    result is in the primal coordinates.
+    """
+    dot = problem.dot
+    W, b = problem.start(W, b)
     costs = []
     eps = float(array_namespace(W).finfo(W.dtype).eps)
-    J, dW, db = loss.value_and_gradient(W, b)
+    J, dW, db = problem.value_and_gradient(W, b)
     if settle is not None:
         W, b, J, dW, db = settle(W, b, J, dW, db)
     for i in range(max_iter + 1):
@@ -175,34 +260,34 @@ def _newton(loss, W, b, direction, name, tol, max_iter, record, settle):
                                    "starting point give non-finite values")
         costs.append((i, cost))
         if record is not None:
-            record(i, cost, W, b)
+            record(i, cost, lambda W=W, b=b, dW=dW, db=db: problem.finish(W, b, dW, db)[:2])
         g = (dW, db)
-        g_norm = math.sqrt(float(_dot(g, g)))
+        g_norm = math.sqrt(max(float(dot(g, g)), 0.0))
         if g_norm <= tol:
-            return OptimizeResult(W, b, dW, db, costs, i, name, True)
+            return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, True)
         if i == max_iter:
             break
         p = direction(W, b, g, g_norm)
-        slope = float(_dot(g, p))
+        slope = float(dot(g, p))
         if not slope < 0:  # not a descent direction (rounding at the optimum): fall back to -g
             p, slope = (-dW, -db), -g_norm * g_norm
         t = 1.0
         for _ in range(40):  # backtracking: at most 40 halvings (t ~ 1e-12)
             W_new, b_new = W + t * p[0], b + t * p[1]
-            J_new, dW_new, db_new = loss.value_and_gradient(W_new, b_new)  # the gradient is needed next anyway
+            J_new, dW_new, db_new = problem.value_and_gradient(W_new, b_new)  # the gradient is needed next anyway
             value = float(J_new)
             if value <= cost + 1e-4 * t * slope:  # Armijo
                 break
             # Near the optimum the decrease falls below the rounding of J: accept a step that keeps J
             # within rounding and shrinks the gradient (as scikit-learn's Newton solvers do).
-            if value <= cost + 64 * eps * abs(cost) and float(_dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
+            if value <= cost + 64 * eps * abs(cost) and float(dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
                 break
             t *= 0.5
         else:  # no decrease at all: the optimum within rounding
-            return OptimizeResult(W, b, dW, db, costs, i, name, False)
+            return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, False)
         W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
     warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning, stacklevel=2)
-    return OptimizeResult(W, b, dW, db, costs, max_iter, name, False)
+    return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)

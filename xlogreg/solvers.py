@@ -840,10 +840,10 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     W, b, back = _matrix_params(w, b)
     lazy = is_dask_array(X)
     costs = []
-    reached = [(W, b, 0)]
+    reached = [(lambda W=W, b=b: (W, b), 0)]
 
-    def record(i, cost, W, b):
-        reached[0] = (W, b, i)
+    def record(i, cost, state):
+        reached[0] = (state, i)
         if callback is not None and i > 0:  # iteration i - 1 is done; as the other loops, the cost it started from
             callback(i - 1, costs[-1][1] if (i - 1) % record_every == 0 else None)
         if i % record_every == 0:
@@ -854,14 +854,25 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     def settle(*arrays):
         return _materialize(*arrays)
 
+    def use_gram():
+        """Newton-CG on the Gram matrix: more features than examples, eager, from W = 0 (see newton._Gram)."""
+        n_x, m = X.shape
+        if lazy or n_x <= m or m * m > GRAM_LIMIT_BYTES // 8:
+            return False
+        xp = array_namespace(W)
+        return not bool(xp.any(W != 0))
+
     with _shaped_interrupt(back):
         try:
-            solve = newton.newton_cg if method == "newton-cg" else newton.newton_cholesky
-            result = solve(loss, W, b, tol=0.0 if tol is None else tol, max_iter=num_iterations,
-                           record=record, settle=settle if lazy else None)
+            options = dict(tol=0.0 if tol is None else tol, max_iter=num_iterations, record=record,
+                           settle=settle if lazy else None)
+            if method == "newton-cg":
+                result = newton.newton_cg(loss, W, b, gram=use_gram(), **options)
+            else:
+                result = newton.newton_cholesky(loss, W, b, **options)
         except KeyboardInterrupt:
-            W, b, done = reached[0]
-            raise TrainingInterrupted(OptimizeResult(W, b, None, None, costs, done, method)) from None
+            state, done = reached[0]
+            raise TrainingInterrupted(OptimizeResult(*state(), None, None, costs, done, method)) from None
     if result.iterations not in [i for i, _ in costs] and result.costs:
         costs.append(result.costs[-1])  # the final cost, recorded whatever record_every says
     if not loss.alpha and costs and costs[-1][1] < SEPARABLE_COST:
