@@ -33,6 +33,7 @@ __all__ = [
     "L1",
     "L2",
     "BACKENDS",
+    "LogisticRegression",
     "BackendError",
     "DataError",
     "Model",
@@ -60,3 +61,17 @@ __all__ = [
     "softmax",
     "train",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn estimator is imported on first use, so that `import xlogreg`
+    # needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
+    if name == "LogisticRegression":
+        from .estimator import LogisticRegression
+
+        return LogisticRegression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"LogisticRegression"})
