@@ -74,11 +74,11 @@ def _to_host(x):
     return _backends.to_numpy(x) if _foreign(x) else x
 
 
-def _real(value, name, *, minimum=None, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number; got {value!r}") if (
-            isinstance(value, bool) or not isinstance(value, numbers.Real)) else ValueError(
-            f"{name} must be a finite real number; got {value!r}")
+def _real(value, name, *, minimum=None, strict=False, allow_inf=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}; got {value!r}")
     return float(value)
@@ -98,7 +98,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     penalty : {"l2", None}
         The L2 penalty ``||W||^2 / 2`` (with ``C``), or none.
     C : float > 0
-        Inverse regularisation strength, as in scikit-learn (the engine's ``l2 = 1 / C``).
+        Inverse regularisation strength, as in scikit-learn (the engine's
+        ``l2 = 1 / C``); ``numpy.inf`` is no penalty, like ``penalty=None``.
     fit_intercept : bool
         False keeps the intercepts at 0.
     solver : {"auto", "gd"}
@@ -198,7 +199,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if self.penalty not in ("l2", None):
             raise ValueError(f"penalty must be 'l2' or None; got {self.penalty!r} (xlogreg has no L1 or "
                              "elastic-net penalty: use sklearn.linear_model.LogisticRegression for those)")
-        C = _real(self.C, "C", minimum=0, strict=True)
+        C = _real(self.C, "C", minimum=0, strict=True, allow_inf=True)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
         if self.solver not in _SOLVERS:
@@ -318,7 +319,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if weights is not None:
             loss_weights = _backends.asarray(np.reshape(weights, (1, m)), xp, dev, X.dtype)
             total = float(weights.sum())
-        l2 = 1.0 / C if self.penalty == "l2" else 0.0
+        l2 = 1.0 / C if self.penalty == "l2" else 0.0  # C = inf: no penalty, as in scikit-learn
         loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2)
         W0, b0 = self._start(loss, classes, Xt)
 
@@ -456,7 +457,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             w=coef.T, b=float(intercept[0]) if K == 2 else intercept.reshape(K, 1), n_classes=K,
             classes=[str(c) for c in labels], learning_rate=self._step, num_iterations=int(self.max_iter),
             iterations=estimator["n_iter"], solver=f"LogisticRegression/{self.solver}",
-            dtype=str(coef.dtype), l2=1.0 / float(self.C) if self.penalty == "l2" else 0.0,
+            dtype=str(coef.dtype), l2=1.0 / float(self.C) if self.penalty == "l2" else 0.0,  # C = inf: 0
             tol=float(self.tol), converged=self._converged, preprocessing={"estimator": estimator},
         )
 
