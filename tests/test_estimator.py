@@ -117,7 +117,8 @@ def test_no_penalty_matches_sklearn():
     X = rng.normal(size=(200, 3)) + 5.0
     y = (X[:, 0] - 5 + rng.normal(size=200) > 0).astype(int)  # overlapping classes: a finite optimum
     reference = SkLogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(X, y)  # scikit-learn's "none"
-    for ours in (LogisticRegression(penalty=None, tol=1e-8).fit(X, y), LogisticRegression(C=np.inf, tol=1e-8).fit(X, y)):
+    for ours in (LogisticRegression(penalty=None, tol=1e-8).fit(X, y),
+                 LogisticRegression(C=np.inf, tol=1e-8).fit(X, y)):
         assert _relative(ours.coef_, reference.coef_) < 1e-4
         assert _relative(ours.intercept_, reference.intercept_) < 1e-4
 
@@ -306,6 +307,15 @@ def test_save_and_load(tmp_path):
         assert back.classes_.dtype.kind == clf.classes_.dtype.kind
         np.testing.assert_array_equal(back.predict(X), clf.predict(X))
         np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+
+
+def test_save_without_penalty(tmp_path):
+    X, y = DATASETS["breast_cancer"]
+    clf = LogisticRegression(C=np.inf, max_iter=50, tol=0).fit(X[:, :3], y)
+    clf.save(tmp_path / "model.h5")
+    back = LogisticRegression.load(tmp_path / "model.h5")
+    assert back.penalty is None and xlogreg.load_model(tmp_path / "model.h5").l2 == 0.0
+    np.testing.assert_array_equal(back.decision_function(X[:, :3]), clf.decision_function(X[:, :3]))
 
 
 def test_load_a_course_model(tmp_path):

@@ -445,10 +445,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         classes = np.asarray(_backends.to_numpy(self.classes_))
         K = classes.shape[0]
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes.tolist()]
+        params = {k: p for k, p in self.get_params().items()
+                  if k != "device" and (p is None or isinstance(p, (bool, int, float, str)))}
+        if isinstance(params.get("C"), float) and math.isinf(params["C"]):  # JSON has no infinity
+            del params["C"]
+            params["penalty"] = None  # the same objective
         estimator = {
             "classes": labels,
-            "params": {k: p for k, p in self.get_params().items() if k != "device" and
-                       (p is None or isinstance(p, (bool, int, float, str)))},
+            "params": params,
             "feature_names_in": (None if not hasattr(self, "feature_names_in_")
                                  else [str(n) for n in self.feature_names_in_]),
             "n_iter": int(_backends.to_numpy(self.n_iter_)[0]),
