@@ -33,7 +33,6 @@ __all__ = [
     "L1",
     "L2",
     "BACKENDS",
-    "LogisticRegression",
     "BackendError",
     "DataError",
     "Model",
@@ -66,6 +65,7 @@ __all__ = [
 def __getattr__(name):
     # The scikit-learn estimator is imported on first use, so that `import xlogreg`
     # needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
+    # It is left out of __all__ so that `from xlogreg import *` works without scikit-learn.
     if name == "LogisticRegression":
         from .estimator import LogisticRegression
 
