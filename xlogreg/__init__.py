@@ -62,3 +62,18 @@ __all__ = [
     "softmax",
     "train",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn estimator is imported on first use, so that `import xlogreg`
+    # needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
+    # It is left out of __all__ so that `from xlogreg import *` works without scikit-learn.
+    if name == "LogisticRegression":
+        from .estimator import LogisticRegression
+
+        return LogisticRegression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"LogisticRegression"})

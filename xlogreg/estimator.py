@@ -1,0 +1,528 @@
+"""``xlogreg.LogisticRegression``: the scikit-learn estimator, fitted where the data lives.
+
+scikit-learn's conventions: X of shape ``(n_samples, n_features)``, one row
+per example (the **transpose** of the course's ``(n_x, m)``; the estimator
+transposes it, without a copy, for the engine of :mod:`xlogreg._loss`). The
+objective is scikit-learn's: ``C sum_i s_i L_i + ||W||^2 / 2`` (the biases
+not penalised), which has the optimum of the engine's
+``J = sum_i s_i L_i / S + l2 / (2 S) ||W||^2`` with ``l2 = 1 / C``, whatever
+the total weight S; ``class_weight`` multiplies the sample weights, as in
+scikit-learn.
+
+Arrays of any Array API library (torch, CuPy, JAX, Dask, array-api-strict)
+are fitted in their namespace and on their device, with no configuration:
+``coef_``, ``intercept_``, ``n_iter_`` and the outputs of
+``decision_function`` / ``predict_proba`` stay there, and ``classes_`` too
+where the labels are numbers. The labels and sample weights are encoded on
+the host (one copy of ``y`` in, the encoded labels out), once per fit; the
+iterations run on the device with a host synchronisation only every ten
+iterations, for the stopping rule.
+
+scikit-learn is needed by this module only: ``import xlogreg`` does not import
+it (``xlogreg.LogisticRegression`` imports this module on first use).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score
+    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils import assert_all_finite
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_consistent_length,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "xlogreg.LogisticRegression needs scikit-learn, which is not installed; install it with "
+        "`pip install \"xlogreg[sklearn]\"` (or `pip install scikit-learn`)"
+    ) from exc
+
+import array_api_compat
+import numpy as np
+from array_api_compat import array_namespace, device as get_device
+
+from . import _backends, _loss, solvers
+from . import _validation as v
+from .solvers_agd import accelerated_gradient, lipschitz_constant
+
+__all__ = ["LogisticRegression"]
+
+_SOLVERS = ("auto", "gd")
+
+#: Iterations between two checks of `tol` (each check is one host synchronisation).
+CHECK_EVERY = 10
+
+
+def _foreign(x):
+    """True for an array of an Array API library other than NumPy (torch, CuPy, JAX, Dask, strict, ...)."""
+    return v.is_array(x) and not array_api_compat.is_numpy_array(x)
+
+
+def _to_host(x):
+    """``x`` on the host: arrays of any library become NumPy; lists and frames are left to NumPy / scikit-learn."""
+    return _backends.to_numpy(x) if _foreign(x) else x
+
+
+def _real(value, name, *, minimum=None, strict=False, allow_inf=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}; got {value!r}")
+    return float(value)
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic (two classes) and softmax (more classes) regression with scikit-learn's interface.
+
+    A drop-in for the L2 / unpenalised cases of
+    :class:`sklearn.linear_model.LogisticRegression` (same ``C``, ``penalty``,
+    ``class_weight``, ``sample_weight``, hence the same optimum), fitted in
+    the namespace and on the device of X (torch, CuPy, JAX, Dask,
+    array-api-strict or NumPy) with no configuration.
+
+    Parameters
+    ----------
+    penalty : {"l2", None}
+        The L2 penalty ``||W||^2 / 2`` (with ``C``), or none.
+    C : float > 0
+        Inverse regularisation strength, as in scikit-learn (the engine's
+        ``l2 = 1 / C``); ``numpy.inf`` is no penalty, like ``penalty=None``.
+    fit_intercept : bool
+        False keeps the intercepts at 0.
+    solver : {"auto", "gd"}
+        ``"auto"``: accelerated gradient descent with the step ``1 / L`` from
+        the loss's Lipschitz bound (:mod:`xlogreg.solvers_agd`), which
+        converges without tuning. ``"gd"``: the course's batch gradient
+        descent (:func:`xlogreg.train`'s iteration) with `learning_rate`;
+        for two classes without a penalty and ``tol=0`` it gives exactly
+        :func:`xlogreg.train`'s model.
+    max_iter : int >= 0
+        The most iterations (gradient steps).
+    tol : float >= 0
+        Stop at the first check (every 10 iterations) where the Euclidean norm
+        of the gradient of the mean objective
+        ``sum_i s_i L_i / S + ||W||^2 / (2 C S)`` (W and b together) is at most
+        `tol`; 0 runs all `max_iter` iterations. A fit that ends at
+        `max_iter` above `tol` issues a
+        :class:`~sklearn.exceptions.ConvergenceWarning`.
+    learning_rate : "auto" or float > 0
+        The step: ``"auto"`` is ``1 / L``; a number is used as given (the
+        course used 0.005 on its image data).
+    class_weight : None, dict or "balanced"
+        Weights of the classes, multiplied into the sample weights;
+        ``"balanced"`` is ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+    warm_start : bool
+        Start the next fit from the fitted ``coef_`` and ``intercept_``
+        (when the classes and features are the same).
+    backend : str, optional
+        A name of :data:`xlogreg.BACKENDS`: host data (NumPy, lists, data
+        frames) is moved there once, at fit and at predict. None fits where X lives.
+    device : optional
+        A device of that backend (object, name such as ``"cuda:1"``, or index).
+    dtype : {None, "float32", "float64"}
+        None keeps X's floating dtype (integer data: the device's default).
+    verbose : int
+        1 prints one line per fit; 2 also the course's cost lines (``solver="gd"``).
+
+    Attributes
+    ----------
+    classes_ : array of shape (n_classes,)
+        The labels, sorted; in X's namespace and device where they are numbers.
+    coef_ : array of shape (1, n_features), or (n_classes, n_features) for more than two classes
+    intercept_ : array of shape (1,), or (n_classes,)
+    n_iter_ : array of shape (1,), int32
+        Iterations run.
+    n_features_in_ : int
+    feature_names_in_ : array of shape (n_features_in_,)
+        Column names, where X was a data frame with string column names.
+
+    Notes
+    -----
+    The course writes X as ``(n_x, m)``, one **column** per example;
+    scikit-learn (and this class) as ``(n_samples, n_features)``, one **row**
+    per example: ``LogisticRegression().fit(X.T, y)`` fits what
+    ``xlogreg.train(X, y)`` trains.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xlogreg import LogisticRegression
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> clf = LogisticRegression(C=10.0).fit(X, ["no", "no", "yes", "yes"])
+    >>> clf.predict(np.array([[0.2], [2.8]])).tolist()
+    ['no', 'yes']
+    >>> import array_api_strict as xp
+    >>> clf = LogisticRegression().fit(xp.asarray(X), xp.asarray([0, 0, 1, 1]))
+    >>> type(clf.coef_).__module__.split(".")[0]
+    'array_api_strict'
+    """
+
+    def __init__(self, penalty="l2", *, C=1.0, fit_intercept=True, solver="auto", max_iter=2000, tol=1e-4,
+                 learning_rate="auto", class_weight=None, warm_start=False, backend=None, device=None,
+                 dtype=None, verbose=0):
+        self.penalty = penalty
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ scikit-learn's protocol
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        tags.input_tags.sparse = False
+        return tags
+
+    def _check_params(self):
+        if self.penalty not in ("l2", None):
+            raise ValueError(f"penalty must be 'l2' or None; got {self.penalty!r} (xlogreg has no L1 or "
+                             "elastic-net penalty: use sklearn.linear_model.LogisticRegression for those)")
+        C = _real(self.C, "C", minimum=0, strict=True, allow_inf=True)
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
+            raise ValueError(f"max_iter must be an integer >= 0; got {self.max_iter!r}")
+        tol = _real(self.tol, "tol", minimum=0)
+        if isinstance(self.learning_rate, str):
+            if self.learning_rate != "auto":
+                raise ValueError(f"learning_rate must be 'auto' or a number > 0; got {self.learning_rate!r}")
+            learning_rate = None
+        else:
+            learning_rate = _real(self.learning_rate, "learning_rate", minimum=0, strict=True)
+        cw = self.class_weight
+        if not (cw is None or isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
+            raise ValueError(f"class_weight must be None, a dict {{label: weight}} or 'balanced'; got {cw!r}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be True or False; got {self.warm_start!r}")
+        if self.backend is not None and self.backend not in _backends.BACKENDS:
+            raise ValueError(f"backend must be None or one of {', '.join(_backends.BACKENDS)}; got {self.backend!r}")
+        if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
+            raise ValueError(f"verbose must be an integer >= 0; got {self.verbose!r}")
+        return C, tol, learning_rate
+
+    def _moves_host_data(self):
+        return self.backend is not None or self.device is not None or self.dtype is not None
+
+    def _target(self, X):
+        """``(xp, device, dtype)`` to fit in: X's own, or those asked for with backend / device / dtype."""
+        if self._moves_host_data():
+            xp, dev = _backends.resolve(self.backend, self.device, like=X)
+        else:
+            xp, dev = array_namespace(X), get_device(X)
+        return xp, dev, _backends.floating_dtype(xp, dev, self.dtype, like=X)
+
+    def _validate_X(self, X, reset, method):
+        """X checked and placed: in the fitted namespace / device / dtype (or the target's, at fit)."""
+        if _foreign(X):
+            X = validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D of shape (n_samples, n_features); got shape {tuple(X.shape)}. "
+                                 "Reshape a single feature with X.reshape(-1, 1), a single sample with "
+                                 "X.reshape(1, -1)")
+            if X.shape[0] < 1 or X.shape[1] < 1:
+                raise ValueError(f"X must have at least one sample and one feature; got shape {tuple(X.shape)}")
+            X = v.check_float(X, "X", array_namespace(X))
+        else:
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if reset:
+            xp, dev, dtype = self._target(X)
+        else:
+            xp, dev, dtype = array_namespace(self.coef_), get_device(self.coef_), self.coef_.dtype
+            same = array_namespace(X) is xp and str(get_device(X)) == str(dev)
+            if not same and not (self._moves_host_data() and not _foreign(X)):
+                raise ValueError(
+                    f"{type(self).__name__}.{method}(): X must use the same namespace and device as the fitted "
+                    f"attributes (it must use the same namespace as the data given to fit): the model is "
+                    f"{_backends.backend_name(xp)} on {_backends.device_name(dev)}, X is "
+                    f"{_backends.backend_name(array_namespace(X))} on {_backends.device_name(get_device(X))}; "
+                    "move X there, or set backend= / device= to have host data moved for you"
+                )
+        X = _backends.asarray(X, xp, dev, dtype)
+        if _foreign(X):
+            v.check_finite(X, "X")
+        return X
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X ``(n_samples, n_features)`` and labels y ``(n_samples,)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy, a data frame, a list, or an array of any Array API library
+            (fitted in its namespace and on its device).
+        y : array-like of shape (n_samples,)
+            Labels of any kind (integers, strings, booleans), at least two distinct.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; integer weights fit as repeated rows.
+
+        Returns
+        -------
+        self
+        """
+        C, tol, learning_rate = self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        X = self._validate_X(X, reset=True, method="fit")
+        xp, dev = array_namespace(X), get_device(X)
+        m = X.shape[0]
+        y_host = column_or_1d(_to_host(y), warn=True)
+        check_consistent_length(X, y_host)
+        if y_host.dtype.kind in "fc":
+            assert_all_finite(y_host, input_name="y")
+        check_classification_targets(y_host)
+        classes, y_index = np.unique(y_host, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        K = classes.shape[0]
+        weights = None
+        if sample_weight is not None or self.class_weight is not None:
+            sw = _check_sample_weight(None if sample_weight is None else _to_host(sample_weight),
+                                      np.empty((m, 0)), dtype=np.float64, ensure_non_negative=True, copy=True)
+            if self.class_weight is not None:
+                cw = compute_class_weight(self.class_weight, classes=classes, y=y_host, sample_weight=sw)
+                sw = sw * cw[y_index]
+            per_class = np.bincount(y_index, weights=sw, minlength=K)
+            if np.count_nonzero(per_class > 0) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
+                                 "weight; after sample_weight and class_weight only one class is left")
+            weights = sw
+        Xt = X.T  # (n_x, m): the engine's layout, a view
+        labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
+        loss_weights = total = None
+        if weights is not None:
+            loss_weights = _backends.asarray(np.reshape(weights, (1, m)), xp, dev, X.dtype)
+            total = float(weights.sum())
+        l2 = 1.0 / C if self.penalty == "l2" else 0.0  # C = inf: no penalty, as in scikit-learn
+        loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2)
+        W0, b0 = self._start(loss, classes, Xt)
+
+        if self.solver == "gd" and self.fit_intercept:
+            step = learning_rate if learning_rate is not None else 1 / lipschitz_constant(loss, True)
+            b_start = xp.reshape(b0, ()) if loss.k == 1 else b0  # the course's bias is a number
+            result = solvers.run(W0, b_start, Xt, labels, int(self.max_iter), step, solver="auto",
+                                 record_every=CHECK_EVERY, print_cost=self.verbose > 1, loss=loss,
+                                 tol=tol if tol > 0 else None)
+            W, b, n_iter = result.w, xp.reshape(result.b, (loss.k, 1)), result.iterations
+            converged = result.converged
+            gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+        else:
+            # "auto": accelerated, in centred and scaled coordinates; "gd" without intercept: the plain iteration
+            accelerate = self.solver == "auto"
+            result = accelerated_gradient(loss, W0, b0, max_iter=int(self.max_iter), tol=tol, step=learning_rate,
+                                          fit_intercept=self.fit_intercept, momentum=accelerate,
+                                          precondition=accelerate, check_every=CHECK_EVERY)
+            W, b, n_iter, step = result.W, result.b, result.iterations, result.step
+            converged, gradient_norm = result.converged, result.gradient_norm
+        if tol > 0 and not converged:
+            warnings.warn(
+                f"{type(self).__name__} (solver={self.solver!r}) did not converge: the gradient norm is "
+                f"{gradient_norm:.3g} > tol={tol:g} after max_iter={self.max_iter} iterations; increase "
+                "max_iter, or scale the data (for example with sklearn.preprocessing.StandardScaler)",
+                ConvergenceWarning, stacklevel=2,
+            )
+        if self.verbose:
+            print(f"{type(self).__name__}: {n_iter} iterations, gradient norm {gradient_norm:.3g}, "
+                  f"{'converged' if converged else 'not converged'} (tol={tol:g}, step={step:.3g})")
+
+        self.classes_ = self._classes_like(classes, xp, dev)
+        self.coef_ = xp.reshape(W.T, (loss.k, Xt.shape[0]))
+        self.intercept_ = xp.reshape(b, (loss.k,))
+        self.n_iter_ = xp.asarray([n_iter], dtype=xp.int32, device=dev)
+        self._converged = bool(converged)
+        self._step = float(step)
+        return self
+
+    def _start(self, loss, classes, Xt):
+        """Zeros, or the fitted ``(W, b)`` under `warm_start` when the classes and features match."""
+        W0, b0 = loss.zeros()
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return W0, b0
+        same_classes = np.array_equal(_backends.to_numpy(self.classes_), classes) if hasattr(self, "classes_") \
+            else False
+        if not same_classes or tuple(self.coef_.shape) != (loss.k, Xt.shape[0]):
+            return W0, b0
+        xp, dev = array_namespace(Xt), get_device(Xt)
+        W = _backends.asarray(self.coef_, xp, dev, Xt.dtype).T
+        b = xp.reshape(_backends.asarray(self.intercept_, xp, dev, Xt.dtype), (loss.k, 1))
+        if not self.fit_intercept:
+            b = b0
+        return W, b
+
+    @staticmethod
+    def _classes_like(classes, xp, dev):
+        """The sorted labels: in (xp, dev) where they are numbers (or booleans), else a NumPy array."""
+        if array_api_compat.is_numpy_namespace(xp) or classes.dtype.kind not in "biuf":
+            return classes
+        try:
+            return xp.asarray(classes, device=dev)
+        except (TypeError, ValueError, RuntimeError):  # a dtype the device lacks (float64 labels on no_float64)
+            return classes
+
+    # ------------------------------------------------------------------ predictions
+
+    def decision_function(self, X):
+        """Logits: shape (n_samples,) for two classes (> 0 predicts ``classes_[1]``), else (n_samples, n_classes)."""
+        check_is_fitted(self)
+        return self._decision(self._validate_X(X, reset=False, method="decision_function"))
+
+    def _decision(self, X):
+        xp = array_namespace(X)
+        Z = X @ self.coef_.T + self.intercept_
+        return xp.reshape(Z, (X.shape[0],)) if self.coef_.shape[0] == 1 else Z
+
+    def predict_proba(self, X):
+        """Probabilities of each class, shape (n_samples, n_classes); rows sum to 1."""
+        check_is_fitted(self)
+        Z = self._decision(self._validate_X(X, reset=False, method="predict_proba"))
+        xp = array_namespace(Z)
+        if Z.ndim == 1:
+            p = _loss.sigmoid(Z)
+            return xp.stack([1 - p, p], axis=1)
+        return xp.exp(_log_softmax(Z))
+
+    def predict_log_proba(self, X):
+        """Logarithms of :meth:`predict_proba`, computed stably from the logits."""
+        check_is_fitted(self)
+        Z = self._decision(self._validate_X(X, reset=False, method="predict_log_proba"))
+        xp = array_namespace(Z)
+        if Z.ndim == 1:
+            return xp.stack([-_loss.softplus(Z), -_loss.softplus(-Z)], axis=1)
+        return _log_softmax(Z)
+
+    def predict(self, X):
+        """The most probable label of each sample, from ``classes_``."""
+        check_is_fitted(self)
+        Z = self._decision(self._validate_X(X, reset=False, method="predict"))
+        xp = array_namespace(Z)
+        index = xp.astype(Z > 0, xp.int64) if Z.ndim == 1 else xp.argmax(Z, axis=1)
+        if _foreign(self.classes_):
+            return xp.take(self.classes_, index, axis=0)
+        return self.classes_[_backends.to_numpy(index)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on (X, y), weighted by `sample_weight` (a Python float)."""
+        predicted = _backends.to_numpy(self.predict(X)) if _foreign(self.coef_) else self.predict(X)
+        y = _to_host(y)
+        return float(accuracy_score(y, predicted,
+                                    sample_weight=None if sample_weight is None else _to_host(sample_weight)))
+
+    # ------------------------------------------------------------------ model files
+
+    def to_model(self):
+        """The fitted estimator as an :class:`xlogreg.Model` (the course's ``(n_x, m)`` layout, NumPy)."""
+        from .training import Model
+
+        check_is_fitted(self)
+        coef = np.asarray(_backends.to_numpy(self.coef_))
+        intercept = np.asarray(_backends.to_numpy(self.intercept_), dtype=np.float64)
+        classes = np.asarray(_backends.to_numpy(self.classes_))
+        K = classes.shape[0]
+        labels = [c.item() if isinstance(c, np.generic) else c for c in classes.tolist()]
+        params = {k: p for k, p in self.get_params().items()
+                  if k != "device" and (p is None or isinstance(p, (bool, int, float, str)))}
+        if isinstance(params.get("C"), float) and math.isinf(params["C"]):  # JSON has no infinity
+            del params["C"]
+            params["penalty"] = None  # the same objective
+        estimator = {
+            "classes": labels,
+            "params": params,
+            "feature_names_in": (None if not hasattr(self, "feature_names_in_")
+                                 else [str(n) for n in self.feature_names_in_]),
+            "n_iter": int(_backends.to_numpy(self.n_iter_)[0]),
+        }
+        return Model(
+            w=coef.T, b=float(intercept[0]) if K == 2 else intercept.reshape(K, 1), n_classes=K,
+            classes=[str(c) for c in labels], learning_rate=self._step, num_iterations=int(self.max_iter),
+            iterations=estimator["n_iter"], solver=f"LogisticRegression/{self.solver}",
+            dtype=str(coef.dtype), l2=1.0 / float(self.C) if self.penalty == "l2" else 0.0,  # C = inf: 0
+            tol=float(self.tol), converged=self._converged, preprocessing={"estimator": estimator},
+        )
+
+    def save(self, path):
+        """Write the fitted model to the HDF5 model file `path` (no pickle; see :func:`xlogreg.save_model`).
+
+        :func:`xlogreg.load_model` reads it as an :class:`xlogreg.Model`
+        (``w`` is ``coef_.T``); :meth:`load` as an estimator again, with its
+        labels, parameters and feature names.
+        """
+        from .model_io import save_model
+
+        save_model(self.to_model(), path)
+
+    @classmethod
+    def load(cls, path, *, backend=None, device=None, dtype=None):
+        """A fitted estimator from a model file of :meth:`save` (or any xlogreg model file).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        backend, device, dtype : optional
+            Where to put ``coef_`` and ``intercept_`` (as :func:`xlogreg.load_model`); default NumPy.
+
+        Returns
+        -------
+        LogisticRegression
+            Files written by :func:`xlogreg.save_model` from :func:`xlogreg.train`
+            come back with the labels ``0 .. K-1`` (or the class names they store).
+        """
+        from .model_io import load_model
+
+        model = load_model(path, backend, device, dtype=dtype)
+        info = (model.preprocessing or {}).get("estimator")
+        info = info if isinstance(info, dict) else {}
+        params = info.get("params") if isinstance(info.get("params"), dict) else {}
+        known = cls().get_params()
+        est = cls(**{k: p for k, p in params.items() if k in known})
+        K = model.n_classes
+        labels = info.get("classes")
+        if not (isinstance(labels, list) and len(labels) == K):
+            labels = model.classes if model.classes is not None else list(range(K))
+        classes = np.asarray(labels)
+        xp, dev = array_namespace(model.w), get_device(model.w)
+        k = K if K > 2 else 1
+        b = model.b if K > 2 else xp.asarray([model.b], dtype=model.w.dtype, device=dev)
+        est.coef_ = xp.reshape(model.w.T, (k, model.w.shape[0]))
+        est.intercept_ = xp.reshape(xp.asarray(b, dtype=model.w.dtype, device=dev), (k,))
+        est.classes_ = cls._classes_like(classes, xp, dev)
+        est.n_features_in_ = model.w.shape[0]
+        names = info.get("feature_names_in")
+        if isinstance(names, list) and len(names) == est.n_features_in_:
+            est.feature_names_in_ = np.asarray(names, dtype=object)
+        est.n_iter_ = xp.asarray([model.iterations], dtype=xp.int32, device=dev)
+        est._converged = bool(model.converged)
+        est._step = float(model.learning_rate)
+        return est
+
+
+def _log_softmax(Z):
+    """``log softmax`` over axis 1 of Z (n_samples, n_classes), shift-stable."""
+    xp = array_namespace(Z)
+    shifted = Z - xp.max(Z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
