@@ -52,13 +52,17 @@ import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends, _loss, solvers
+from . import _backends, _loss, newton, solvers
 from . import _validation as v
 from .solvers_agd import accelerated_gradient, lipschitz_constant
 
 __all__ = ["LogisticRegression"]
 
-_SOLVERS = ("auto", "gd")
+_SOLVERS = ("auto", "newton-cg", "newton-cholesky", "agd", "gd")
+
+#: ``solver="auto"`` forms and solves the Hessian (newton-cholesky) up to this many
+#: parameters ``(n_features + 1) * k``, and uses Newton-CG above.
+CHOLESKY_MAX_PARAMETERS = 1000
 
 #: Iterations between two checks of `tol` (each check is one host synchronisation).
 CHECK_EVERY = 10
@@ -102,10 +106,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``l2 = 1 / C``); ``numpy.inf`` is no penalty, like ``penalty=None``.
     fit_intercept : bool
         False keeps the intercepts at 0.
-    solver : {"auto", "gd"}
-        ``"auto"``: accelerated gradient descent with the step ``1 / L`` from
-        the loss's Lipschitz bound (:mod:`xlogreg.solvers_agd`), which
-        converges without tuning. ``"gd"``: the course's batch gradient
+    solver : {"auto", "newton-cg", "newton-cholesky", "agd", "gd"}
+        ``"auto"``: Newton's method (:mod:`xlogreg.newton`), with the Hessian
+        formed and solved up to :data:`CHOLESKY_MAX_PARAMETERS` parameters
+        (``"newton-cholesky"``), by conjugate gradients on Hessian-vector
+        products above (``"newton-cg"``; on the Gram matrix when there are
+        more features than samples); tens of iterations to a tight `tol`.
+        Without an intercept it falls back to ``"agd"``: accelerated gradient
+        descent with the step ``1 / L`` from the loss's Lipschitz bound
+        (:mod:`xlogreg.solvers_agd`). ``"gd"``: the course's batch gradient
         descent (:func:`xlogreg.train`'s iteration) with `learning_rate`;
         for two classes without a penalty and ``tol=0`` it gives exactly
         :func:`xlogreg.train`'s model.
@@ -332,9 +341,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             W, b, n_iter = result.w, xp.reshape(result.b, (loss.k, 1)), result.iterations
             converged = result.converged
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+        elif self.solver in ("auto", "newton-cg", "newton-cholesky") and self.fit_intercept:
+            method = self.solver
+            if method == "auto":
+                small = (Xt.shape[0] + 1) * loss.k <= CHOLESKY_MAX_PARAMETERS
+                method = "newton-cholesky" if small else "newton-cg"
+            with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
+                warnings.simplefilter("ignore", newton.ConvergenceWarning)
+                if method == "newton-cholesky":
+                    result = newton.newton_cholesky(loss, W0, b0, tol=tol, max_iter=int(self.max_iter))
+                else:
+                    gram = (Xt.shape[0] > m and not array_api_compat.is_dask_array(Xt)
+                            and not bool(xp.any(W0 != 0)))
+                    result = newton.newton_cg(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), gram=gram)
+            W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
+            converged = result.converged or tol == 0
+            gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
         else:
-            # "auto": accelerated, in centred and scaled coordinates; "gd" without intercept: the plain iteration
-            accelerate = self.solver == "auto"
+            # "agd" (and "auto" without intercept): accelerated, in centred and scaled coordinates;
+            # "gd" without intercept: the plain iteration
+            accelerate = self.solver in ("auto", "agd")
             result = accelerated_gradient(loss, W0, b0, max_iter=int(self.max_iter), tol=tol, step=learning_rate,
                                           fit_intercept=self.fit_intercept, momentum=accelerate,
                                           precondition=accelerate, check_every=CHECK_EVERY)
