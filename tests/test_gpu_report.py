@@ -329,13 +329,16 @@ def test_dry_run_on_the_cpu_runs_every_section(tmp_path):
     assert done.returncode in (0, 1), done.stdout + done.stderr
     files = {p.name: p for p in out.iterdir()}
     assert set(files) == {"report.md", "course.csv", "tests.csv", "primal.csv", "dual.csv",
-                          "crossover.csv"}
+                          "crossover.csv", "estimator.csv"}
     assert all(p.stat().st_size < 16 * 2**20 for p in files.values())
     text = files["report.md"].read_text()
     assert "DRY RUN ON THE CPU: no GPU figure" in text
     for title in ("Environment", "The course run", "GPU cases", "copy bandwidth", "The dual", "crossover",
-                  "Not built yet: `xlogreg.LogisticRegression` does not exist"):
+                  "The estimator's fit against scikit-learn"):
         assert title in text
+    fits = _rows(files["estimator.csv"])  # scikit-learn, then xlogreg on each stand-in target
+    assert fits[0]["estimator"].startswith("sklearn") and len(fits) == 3
+    assert all(float(r["speedup_over_sklearn"]) > 0 for r in fits[1:])
     assert ("every check passed" in text) == (done.returncode == 0)
     course = _rows(files["course.csv"])
     compared = [r for r in course if r["verdict"]]
