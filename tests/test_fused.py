@@ -130,7 +130,13 @@ def test_residual_loops_are_vectorised(numba_kernel, dtype, vector):
     kernels = numba_kernel._kernels()
     z = np.zeros(64, dtype)
     for kernel, args in ((kernels.columns, (z, dtype(0), np.zeros((64, 64), dtype), z, z.copy(), z.copy(),
-                                            0, 64, 16, True, dtype(0), dtype(1))),
+                                            z.copy(), 0, 64, 16, True, dtype(0), dtype(1))),
+                         (kernels.rows_binary, (z, dtype(0), np.zeros((64, 64), dtype), z, z.copy(), z.copy(),
+                                                z.copy(), 0, 64, 64, dtype(0), dtype(1))),
+                         (kernels.rows_multinomial, (np.zeros((64, 3), dtype), z[:3], np.zeros((64, 64), dtype),
+                                                     np.zeros((3, 64), dtype), z, np.zeros((64, 3), dtype),
+                                                     np.zeros((3, 64), dtype), z[:3].copy(), 0, 64, 64,
+                                                     dtype(0), dtype(1))),
                          (kernels.dual_serial, (np.zeros((64, 64), dtype), z.copy(), z, z.copy(), z.copy(), 1,
                                                 dtype(0), dtype(1)))):
         fresh = numba.njit(**{**kernels.JIT, "cache": False})(kernel.py_func)  # cached code cannot be inspected
@@ -180,10 +186,11 @@ def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
     np.testing.assert_allclose([c for _, c in fused.costs], [c for _, c in plain.costs], rtol=1e-12)
 
 
-def test_choose_fused_only_for_big_fortran_numpy(numba_kernel, monkeypatch):
+def test_choose_fused_only_for_big_contiguous_numpy(numba_kernel, monkeypatch):
     X = np.asfortranarray(np.ones((10, 20)))  # 1600 bytes
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1600)
     assert choose_fused(X)
+    assert choose_fused(np.ascontiguousarray(X))  # rows contiguous: the C-order pass
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1601)
     assert not choose_fused(X)
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
@@ -192,17 +199,18 @@ def test_choose_fused_only_for_big_fortran_numpy(numba_kernel, monkeypatch):
     monkeypatch.setattr(solvers, "FUSED_LOAD_S", 2.0)
     monkeypatch.setattr(solvers, "FUSED_READ_BYTES_PER_S", 1e9)
     assert choose_fused(X, 1_250_000) and choose_fused(X, 1_250_001) and not choose_fused(X, 1_249_999)
-    assert not choose_fused(np.ascontiguousarray(X))  # rows contiguous: BLAS path
     assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
+    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
+    assert not choose_fused(np.ones((10, 40))[:, ::2])  # a strided view: neither order
     assert not choose_fused(np.asfortranarray(np.ones((10, 20), dtype=np.float16)))
 
 
 def test_fused_true_is_refused_where_it_cannot_run(numba_kernel):
-    X, Y = np.ones((4, 10)), np.zeros((1, 10))
-    with pytest.raises(ValueError, match="fused=True cannot run here: .*contiguous columns"):
+    X, Y = np.ones((4, 20))[:, ::2], np.zeros((1, 10))
+    with pytest.raises(ValueError, match="fused=True cannot run here: .*C or Fortran order"):
         solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
-        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused="yes")
+        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), Y, 1, 0.1, 1, fused="yes")
 
 
 def test_fused_true_without_numba_names_the_fix(monkeypatch):
@@ -221,8 +229,8 @@ def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
     from xlogreg import _fused
 
     calls = []
-    real = _fused.half_gradient
-    monkeypatch.setattr(_fused, "half_gradient", lambda *a: calls.append(1) or real(*a))
+    real = _fused.PrimalPass.__call__
+    monkeypatch.setattr(_fused.PrimalPass, "__call__", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
     wh, bh, X, C = _data(8, 50, np.float64)
     Y = (C < 0).astype(np.float64)
@@ -455,3 +463,100 @@ def test_a_new_process_loads_the_kernels_from_numbas_cache(numba_kernel, tmp_pat
         assert re.search(rf"data saved to '{re.escape(str(tmp_path))}[^']*{kernel}", first), first
         assert re.search(rf"data loaded from '{re.escape(str(tmp_path))}[^']*{kernel}", second), second
     assert "data saved" not in second, second
+
+
+def _plain_pass(W, b, X, T, sw, multinomial):
+    """(Z, G, s) of one primal pass in float64 NumPy, written out here: the independent reference."""
+    X, W, b, T, sw = (np.asarray(a, dtype=np.float64) for a in (X, W, b, T, sw))
+    Z = W.T @ X + b
+    if multinomial:
+        E = np.exp(Z - Z.max(axis=0))
+        Q = (E / E.sum(axis=0) - T) * sw
+    else:
+        Q = (np.tanh(Z / 2) + 1 - 2 * T) * sw  # = 2 sigmoid(z) - 2y
+    return Z, X @ Q.T, Q.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 3e-5)])
+@pytest.mark.parametrize("n_x, m", [(1, 1), (3, 2), (5, 17), (7, 130), (300, 1003), (4099, 37)])
+def test_primal_pass_matches_numpy(numba_kernel, order, k, dtype, tol, n_x, m):
+    """PrimalPass for C- and Fortran-ordered X, the binary (k = 1) and the softmax (k >= 2) pass, with
+    weights: every remainder of the 4-row, 2-row and 4-example loops, partial blocks, one feature, and
+    examples too long for tiles (4099 features)."""
+    rng = np.random.default_rng(n_x * 1000 + m + k)
+    X = np.asarray(rng.standard_normal((n_x, m)), dtype=dtype, order=order)
+    W = (rng.standard_normal((n_x, k)) / np.sqrt(n_x)).astype(dtype)
+    b = rng.standard_normal((k, 1)).astype(dtype)
+    labels = rng.integers(0, max(k, 2), (1, m))
+    T = labels.astype(dtype) if k == 1 else (labels == np.arange(k)[:, None]).astype(dtype)
+    sw = (rng.random((1, m)) * 2).astype(dtype)
+    for weights in (None, sw):
+        Z, G, s = numba_kernel.PrimalPass(X, T, weights, k > 1)(W, b)
+        Z_ref, G_ref, s_ref = _plain_pass(W, b, X, T, np.ones((1, m)) if weights is None else sw, k > 1)
+        assert (Z.shape, G.shape, s.shape) == (Z_ref.shape, G_ref.shape, s_ref.shape)
+        assert Z.dtype == G.dtype == s.dtype == dtype
+        size = np.max(np.abs(X))
+        np.testing.assert_allclose(Z, Z_ref, rtol=0, atol=tol * size * (n_x + np.max(np.abs(b))))
+        np.testing.assert_allclose(G, G_ref, rtol=0, atol=tol * size * 4 * m)
+        np.testing.assert_allclose(s, s_ref, rtol=0, atol=tol * 4 * m)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("k", [1, 5])
+def test_primal_pass_is_the_same_for_any_thread_count(numba_kernel, order, k):
+    """Examples are split per thread; each split gives the reference, a split is reproducible, and
+    the inputs are not changed."""
+    import numba
+
+    rng = np.random.default_rng(9)
+    X = np.asarray(rng.standard_normal((37, 2001)), order=order)
+    W, b = rng.standard_normal((37, k)) * 0.2, rng.standard_normal((k, 1))
+    labels = rng.integers(0, max(k, 2), (1, 2001))
+    T = labels.astype(float) if k == 1 else (labels == np.arange(k)[:, None]).astype(float)
+    _, G_ref, s_ref = _plain_pass(W, b, X, T, np.ones((1, 2001)), k > 1)
+    inputs = [a.copy() for a in (X, W, b, T)]
+    before = numba.get_num_threads()
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            one_pass = numba_kernel.PrimalPass(X, T, None, k > 1)
+            first, again = one_pass(W, b), one_pass(W, b)
+            for x, y in zip(first, again):
+                np.testing.assert_array_equal(x, y)
+            np.testing.assert_allclose(first[1], G_ref, rtol=0, atol=1e-12 * np.max(np.abs(G_ref)))
+            np.testing.assert_allclose(first[2], s_ref, rtol=0, atol=1e-10)
+    finally:
+        numba.set_num_threads(before)
+    for a, old in zip((X, W, b, T), inputs):
+        np.testing.assert_array_equal(a, old)
+
+
+def test_primal_pass_saturates_without_nan(numba_kernel):
+    """Logits of +-1e4 (and the softmax of such logits): residuals at their limits, nothing NaN."""
+    X = np.ascontiguousarray(np.full((2, 64), 100.0))
+    X[:, 1::2] = -100.0
+    for k in (1, 3):
+        labels = np.arange(64).reshape(1, 64) % max(k, 2)
+        T = labels.astype(float) if k == 1 else (labels == np.arange(k)[:, None]).astype(float)
+        W = np.full((2, k), 50.0)
+        W[:, 0] = -50.0
+        Z, G, s = numba_kernel.PrimalPass(X, T, None, k > 1)(W, np.zeros((k, 1)))
+        Z_ref, G_ref, s_ref = _plain_pass(W, np.zeros((k, 1)), X, T, np.ones((1, 64)), k > 1)
+        assert np.all(np.isfinite(G)) and np.all(np.isfinite(s))
+        np.testing.assert_allclose(G, G_ref, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=1e-9)
+
+
+def test_rows_block_sizes():
+    """Worked by hand: 512 KiB of X per block (16 KiB of logits for k > 1), a multiple of 16, 64 to 4096
+    examples (16 for k > 1)."""
+    from xlogreg import _fused
+
+    assert _fused.rows_block(200, 1, 8) == 320  # 524288 / 1600 = 327.7
+    assert _fused.rows_block(100, 1, 4) == 1296  # 524288 / 400 = 1310.7
+    assert _fused.rows_block(1, 1, 8) == 4096 and _fused.rows_block(12288, 1, 4) == 64
+    assert _fused.rows_block(200, 10, 8) == 192  # 16384 / 80 = 204.8
+    assert _fused.rows_block(200, 10, 4) == 400  # 16384 / 40 = 409.6; 524288 / 800 = 655
+    assert _fused.rows_block(5000, 10, 8) == 16  # 524288 / 40000 = 13.1

@@ -188,11 +188,30 @@ def test_compiled_kernels_cover_l2_and_refuse_what_they_do_not_compute(numba_ker
     fused = xlogreg.train(X, y, num_iterations=50, learning_rate=0.5, l2=3.0, solver="primal", fused=True)
     assert_model(fused, W, b, costs, 1e-10)
     with pytest.raises(ValueError, match="fused=True cannot run here: .*binary"):
-        xlogreg.train(X, y, sample_weight=np.ones(300), num_iterations=5, solver="primal", fused=True)
+        xlogreg.train(X, y, sample_weight=np.ones(300), num_iterations=5, solver="dual", fused=True)
     with pytest.raises(ValueError, match="fused=True cannot run here: .*binary"):
         xlogreg.train(X, np.arange(300) % 3, num_iterations=5, solver="dual", fused=True)
     with pytest.raises(ValueError, match="fused=True cannot run here: .*L2"):
         xlogreg.train(X, y, l2=1.0, num_iterations=5, solver="dual", fused=True)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+def test_compiled_primal_pass_takes_weights_and_classes_in_either_order(numba_kernel, order, n_classes, dtype,
+                                                                        rtol):
+    """The one-read primal pass (xlogreg._fused.PrimalPass) with sample weights, L2 and K classes, X in
+    C or Fortran order, against the plain NumPy loop of this file."""
+    rng = np.random.default_rng(16)
+    X = rng.standard_normal((23, 301))
+    y = rng.integers(0, n_classes, 301) if n_classes > 2 else (X[0] + X[1] > 0).astype(np.float64)
+    s = rng.random(301) * 2
+    W, b, costs = reference_gd(X, y, n_classes, 60, 0.5, l2=2.0, s=s, record_every=20)
+    Xd = np.asarray(X.astype(dtype), order=order)
+    fused = xlogreg.train(Xd, y, n_classes=n_classes, sample_weight=s, num_iterations=60, learning_rate=0.5,
+                          l2=2.0, solver="primal", fused=True, record_every=20)
+    assert fused.w.dtype == dtype
+    assert_model(fused, W, b, costs, rtol)
 
 
 @pytest.mark.parametrize("solver", ["primal", "dual"])

@@ -1,26 +1,37 @@
 """Optional compiled kernels for NumPy: the primal pass in one read of X, and the dual loop.
 
 **Primal.**
-The primal iteration needs two products over X, ``H = wh.T X + bh`` and
-``g = X Q.T`` with ``Q = tanh(H) + 1 - 2 Y``, and ``Q`` sits between them.
-With NumPy and BLAS they are two passes over X (or, blocked, a second pass
-from cache: 1.9-2.2 reads of X per iteration, benchmarks/README.md). This
-module does both in one: with X's columns (examples) contiguous, it takes
-the examples in tiles of about :data:`TILE_BYTES`, computes the tile's dot
-products (reading it from memory) and residuals, then adds the tile, still in
-L1, into ``g``, four columns per pass over ``g``. Examples longer than
-:data:`TILE_MAX_EXAMPLE_BYTES` go four at a time through one loop over the
-features that computes their dot products while it adds the four previous
-ones (now weighted by their residuals, and still in L1/L2) into ``g``. Either
-way memory traffic is one read of X; the second read comes from cache.
+The primal iteration needs two products over X, ``Z = W.T X + b`` and
+``G = X Q.T``, and the residual ``Q`` (the binary ``tanh(Z / 2) + 1 - 2 Y``
+or the softmax ``softmax(Z) - T``, times the sample weights) sits between
+them. With NumPy and BLAS they are two passes over X: about 2.2 reads of X
+per iteration for the binary loss, and 3 to 4.5 for softmax with K = 10,
+whose products and residual passes over K x m numbers add their own cost
+(benchmarks/README.md). :class:`PrimalPass` does both products in one read of
+X, for the binary and the softmax loss, with or without sample weights, in
+either layout:
 
-It is used by :func:`xlogreg.solvers.primal_loop` for NumPy float32/float64 X
-with contiguous columns (Fortran order, as :func:`xlogreg.flatten_images`
-makes it) when numba is installed (``pip install "xlogreg[fast]"``); every
-other case runs the Array API code, which this module matches up to rounding
-(tests/test_fused.py). The examples are split into one contiguous range per
-numba thread, each with its own partial ``g``; the partial sums are added in
-thread order, so a run is reproducible for a given number of threads.
+* **Fortran order** (contiguous examples, as :func:`xlogreg.flatten_images`
+  makes X): the examples in tiles of about :data:`TILE_BYTES`; the tile's dot
+  products (reading it from memory), its residuals, then its contribution to
+  ``G``, from L1, four examples per pass over ``G``. Binary examples longer
+  than :data:`TILE_MAX_EXAMPLE_BYTES` go four at a time through one loop over
+  the features that computes their dot products while it adds the four
+  previous ones (now weighted by their residuals, still in L1/L2) into ``G``.
+* **C order** (contiguous features, what ``np.array`` gives for a matrix
+  built row by row): blocks of :func:`rows_block` examples, about
+  :data:`ROWS_BLOCK_BYTES` of X; the block's logits a few rows at a time
+  (each feature's run of the block read from memory), its residuals, then its
+  gradient, the same rows again from L2, a few dot products per pass.
+
+Either way memory traffic is one read of X; the second read comes from
+cache. :func:`xlogreg.solvers.primal_loop` uses it for NumPy float32/float64
+X in C or Fortran order when numba is installed (``pip install
+"xlogreg[fast]"``); a strided view, and every other backend, run the Array
+API code, which this module matches up to rounding (tests/test_fused.py). The
+examples are split into one contiguous range per numba thread, each with its
+own partial ``G``; the partial sums are added in thread order, so a run is
+reproducible for a given number of threads.
 
 **Dual.** An iteration of the dual loop (``Q = tanh(H) + C; H -= Q G;
 S += Q``) is an m x m matrix-vector product and a few operations on m
@@ -37,12 +48,14 @@ disk cache (compiling them the first time, ~5 s), which is why
 :mod:`xlogreg.solvers` uses them automatically only where they are predicted
 to save more than that.
 
-The residual is computed as ``2 / (1 + exp(-2 h)) - 1 + c``, which equals
-``tanh(h) + c`` and never gives NaN for a finite or infinite h, in X's
-precision (float32 in float32, as NumPy's ``tanh``). ``exp`` is the kernels'
+The binary residual is computed as ``2 / (1 + exp(-2 h)) - 1 + c`` (h the
+half logit), which equals ``tanh(h) + c`` and never gives NaN for a finite
+or infinite h, in X's precision (float32 in float32, as NumPy's ``tanh``). ``exp`` is the kernels'
 own (:func:`xlogreg._kernels.exp`, Cephes' polynomial, within 1.5 ulp): libm's
 is a call per value, which keeps the loop scalar, while this one lets the
 residuals of a tile or of a dual iteration compile to vector instructions.
+The softmax is shifted by each example's largest logit before ``exp``, so
+it never overflows either.
 With 100 float32 features that took the primal pass from ~1.6 to ~1.4 reads
 of X per iteration (benchmarks/README.md).
 """
@@ -54,7 +67,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["available", "usable", "why_unusable", "half_gradient", "dual_rows", "dual_steps"]
+__all__ = ["available", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows", "dual_steps"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -101,10 +114,12 @@ def available():
 
 
 def why_unusable(X, contiguous_columns=True):
-    """Why :func:`half_gradient` cannot take this X, or None if it can.
+    """Why :class:`PrimalPass` cannot take this X, or None if it can.
 
-    With ``contiguous_columns=False``, the same for :func:`dual_rows` and
-    :func:`dual_steps`, which take any layout of the Gram matrix.
+    It takes a NumPy float32/float64 X in C order (contiguous features) or
+    Fortran order (contiguous examples). With ``contiguous_columns=False``,
+    the same for :func:`dual_rows` and :func:`dual_steps`, which take any
+    layout of the Gram matrix.
     """
     if not available():
         return "it needs numba (pip install 'xlogreg[fast]')"
@@ -112,13 +127,14 @@ def why_unusable(X, contiguous_columns=True):
         return f"it needs a 2-D NumPy array; got {type(X).__module__}.{type(X).__name__}"
     if X.dtype not in (np.float32, np.float64):
         return f"it needs float32 or float64 data; got {X.dtype}"
-    if contiguous_columns and not X.flags.f_contiguous:
-        return "it needs X with contiguous columns (Fortran order, as flatten_images gives); got another layout"
+    if contiguous_columns and not (X.flags.f_contiguous or X.flags.c_contiguous):
+        return ("it needs X in C or Fortran order (one contiguous block); got a strided view "
+                "(np.ascontiguousarray(X) makes a copy it can take)")
     return None
 
 
 def usable(X, contiguous_columns=True):
-    """True if :func:`half_gradient` takes this X: NumPy float32/float64, columns contiguous, numba installed.
+    """True if :class:`PrimalPass` takes this X: NumPy float32/float64 in C or Fortran order, numba installed.
 
     With ``contiguous_columns=False``: if :func:`dual_steps` takes it as a Gram matrix (any layout).
     """
@@ -132,8 +148,8 @@ def _kernels():
     return _kernels
 
 
-def half_gradient(wh, bh, X, C):
-    """``(H, g, s)`` of ``xlogreg.solvers._half_gradient`` in one read of X.
+def half_gradient(wh, bh, X, C, sw=None):
+    """``(H, g, s)`` of the binary iteration in one read of a Fortran-ordered X.
 
     Parameters
     ----------
@@ -142,27 +158,131 @@ def half_gradient(wh, bh, X, C):
     X : ndarray (n_x, m), Fortran order, float32 or float64
     C : ndarray (1, m)
         ``1 - 2 Y``.
+    sw : ndarray (1, m), optional
+        Sample weights (None: all ones).
 
     Returns
     -------
     H : ndarray (1, m)
         ``wh.T X + bh``.
     g : ndarray (n_x, 1)
-        ``X Q.T`` with ``Q = tanh(H) + C``.
+        ``X Q.T`` with ``Q = (tanh(H) + C) sw``.
     s : 0-d ndarray
         ``sum(Q)``.
     """
+    if not X.flags.f_contiguous:
+        raise ValueError("half_gradient needs X in Fortran order; PrimalPass takes either order")
     n_x, m = X.shape
     dtype = X.dtype
     H = np.empty(m, dtype=dtype)
     wh = np.ascontiguousarray(wh, dtype=dtype).reshape(n_x)
     C = np.ascontiguousarray(C, dtype=dtype).reshape(m)
+    sw = np.ones(m, dtype=dtype) if sw is None else np.ascontiguousarray(sw, dtype=dtype).reshape(m)
     with _LOCK:
         k = _kernels()
-        g, s = k.half_gradient_kernel(wh, dtype.type(bh), X.T, C, H, k.get_num_threads(),
+        g, s = k.half_gradient_kernel(wh, dtype.type(bh), X.T, C, sw, H, k.get_num_threads(),
                                       tile_examples(n_x, dtype.itemsize), dtype in FOUR_DOTS_DTYPES,
                                       dtype.type(0), dtype.type(1))
     return H.reshape(1, m), g.reshape(n_x, 1), np.asarray(s, dtype=dtype)
+
+
+#: Bytes of X per block of the C-order pass (:func:`rows_block`): the block is
+#: read from memory for its logits, then again for its gradient, from L2 if
+#: it fits there (half of a 1 MiB L2, the smallest of the machines measured).
+ROWS_BLOCK_BYTES = 512 * 2**10
+
+#: Bytes of the multinomial block's logits (K x block examples), kept in L1
+#: while the rows of X go past them.
+LOGITS_BLOCK_BYTES = 16 * 2**10
+
+
+def rows_block(n_x, k, itemsize):
+    """Examples per block of the C-order pass: :data:`ROWS_BLOCK_BYTES` of X (and
+    :data:`LOGITS_BLOCK_BYTES` of logits for k > 1 rows of them), a multiple of 16 from 16 to 4096.
+
+    Each feature's run of a block is ``block * itemsize`` bytes; below 64
+    examples the runs get too short for the memory's prefetchers, so that is
+    the least taken for the binary pass.
+    """
+    block = ROWS_BLOCK_BYTES // (n_x * itemsize)
+    least = 64
+    if k > 1:
+        block = min(block, LOGITS_BLOCK_BYTES // (k * itemsize))
+        least = 16
+    return int(min(4096, max(least, block // 16 * 16)))
+
+
+class PrimalPass:
+    """The primal iteration's pass over X, ``(W, b) -> (Z, G, s)``, in one read of X.
+
+    Computes what :func:`xlogreg._loss.raw_pass` does without the loss
+    (``Z = W.T X + b``, ``Q`` the residual, ``G = X Q.T``, ``s = sum(Q)``),
+    for the binary and the multinomial loss, with or without sample weights,
+    X in C or Fortran order. What does not change between iterations
+    (layout, targets, weights, block sizes) is prepared once here.
+
+    Parameters
+    ----------
+    X : ndarray (n_x, m), float32 or float64, C or Fortran order
+    targets : ndarray (k, m)
+        Labels (binary, k = 1) or one-hot targets (multinomial), X's dtype.
+    weights : ndarray (1, m) or None
+    multinomial : bool
+    """
+
+    def __init__(self, X, targets, weights, multinomial):
+        reason = why_unusable(X)
+        if reason is not None:
+            raise ValueError(f"the compiled pass cannot take X: {reason}")
+        self.X = X
+        self.multinomial = multinomial
+        n_x, m = X.shape
+        dtype = X.dtype
+        self.dtype = dtype
+        # a single column or row is both: the Fortran kernels take it
+        self.rows = not X.flags.f_contiguous
+        self.sw = np.ones(m, dtype=dtype) if weights is None else np.ascontiguousarray(weights, dtype=dtype).reshape(m)
+        if multinomial:
+            self.T = np.ascontiguousarray(targets, dtype=dtype)
+            k = self.T.shape[0]
+            self.block = rows_block(n_x, k, dtype.itemsize) if self.rows else max(4, tile_examples(n_x, dtype.itemsize))
+        else:
+            self.C = np.ascontiguousarray(1 - 2 * np.asarray(targets, dtype=dtype), dtype=dtype).reshape(m)
+            self.block = rows_block(n_x, 1, dtype.itemsize) if self.rows else tile_examples(n_x, dtype.itemsize)
+
+    def __call__(self, W, b, with_z=True):
+        X, dtype = self.X, self.dtype
+        n_x, m = X.shape
+        zero, one = dtype.type(0), dtype.type(1)
+        if not self.multinomial:
+            wh = np.ascontiguousarray(np.asarray(W, dtype=dtype).reshape(n_x) * dtype.type(0.5))
+            bh = dtype.type(np.asarray(b).reshape(()) * dtype.type(0.5))
+            H = np.empty(m, dtype=dtype)
+            with _LOCK:
+                kernels = _kernels()
+                parts = kernels.get_num_threads()
+                if self.rows:
+                    g, s = kernels.rows_binary_kernel(wh, bh, X, self.C, self.sw, H, parts, self.block, zero, one)
+                else:
+                    g, s = kernels.half_gradient_kernel(wh, bh, X.T, self.C, self.sw, H, parts, self.block,
+                                                        dtype in FOUR_DOTS_DTYPES, zero, one)
+            Z = (H + H).reshape(1, m) if with_z else None
+            return Z, g.reshape(n_x, 1), np.asarray(s, dtype=dtype).reshape(1, 1)
+        k = self.T.shape[0]
+        bk = np.ascontiguousarray(np.asarray(b, dtype=dtype).reshape(k))
+        Z = np.empty((k, m), dtype=dtype)
+        with _LOCK:
+            kernels = _kernels()
+            parts = kernels.get_num_threads()
+            if self.rows:
+                Wc = np.ascontiguousarray(W, dtype=dtype)
+                G, s = kernels.multinomial_kernel(Wc, bk, X, self.T, self.sw, Z, parts, self.block, True, zero, one)
+            else:
+                WT = np.ascontiguousarray(np.asarray(W, dtype=dtype).T)
+                GT, s = kernels.multinomial_kernel(WT, bk, X.T, self.T, self.sw, Z, parts, self.block, False,
+                                                   zero, one)
+                G = np.ascontiguousarray(GT.T)
+        return (Z if with_z else None), G, s.reshape(k, 1)
 
 
 def dual_rows(G):

@@ -119,7 +119,7 @@ def four_dots(v, xa, xb, xc, xd, zero):
 
 
 @numba.njit(**JIT)
-def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
+def columns(wh, bh, XT, C, sw, g, H, j0, j1, tile, dots4, zero, one):
     """Examples j0 <= j < j1: H[j], g += Q[j] X[:, j]; returns sum(Q[j0:j1]).
 
     With `dots4`, the dot products of four examples share one loop over w.
@@ -142,11 +142,11 @@ def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
                 h += wh[k] * x[k]
             q[t] = h + bh
             t += 1
-        Ht, Ct = H[j:j + t1], C[j:j + t1]
+        Ht, Ct, St = H[j:j + t1], C[j:j + t1], sw[j:j + t1]
         for t in range(t1):  # vectorised (tests/test_fused.py checks the IR for it)
             h = q[t]
             Ht[t] = h
-            q[t] = residual(h, Ct[t], one)
+            q[t] = residual(h, Ct[t], one) * St[t]
             s += q[t]
         t = 0
         while t + 4 <= t1:  # the same examples again, from L1: four per pass over g
@@ -166,7 +166,7 @@ def columns(wh, bh, XT, C, g, H, j0, j1, tile, dots4, zero, one):
 
 
 @numba.njit(**JIT)
-def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
+def columns_interleaved(wh, bh, XT, C, sw, g, H, j0, j1, zero, one):
     """As `columns`, for long examples: the dot products of four examples in one loop over the
     features, which also adds the four previous ones (still in L1/L2) into g."""
     n = XT.shape[1]
@@ -189,8 +189,8 @@ def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
         hc += bh
         hd += bh
         H[j], H[j + 1], H[j + 2], H[j + 3] = ha, hb, hc, hd
-        qa, qb = residual(ha, C[j], one), residual(hb, C[j + 1], one)
-        qc, qd = residual(hc, C[j + 2], one), residual(hd, C[j + 3], one)
+        qa, qb = residual(ha, C[j], one) * sw[j], residual(hb, C[j + 1], one) * sw[j + 1]
+        qc, qd = residual(hc, C[j + 2], one) * sw[j + 2], residual(hd, C[j + 3], one) * sw[j + 3]
         s += (qa + qb) + (qc + qd)
         pa, pb, pc, pd = xa, xb, xc, xd
         j += 4
@@ -203,7 +203,7 @@ def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
             h += wh[k] * x[k]
         h += bh
         H[j] = h
-        q = residual(h, C[j], one)
+        q = residual(h, C[j], one) * sw[j]
         s += q
         for k in range(n):
             g[k] += q * x[k]
@@ -212,7 +212,7 @@ def columns_interleaved(wh, bh, XT, C, g, H, j0, j1, zero, one):
 
 
 @numba.njit(parallel=True, **JIT)
-def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, dots4, zero, one):
+def half_gradient_kernel(wh, bh, XT, C, sw, H, parts, tile, dots4, zero, one):
     m, n = XT.shape
     G = np.zeros((parts, n), XT.dtype)
     S = np.zeros(parts, XT.dtype)
@@ -223,9 +223,9 @@ def half_gradient_kernel(wh, bh, XT, C, H, parts, tile, dots4, zero, one):
         j1 = min(m, j0 + per)
         if j0 < j1:
             if tile:
-                S[t] = columns(wh, bh, XT, C, G[t], H, j0, j1, tile, dots4, zero, one)
+                S[t] = columns(wh, bh, XT, C, sw, G[t], H, j0, j1, tile, dots4, zero, one)
             else:
-                S[t] = columns_interleaved(wh, bh, XT, C, G[t], H, j0, j1, zero, one)
+                S[t] = columns_interleaved(wh, bh, XT, C, sw, G[t], H, j0, j1, zero, one)
     g = G[0].copy()
     s = S[0]
     for t in range(1, parts):
@@ -278,3 +278,288 @@ def dual_parallel(R, H, C, S, Q, k, parts, zero, one):
         residuals(H, C, S, Q, one)
         for t in numba.prange(parts):
             product_rows(R, Q, H, min(m, t * per), min(m, t * per + per), zero)
+
+
+# --- one read of X in any layout, binary and multinomial ------------------------------------------
+#
+# X of shape (n, m) in C order has its features (rows) contiguous: the
+# examples j .. j+B of one feature are one run of B numbers. The "rows" kernels
+# take X a block of B examples at a time: the block's logits, a row at a time
+# (X read from memory, four rows per pass over the block's logits), then its
+# residuals, then its gradient, the same rows again from L2 (four dot products
+# per pass over the residuals). The "columns" kernels take X in Fortran order
+# (X.T in C order: one example a row), as the binary `columns` above does.
+# All take `sw`, the sample weights (ones when unweighted: multiplying by 1 is
+# exact), and return the sum of the residuals per row of logits.
+
+
+@numba.njit(**JIT)
+def rows_binary(wh, bh, X, C, sw, g, H, j0, j1, block, zero, one):
+    """C-ordered X (n, m), examples j0 <= j < j1: H[j] = wh . X[:, j] + bh, g += Q[j] X[:, j]; sum(Q)."""
+    n = X.shape[0]
+    s = zero
+    h = np.empty(block, X.dtype)
+    j = j0
+    while j < j1:
+        t1 = min(block, j1 - j)
+        for t in range(t1):
+            h[t] = bh
+        k = 0
+        while k + 4 <= n:  # logits: four rows per pass over h, read from memory
+            wa, wb, wc, wd = wh[k], wh[k + 1], wh[k + 2], wh[k + 3]
+            ra, rb, rc, rd = X[k, j:j + t1], X[k + 1, j:j + t1], X[k + 2, j:j + t1], X[k + 3, j:j + t1]
+            for t in range(t1):
+                h[t] += wa * ra[t] + wb * rb[t] + wc * rc[t] + wd * rd[t]
+            k += 4
+        while k < n:
+            wa = wh[k]
+            ra = X[k, j:j + t1]
+            for t in range(t1):
+                h[t] += wa * ra[t]
+            k += 1
+        Ht, Ct, St = H[j:j + t1], C[j:j + t1], sw[j:j + t1]
+        for t in range(t1):  # residuals
+            Ht[t] = h[t]
+            q = residual(h[t], Ct[t], one) * St[t]
+            h[t] = q
+            s += q
+        k = 0
+        while k + 4 <= n:  # gradient: the same rows, from L2, four dot products per pass over Q
+            ra, rb, rc, rd = X[k, j:j + t1], X[k + 1, j:j + t1], X[k + 2, j:j + t1], X[k + 3, j:j + t1]
+            a = b = c = d = zero
+            for t in range(t1):
+                q = h[t]
+                a += ra[t] * q
+                b += rb[t] * q
+                c += rc[t] * q
+                d += rd[t] * q
+            g[k] += a
+            g[k + 1] += b
+            g[k + 2] += c
+            g[k + 3] += d
+            k += 4
+        while k < n:
+            ra = X[k, j:j + t1]
+            a = zero
+            for t in range(t1):
+                a += ra[t] * h[t]
+            g[k] += a
+            k += 1
+        j += t1
+    return s
+
+
+@numba.njit(inline="always", **JIT)
+def softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one):
+    """Block of logits z (K, >= t1) of examples j .. j+t1: Z[:, j+t] = z, then z = (softmax(z) - T) sw.
+
+    Loops over the examples innermost, so that each line vectorises. Returns
+    nothing; the residual sums are added by the caller.
+    """
+    K = z.shape[0]
+    for t in range(t1):
+        top[t] = z[0, t]
+        total[t] = zero
+    for c in range(K):
+        zc, Zc = z[c], Z[c, j:j + t1]
+        for t in range(t1):
+            Zc[t] = zc[t]
+            top[t] = max(top[t], zc[t])
+    for c in range(K):
+        zc = z[c]
+        for t in range(t1):
+            e = exp(zc[t] - top[t])
+            zc[t] = e
+            total[t] += e
+    for t in range(t1):
+        total[t] = one / total[t]
+    for c in range(K):
+        zc, Tc, St = z[c], T[c, j:j + t1], sw[j:j + t1]
+        for t in range(t1):
+            zc[t] = (zc[t] * total[t] - Tc[t]) * St[t]
+
+
+@numba.njit(**JIT)
+def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
+    """C-ordered X (n, m), W (n, K) in C order: Z[:, j] = W.T X[:, j] + b, G (n, K) += X[:, j] Q[:, j].T,
+    s (K,) += Q[:, j], for j0 <= j < j1."""
+    n = X.shape[0]
+    K = W.shape[1]
+    z = np.empty((K, block), X.dtype)
+    top = np.empty(block, X.dtype)
+    total = np.empty(block, X.dtype)
+    j = j0
+    while j < j1:
+        t1 = min(block, j1 - j)
+        for c in range(K):
+            zc = z[c]
+            bc = b[c]
+            for t in range(t1):
+                zc[t] = bc
+        k = 0
+        while k + 4 <= n:  # logits: four rows of X per pass over each of the K rows of z
+            ra, rb, rc, rd = X[k, j:j + t1], X[k + 1, j:j + t1], X[k + 2, j:j + t1], X[k + 3, j:j + t1]
+            for c in range(K):
+                wa, wb, wc, wd = W[k, c], W[k + 1, c], W[k + 2, c], W[k + 3, c]
+                zc = z[c]
+                for t in range(t1):
+                    zc[t] += wa * ra[t] + wb * rb[t] + wc * rc[t] + wd * rd[t]
+            k += 4
+        while k < n:
+            ra = X[k, j:j + t1]
+            for c in range(K):
+                wa = W[k, c]
+                zc = z[c]
+                for t in range(t1):
+                    zc[t] += wa * ra[t]
+            k += 1
+        softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one)
+        for c in range(K):
+            zc = z[c]
+            a = zero
+            for t in range(t1):
+                a += zc[t]
+            s[c] += a
+        k = 0
+        while k + 2 <= n:  # gradient: the rows once more, from L2, two rows against two rows of Q per pass
+            ra, rb = X[k, j:j + t1], X[k + 1, j:j + t1]
+            c = 0
+            while c + 2 <= K:
+                za, zb = z[c], z[c + 1]
+                aa = ab = ba = bb = zero
+                for t in range(t1):
+                    aa += ra[t] * za[t]
+                    ab += ra[t] * zb[t]
+                    ba += rb[t] * za[t]
+                    bb += rb[t] * zb[t]
+                G[k, c] += aa
+                G[k, c + 1] += ab
+                G[k + 1, c] += ba
+                G[k + 1, c + 1] += bb
+                c += 2
+            if c < K:
+                za = z[c]
+                aa = ba = zero
+                for t in range(t1):
+                    aa += ra[t] * za[t]
+                    ba += rb[t] * za[t]
+                G[k, c] += aa
+                G[k + 1, c] += ba
+            k += 2
+        if k < n:
+            ra = X[k, j:j + t1]
+            for c in range(K):
+                zc = z[c]
+                a = zero
+                for t in range(t1):
+                    a += ra[t] * zc[t]
+                G[k, c] += a
+        j += t1
+
+
+@numba.njit(inline="always", **JIT)
+def _column_logits(WT, b, x, z, t, zero):
+    """z[c, t] = WT[c] . x + b[c] for every class c: two classes per pass over x."""
+    K, n = WT.shape
+    c = 0
+    while c + 2 <= K:
+        wa, wb = WT[c], WT[c + 1]
+        aa = ab = zero
+        for k in range(n):
+            aa += wa[k] * x[k]
+            ab += wb[k] * x[k]
+        z[c, t] = aa + b[c]
+        z[c + 1, t] = ab + b[c + 1]
+        c += 2
+    if c < K:
+        wa = WT[c]
+        aa = zero
+        for k in range(n):
+            aa += wa[k] * x[k]
+        z[c, t] = aa + b[c]
+
+
+@numba.njit(**JIT)
+def columns_multinomial(WT, b, XT, T, sw, GT, Z, s, j0, j1, block, zero, one):
+    """Fortran-ordered X given as XT (m, n) in C order, WT (K, n): as `rows_multinomial`, with
+    GT (K, n) += Q[:, j] X[:, j].T; a tile of `block` examples at a time, read again from L1."""
+    K, n = WT.shape
+    z = np.empty((K, block), XT.dtype)
+    top = np.empty(block, XT.dtype)
+    total = np.empty(block, XT.dtype)
+    j = j0
+    while j < j1:
+        t1 = min(block, j1 - j)
+        for t in range(t1):  # logits: K dot products per example, X read from memory
+            _column_logits(WT, b, XT[j + t], z, t, zero)
+        softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one)
+        for c in range(K):
+            zc = z[c]
+            a = zero
+            for t in range(t1):
+                a += zc[t]
+            s[c] += a
+        t = 0
+        while t + 4 <= t1:  # gradient: the tile again, from L1, four examples per pass over GT[c]
+            xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
+            for c in range(K):
+                qa, qb, qc, qd = z[c, t], z[c, t + 1], z[c, t + 2], z[c, t + 3]
+                gc = GT[c]
+                for k in range(n):
+                    gc[k] += qa * xa[k] + qb * xb[k] + qc * xc[k] + qd * xd[k]
+            t += 4
+        while t < t1:
+            x = XT[j + t]
+            for c in range(K):
+                q = z[c, t]
+                gc = GT[c]
+                for k in range(n):
+                    gc[k] += q * x[k]
+            t += 1
+        j += t1
+
+
+@numba.njit(parallel=True, **JIT)
+def rows_binary_kernel(wh, bh, X, C, sw, H, parts, block, zero, one):
+    n, m = X.shape
+    G = np.zeros((parts, n), X.dtype)
+    S = np.zeros(parts, X.dtype)
+    per = ((m + parts - 1) // parts + 15) // 16 * 16
+    for p in numba.prange(parts):
+        j0 = min(m, p * per)
+        j1 = min(m, j0 + per)
+        if j0 < j1:
+            S[p] = rows_binary(wh, bh, X, C, sw, G[p], H, j0, j1, block, zero, one)
+    g = G[0].copy()
+    s = S[0]
+    for p in range(1, parts):
+        g += G[p]
+        s += S[p]
+    return g, s
+
+
+@numba.njit(parallel=True, **JIT)
+def multinomial_kernel(W, b, X, T, sw, Z, parts, block, rows, zero, one):
+    """`rows`: X (n, m) in C order and W (n, K), G (n, K); else X given as XT (m, n), W as WT (K, n),
+    G as GT (K, n). Returns (G or GT, s)."""
+    if rows:
+        m = X.shape[1]
+    else:
+        m = X.shape[0]
+    G = np.zeros((parts,) + W.shape, X.dtype)
+    S = np.zeros((parts, b.shape[0]), X.dtype)
+    per = ((m + parts - 1) // parts + 15) // 16 * 16
+    for p in numba.prange(parts):
+        j0 = min(m, p * per)
+        j1 = min(m, j0 + per)
+        if j0 < j1:
+            if rows:
+                rows_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
+            else:
+                columns_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
+    g = G[0].copy()
+    s = S[0].copy()
+    for p in range(1, parts):
+        g += G[p]
+        s += S[p]
+    return g, s

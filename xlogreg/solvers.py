@@ -29,10 +29,11 @@ Where it was measured to pay (NumPy with one BLAS thread, see
 block's gradient product reuses the block while it is still in cache, so X
 comes from memory once per iteration. The iterates are the same up to
 rounding (the gradient is summed block by block, in a fixed order, so runs
-are reproducible). For the binary loss without sample weights, the compiled
-pass of :mod:`xlogreg._fused` does the same in one read of X in any case
-(``fused=``); it covers L2 too (the decay is applied outside the pass), and
-every other case runs the Array API code.
+are reproducible). On NumPy with numba installed, the compiled pass of
+:mod:`xlogreg._fused` does the same in one read of X in C or Fortran order
+(``fused=``), for the binary and the softmax loss, with or without sample
+weights; it covers L2 too (the decay is applied outside the pass), and every
+other case runs the Array API code.
 """
 
 from __future__ import annotations
@@ -427,8 +428,8 @@ def _notify(callback, i, costs, recorded):
 def choose_fused(X, num_iterations=None):
     """True where the primal loop should use the compiled pass of :mod:`xlogreg._fused`.
 
-    That is: numba is installed, X is a NumPy float32/float64 array with
-    contiguous columns (:func:`xlogreg._fused.usable`) and at least
+    That is: numba is installed, X is a NumPy float32/float64 array in C or
+    Fortran order (:func:`xlogreg._fused.usable`) and at least
     :data:`FUSED_MIN_BYTES`, below which X stays in cache between BLAS's two
     products anyway; and, given `num_iterations`, the reads of X it saves
     (one per iteration, at :data:`FUSED_READ_BYTES_PER_S`) take longer than
@@ -537,7 +538,7 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     (:class:`xlogreg._loss.LogisticLoss`) holds the targets, the sample
     weights and the L2 term; without it, Y's unweighted binary loss.
     `fused` is True to run each iteration as one compiled pass over X
-    (:mod:`xlogreg._fused`: the binary loss without sample weights, on NumPy),
+    (:mod:`xlogreg._fused`: NumPy X in C or Fortran order),
     False for the Array API code, or ``"auto"`` to ask :func:`choose_fused`.
     Without it, `block` is the number of examples per block of the blocked
     iteration, None for the plain one, or ``"auto"`` to ask
@@ -566,8 +567,8 @@ def _shaped_interrupt(back):
         raise
 
 
-def _compiled_pass_covers(loss):
-    """The compiled primal pass and dual loop compute the binary loss without sample weights only."""
+def _compiled_dual_covers(loss):
+    """The compiled dual loop computes the binary loss without sample weights only."""
     return not loss.multinomial and loss.weights is None
 
 
@@ -576,18 +577,13 @@ def _eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, 
     X = loss.X
     xp = array_namespace(X)
     if fused == "auto":
-        fused = _compiled_pass_covers(loss) and choose_fused(X, num_iterations)
-    elif _check_fused(fused, X) and not _compiled_pass_covers(loss):
-        raise ValueError("fused=True cannot run here: the compiled pass computes the binary loss without "
-                         "sample weights only; use fused='auto' (the Array API loop) for this problem")
+        fused = choose_fused(X, num_iterations)
+    else:
+        _check_fused(fused, X)
     T, weights = loss.targets, loss.weights
     blocks = None if fused else _example_blocks(X, T, weights, block)
     if fused:
-        C = 1 - 2 * T
-
-        def one_pass(W, b, with_z):
-            H, g, s = _fused.half_gradient(W * 0.5, xp.reshape(b, ()) * 0.5, X, C)
-            return (2 * H if with_z else None), g, xp.reshape(s, (1, 1))
+        one_pass = _fused.PrimalPass(X, T, weights, loss.multinomial)
     elif blocks is None:
         compiled = _backends.compiled(_pass_function(loss.multinomial, weights is not None), xp)
         data = (T,) if weights is None else (T, weights)
@@ -717,7 +713,7 @@ def _dual_loop(W0, b0, loss, num_iterations, learning_rate, record_every, print_
         lazy, back = False, da.from_array
     xl = array_namespace(G1)  # the loop's namespace: X's, or NumPy's for a small Dask state
     Gs = G1 * step
-    simple = _compiled_pass_covers(loss) and not loss.alpha
+    simple = _compiled_dual_covers(loss) and not loss.alpha
     if fused == "auto":
         fused = simple and choose_fused_dual(Gs, num_iterations)
     elif _check_fused(fused, Gs, contiguous_columns=False) and not simple:
