@@ -187,6 +187,7 @@ def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
 
 
 def test_choose_fused_only_for_big_contiguous_numpy(numba_kernel, monkeypatch):
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: False)  # as in a new process
     X = np.asfortranarray(np.ones((10, 20)))  # 1600 bytes
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1600)
     assert choose_fused(X)
@@ -202,6 +203,18 @@ def test_choose_fused_only_for_big_contiguous_numpy(numba_kernel, monkeypatch):
     assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
     monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
     assert not choose_fused(np.ones((10, 40))[:, ::2])  # a strided view: neither order
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: True)  # loaded already: no load to pay for
+    assert choose_fused(X, 1) and solvers.choose_fused_dual(np.ones((3, 3)), 1)
+
+
+def test_loaded_says_whether_this_process_has_loaded_the_kernels(numba_kernel):
+    """Checked in a new process: False before the first use, True after."""
+    code = ("import numpy as np; from xlogreg import _fused; a = _fused.loaded(); "
+            "_fused.PrimalPass(np.ones((2, 3)), np.zeros((1, 3)), None, False)(np.zeros((2, 1)), np.zeros((1, 1))); "
+            "print(a, _fused.loaded())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])})
+    assert out.stdout.split() == ["False", "True"]
     assert not choose_fused(np.asfortranarray(np.ones((10, 20), dtype=np.float16)))
 
 
@@ -228,6 +241,7 @@ def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
     """xlogreg.train(solver="primal") goes through the compiled pass for a big Fortran-ordered X."""
     from xlogreg import _fused
 
+    monkeypatch.setattr(_fused, "loaded", lambda: False)  # as in a new process
     calls = []
     real = _fused.PrimalPass.__call__
     monkeypatch.setattr(_fused.PrimalPass, "__call__", lambda *a: calls.append(1) or real(*a))
@@ -365,6 +379,7 @@ def test_fused_dual_loop_records_and_calls_back_like_the_array_api_loop(numba_ke
     the same costs at the same iterations, one callback per iteration in order, the same result."""
     monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 20 * 20)
     calls = []
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: False)  # as in a new process
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
     rng = np.random.default_rng(5)
@@ -422,6 +437,7 @@ def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, mon
     """xlogreg.train(solver="dual", fused=True) on NumPy goes through dual_steps, once per 100
     iterations; "auto" only for runs long enough to pay for loading the kernels."""
     calls = []
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: False)  # as in a new process
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
     wh, bh, X, C = _data(80, 30, np.float64)

@@ -63,11 +63,12 @@ of X per iteration (benchmarks/README.md).
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 
 import numpy as np
 
-__all__ = ["available", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows", "dual_steps"]
+__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows", "dual_steps"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -111,6 +112,11 @@ _LOCK = threading.Lock()
 def available():
     """True if numba can be imported (without importing it)."""
     return importlib.util.find_spec("numba") is not None
+
+
+def loaded():
+    """True once this process has loaded the kernels: using them again costs nothing more."""
+    return "xlogreg._kernels" in sys.modules
 
 
 def why_unusable(X, contiguous_columns=True):

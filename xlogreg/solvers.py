@@ -425,6 +425,11 @@ def _notify(callback, i, costs, recorded):
         callback(i, costs[-1][1] if recorded else None)
 
 
+def _load_cost_s():
+    """Seconds that using the compiled kernels adds for loading them: :data:`FUSED_LOAD_S`, or 0 once loaded."""
+    return 0.0 if _fused.loaded() else FUSED_LOAD_S
+
+
 def choose_fused(X, num_iterations=None):
     """True where the primal loop should use the compiled pass of :mod:`xlogreg._fused`.
 
@@ -433,11 +438,12 @@ def choose_fused(X, num_iterations=None):
     :data:`FUSED_MIN_BYTES`, below which X stays in cache between BLAS's two
     products anyway; and, given `num_iterations`, the reads of X it saves
     (one per iteration, at :data:`FUSED_READ_BYTES_PER_S`) take longer than
-    loading the kernels in a new process (:data:`FUSED_LOAD_S`).
+    loading the kernels in a new process (:data:`FUSED_LOAD_S`; nothing once
+    this process has loaded them).
     """
     if not (_fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES):
         return False
-    return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= FUSED_LOAD_S
+    return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
 
 
 def choose_fused_dual(G, num_iterations):
@@ -451,7 +457,7 @@ def choose_fused_dual(G, num_iterations):
     asked for with ``fused=True`` (in a process that trains many times, where
     the kernels load once).
     """
-    return _fused.usable(G, contiguous_columns=False) and num_iterations * FUSED_DUAL_SAVES_S >= FUSED_LOAD_S
+    return _fused.usable(G, contiguous_columns=False) and num_iterations * FUSED_DUAL_SAVES_S >= _load_cost_s()
 
 
 def check_fused_option(fused):
