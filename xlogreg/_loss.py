@@ -129,6 +129,30 @@ def raw_pass(W, b, X, targets, weights, multinomial, with_loss=True):
     return Z, G, s, (loss_sum(Z, targets, weights, multinomial) if with_loss else None)
 
 
+def curvature(Z, weights, total_weight, multinomial):
+    """What the second derivative in the logits needs of Z, computed once per point: ``(P, Ps)``.
+
+    ``P`` is the probabilities (``softmax(Z)``, or ``sigmoid(Z)``), ``Ps``
+    ``P s / S`` for softmax and ``s a (1 - a) / S`` for the binary loss.
+    :func:`curvature_apply` then applies the curvature to any U.
+    """
+    if multinomial:
+        P = _softmax_columns(Z)[0]
+    else:
+        A = sigmoid(Z)
+        P = A * (1 - A)
+    Ps = P / total_weight if weights is None else P * (weights / total_weight)
+    return P, Ps
+
+
+def curvature_apply(P, Ps, U, multinomial):
+    """``D`` of :func:`curvature_times` from :func:`curvature`'s ``(P, Ps)``."""
+    if not multinomial:
+        return Ps * U
+    xp = array_namespace(U)
+    return Ps * U - Ps * xp.sum(P * U, axis=0, keepdims=True)
+
+
 def curvature_times(Z, U, weights, total_weight, multinomial):
     """The data term's second derivative in the logits, applied to U: ``D`` of shape (k, m).
 
@@ -136,15 +160,7 @@ def curvature_times(Z, U, weights, total_weight, multinomial):
     column (the softmax Jacobian). ``H (V, vb) = (X D.T + (l2 / S) V, sum(D))``
     for ``U = V.T X + vb``.
     """
-    xp = array_namespace(Z)
-    if multinomial:
-        P = _softmax_columns(Z)[0]
-        PU = P * U
-        D = PU - P * xp.sum(PU, axis=0, keepdims=True)
-    else:
-        P = sigmoid(Z)
-        D = P * (1 - P) * U
-    return D / total_weight if weights is None else D * (weights / total_weight)
+    return curvature_apply(*curvature(Z, weights, total_weight, multinomial), U, multinomial)
 
 
 class LogisticLoss:
@@ -252,13 +268,32 @@ class LogisticLoss:
         Binary: ``H (V, vb) = (X (d u).T + (l2 / S) V, sum(d u))`` with
         ``u = V.T X + vb`` and ``d = s a (1 - a) / S``. Multinomial: the same
         with ``d u`` replaced by ``(a u - a sum_k(a u)) s / S`` per column
-        (the softmax Jacobian). Two products over X; for Newton-type solvers.
+        (the softmax Jacobian). For many directions at one point, use
+        :meth:`hessian_operator`.
         """
-        Z = self.logits(W, b)
-        D = curvature_times(Z, V.T @ self.X + vb, self.weights, self.total_weight, self.multinomial)
-        xp = array_namespace(D)
-        HV = self.X @ D.T
-        return (HV + self.alpha * V if self.alpha else HV), xp.sum(D, axis=1, keepdims=True)
+        return self.hessian_operator(W, b)(V, vb)
+
+    def hessian_operator(self, W, b, settle=None):
+        """``(V, vb) -> hessian_product(W, b, V, vb)``, for many directions at one point (W, b).
+
+        The probabilities at (W, b) are computed here, once (one product
+        over X); each product then costs two more (``V.T X`` and ``X D.T``):
+        what conjugate gradients needs, a product per CG iteration.
+        ``settle(P, Ps)``, if given, returns them computed (Dask: so that each
+        product does not compute them again).
+        """
+        P, Ps = curvature(self.logits(W, b), self.weights, self.total_weight, self.multinomial)
+        if settle is not None:
+            P, Ps = settle(P, Ps)
+        X, alpha, multinomial = self.X, self.alpha, self.multinomial
+
+        def product(V, vb):
+            D = curvature_apply(P, Ps, V.T @ X + vb, multinomial)
+            xp = array_namespace(D)
+            HV = X @ D.T
+            return (HV + alpha * V if alpha else HV), xp.sum(D, axis=1, keepdims=True)
+
+        return product
 
     def hessian_matrix(self, W, b):
         """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.

@@ -2,7 +2,8 @@
 
 Each iteration solves the Newton system ``H p = -g`` approximately by
 conjugate gradients, where every product ``H v`` is one
-:meth:`xlogreg._loss.LogisticLoss.hessian_product` (two products over X, no
+:meth:`xlogreg._loss.LogisticLoss.hessian_operator` product (two products
+over X, the probabilities at the iterate computed once per Newton step; no
 Hessian ever formed), then takes the step ``t p`` with ``t`` from a
 backtracking (Armijo) line search on the objective. Convergence is quadratic
 near the optimum, so a fit to a tight tolerance takes tens of iterations where
@@ -52,11 +53,14 @@ def _axpy(t, x, y):
 class _Primal:
     """The problem in the coordinates (W, b) themselves: the loss object and the Euclidean inner product."""
 
-    def __init__(self, loss):
+    def __init__(self, loss, settle=None):
         self.loss = loss
+        self.settle = settle
         self.value_and_gradient = loss.value_and_gradient
-        self.hessian_product = loss.hessian_product
         self.dot = _dot
+
+    def hessian_operator(self, W, b):
+        return self.loss.hessian_operator(W, b, self.settle)
 
     def start(self, W, b):
         return W, b
@@ -105,13 +109,17 @@ class _Gram:
             GA = GA + loss.alpha * A
         return J, GA, xp.sum(R, axis=1, keepdims=True)
 
-    def hessian_product(self, A, b, U, vb):
+    def hessian_operator(self, A, b):
         loss = self.loss
-        xp = array_namespace(A)
-        D = _loss.curvature_times(A.T @ self.K + b, U.T @ self.K + vb, loss.weights, loss.total_weight,
-                                           loss.multinomial)
-        HU = D.T + loss.alpha * U if loss.alpha else D.T
-        return HU, xp.sum(D, axis=1, keepdims=True)
+        P, Ps = _loss.curvature(A.T @ self.K + b, loss.weights, loss.total_weight, loss.multinomial)
+
+        def product(U, vb):
+            xp = array_namespace(U)
+            D = _loss.curvature_apply(P, Ps, U.T @ self.K + vb, loss.multinomial)
+            HU = D.T + loss.alpha * U if loss.alpha else D.T
+            return HU, xp.sum(D, axis=1, keepdims=True)
+
+        return product
 
     def dot(self, a, c):
         xp = array_namespace(a[0])
@@ -121,13 +129,14 @@ class _Gram:
 def _conjugate_gradient(problem, W, b, g, g_norm, max_cg):
     """An approximate solution p of ``H p = -g``, in `problem`'s inner product."""
     dot = problem.dot
+    hessian_times = problem.hessian_operator(W, b)  # the curvature at (W, b), once for all CG iterations
     eta = min(0.5, math.sqrt(g_norm)) * g_norm
     p = (g[0] * 0, g[1] * 0)
     r = (-g[0], -g[1])  # residual -g - H p
     d = r
     rr = dot(r, r)
     for j in range(max_cg):
-        Hd = problem.hessian_product(W, b, *d)
+        Hd = hessian_times(*d)
         curvature = dot(d, Hd)
         if not float(curvature) > 0:  # flat or negative: H is singular along d (no L2)
             return p if j else (-g[0], -g[1])
@@ -183,7 +192,7 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     n_params = W.shape[0] * W.shape[1] + b.shape[0]
     max_cg = min(n_params, 200) if max_cg is None else max_cg
 
-    problem = _Gram(loss) if gram else _Primal(loss)
+    problem = _Gram(loss) if gram else _Primal(loss, settle)
     if gram:
         max_cg = min(max_cg, (problem.K.shape[0] + 1) * W.shape[1])
 
