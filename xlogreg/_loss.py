@@ -299,7 +299,8 @@ class LogisticLoss:
         """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.
 
         Parameters are ordered class by class, each as ``[W[:, c]; b[c]]``.
-        Block ``(c, e)`` is ``Xa diag(D_ce) Xa.T`` with ``Xa = [X; 1]`` and
+        Block ``(c, e)`` is ``Xa diag(D_ce) Xa.T`` with ``Xa = [X; 1]`` (formed
+        without copying X: ``X D X.T``, ``X D 1``, ``sum(D)``) and
         ``D_ce = s a_c (delta_ce - a_e) / S`` (binary: ``s a (1 - a) / S``),
         plus ``l2 / S`` on the diagonal of the W part. The softmax Hessian is
         singular along "add the same bias (without L2: the same weights) to
@@ -311,9 +312,9 @@ class LogisticLoss:
         """
         xp = array_namespace(self.X)
         dev = get_device(self.X)
-        n_x, m = self.X.shape
+        X = self.X
+        n_x, m = X.shape
         k = self.k
-        Xa = xp.concat([self.X, xp.ones((1, m), dtype=self.X.dtype, device=dev)], axis=0)
         s = (1 / self.total_weight) if self.weights is None else self.weights / self.total_weight
         Z = self.logits(W, b)
         P = _softmax_columns(Z)[0] if self.multinomial else sigmoid(Z)
@@ -324,8 +325,17 @@ class LogisticLoss:
                     D = P[c:c + 1, :] * ((1.0 if c == e else 0.0) - P[e:e + 1, :]) * s
                 else:
                     D = P * (1 - P) * s
-                blocks[c][e] = (Xa * D) @ Xa.T
-                blocks[e][c] = blocks[c][e] if c == e else xp.permute_dims(blocks[c][e], (1, 0))
+                if c == e:  # D >= 0: X D X.T = R R.T with R = X sqrt(D), half the work (NumPy: BLAS syrk)
+                    R = X * xp.sqrt(D)
+                    XDX = R @ xp.permute_dims(R, (1, 0))
+                else:
+                    XDX = (X * D) @ xp.permute_dims(X, (1, 0))
+                XD1 = X @ xp.permute_dims(D, (1, 0))  # (n_x, 1): the W-b entries, without a copy of [X; 1]
+                block = xp.concat([xp.concat([XDX, XD1], axis=1),
+                                   xp.concat([xp.permute_dims(XD1, (1, 0)), xp.reshape(xp.sum(D), (1, 1))],
+                                             axis=1)], axis=0)
+                blocks[c][e] = block
+                blocks[e][c] = block if c == e else xp.permute_dims(block, (1, 0))
         H = xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0)
         size = (n_x + 1) * k
         diagonal = xp.zeros(size, dtype=self.X.dtype, device=dev)
