@@ -148,3 +148,58 @@ def test_more_features_than_examples_iterate_on_the_gram_matrix(case, n_classes,
     assert model.converged
     assert made == ([] if case.backend == "dask" else [1])  # Dask (lazy) iterates on X
     assert_optimum(model, coef, intercept, 1e-3 if case.dtype_name == "float32" else 1e-7)
+
+
+@pytest.mark.parametrize("n_classes, weighted", [(2, False), (2, True), (4, False), (4, True)])
+def test_hessian_diagonal_against_plain_numpy(n_classes, weighted):
+    """The Jacobi preconditioner's diagonal, from the formula written out here in NumPy."""
+    from xlogreg._loss import LogisticLoss
+
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((6, 40)) * np.arange(1, 7)[:, None]
+    y = rng.integers(0, n_classes, 40)
+    s = rng.random(40) + 0.2 if weighted else np.ones(40)
+    k = 1 if n_classes == 2 else n_classes
+    W, b = rng.standard_normal((6, k)) * 0.3, rng.standard_normal((k, 1))
+    loss = LogisticLoss(X, y.reshape(1, 40).astype(float), n_classes,
+                        sample_weight=s.reshape(1, 40) if weighted else None, l2=0.7)
+    dW, db = loss.hessian_operator(W, b).diagonal()
+    Z = W.T @ X + b
+    if k == 1:
+        A = 1 / (1 + np.exp(-Z))
+    else:
+        E = np.exp(Z - Z.max(axis=0))
+        A = E / E.sum(axis=0)
+    d = A * (1 - A) * s / s.sum()  # (k, m): the curvature of each logit in itself
+    np.testing.assert_allclose(dW, (X ** 2) @ d.T + 0.7 / s.sum(), rtol=1e-13)
+    np.testing.assert_allclose(db, d.sum(axis=1, keepdims=True), rtol=1e-13)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_preconditioned_cg_reaches_the_same_optimum_in_fewer_products(n_classes, monkeypatch):
+    """Features on scales from 1 to 1000: Jacobi scaling gives the optimum of the unscaled CG (and of
+    scikit-learn) with fewer Hessian-vector products."""
+    from xlogreg import _loss, newton
+
+    rng = np.random.default_rng(22)
+    X = rng.standard_normal((400, 8)) * np.logspace(0, 3, 8)
+    y = np.argmax(X[:, :n_classes] / np.logspace(0, 3, 8)[:n_classes] + rng.standard_normal((400, n_classes)),
+                  axis=1) if n_classes > 2 else (X[:, 0] + X[:, 1] / 10 + rng.standard_normal(400) > 0).astype(int)
+    coef, intercept = reference(X, y, 1.0)
+    loss = _loss.LogisticLoss(X.T, y.reshape(1, -1).astype(float), n_classes, l2=1.0)
+    products = []
+    real = _loss._HessianOperator.__call__
+    monkeypatch.setattr(_loss._HessianOperator, "__call__", lambda self, *a: products.append(1) or real(self, *a))
+    counts = {}
+    for precondition in (False, True):
+        products.clear()
+        result = newton.newton_cg(loss, *loss.zeros(), tol=1e-9, max_iter=200, precondition=precondition)
+        counts[precondition] = len(products)
+        assert result.converged
+        W, b = result.w.T, result.b.ravel()
+        if n_classes > 2:
+            assert np.abs(W.sum(axis=0)).max() <= 1e-9 * np.abs(W).max()  # centred as scikit-learn's
+        scale = max(np.abs(coef).max(), np.abs(intercept).max())
+        np.testing.assert_allclose(W, coef, rtol=0, atol=1e-6 * scale)
+        np.testing.assert_allclose(b, intercept, rtol=0, atol=1e-6 * scale)
+    assert counts[True] < counts[False] / 2, counts

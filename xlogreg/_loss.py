@@ -163,6 +163,31 @@ def curvature_times(Z, U, weights, total_weight, multinomial):
     return curvature_apply(*curvature(Z, weights, total_weight, multinomial), U, multinomial)
 
 
+class _HessianOperator:
+    """The Hessian at one point as an operator: ``H(V, vb)``, and its diagonal (see LogisticLoss.hessian_operator)."""
+
+    def __init__(self, X, P, Ps, alpha, multinomial):
+        self.X, self.P, self.Ps, self.alpha, self.multinomial = X, P, Ps, alpha, multinomial
+
+    def __call__(self, V, vb):
+        X, alpha = self.X, self.alpha
+        D = curvature_apply(self.P, self.Ps, V.T @ X + vb, self.multinomial)
+        xp = array_namespace(D)
+        HV = X @ D.T
+        return (HV + alpha * V if alpha else HV), xp.sum(D, axis=1, keepdims=True)
+
+    def diagonal(self):
+        """The Hessian's diagonal as a pair ``(dW, db)`` of W's and b's shapes: one more product over X.
+
+        Entry ``(i, c)`` is ``sum_j x_ij^2 d_cj (+ l2 / S)`` and ``db_c = sum_j d_cj``,
+        with ``d_c = s a_c (1 - a_c) / S`` (binary: ``Ps`` itself).
+        """
+        xp = array_namespace(self.X)
+        d = self.Ps * (1 - self.P) if self.multinomial else self.Ps
+        dW = (self.X * self.X) @ d.T
+        return (dW + self.alpha if self.alpha else dW), xp.sum(d, axis=1, keepdims=True)
+
+
 class LogisticLoss:
     """The regularised, weighted cross-entropy of a linear model on fixed data.
 
@@ -285,15 +310,7 @@ class LogisticLoss:
         P, Ps = curvature(self.logits(W, b), self.weights, self.total_weight, self.multinomial)
         if settle is not None:
             P, Ps = settle(P, Ps)
-        X, alpha, multinomial = self.X, self.alpha, self.multinomial
-
-        def product(V, vb):
-            D = curvature_apply(P, Ps, V.T @ X + vb, multinomial)
-            xp = array_namespace(D)
-            HV = X @ D.T
-            return (HV + alpha * V if alpha else HV), xp.sum(D, axis=1, keepdims=True)
-
-        return product
+        return _HessianOperator(self.X, P, Ps, self.alpha, self.multinomial)
 
     def hessian_matrix(self, W, b):
         """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.
