@@ -49,9 +49,11 @@ def test_half_gradient_matches_numpy(numba_kernel, monkeypatch, n_x, m, dtype, t
     assert float(s) == pytest.approx(float(s_ref), abs=tol * m)
 
 
-def test_tile_sizes():
+def test_tile_sizes(monkeypatch):
+    """On the recorded machine's L1d (32 KiB): tiles of 16 KiB, interleaved above 4 KiB (tests/test_machine.py)."""
     from xlogreg import _fused
 
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K")
     assert _fused.tile_examples(100, 4) == 40 and _fused.tile_examples(100, 8) == 20
     assert _fused.tile_examples(1, 8) == 64 and _fused.tile_examples(512, 8) == 4
     assert _fused.tile_examples(1000, 4) == 4 and _fused.tile_examples(1000, 8) == 0  # 8000 bytes: interleaved
