@@ -244,10 +244,19 @@ def test_cache_bytes_refuses_an_unknown_level():
 
 def test_describe_without_override():
     described = _machine.describe()
-    assert set(described) == {"caches", "cores", "memory_bytes", "blas_threads", "override"}
+    assert set(described) == {"cpu", "caches", "cores", "memory_bytes", "blas_threads", "override"}
     assert described["override"] is None
     assert described["cores"]["value"] >= 1 and described["blas_threads"]["value"] >= 1
     assert described["memory_bytes"]["value"] > 0
+    line = _machine.summary()
+    assert line.startswith("L1d ") and f"{described['cores']['value']} usable cores" in line
+
+
+def test_cpu_name_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
+    assert _machine.cpu_name(cpuinfo) == "AMD EPYC 7B13"
+    assert _machine.cpu_name(tmp_path / "absent")  # platform's answer, never empty
 
 
 # --- the decisions --------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ import warnings
 from typing import NamedTuple
 
 __all__ = ["RECORDED", "ENV", "Cache", "parse_size", "parse_cpu_list", "caches", "cache_bytes", "usable_cores",
-           "blas_threads", "memory_bytes", "describe"]
+           "blas_threads", "memory_bytes", "cpu_name", "describe", "summary"]
 
 #: The recorded machine of benchmarks/README.md ("Machine"), where every tuning
 #: value was measured: an AMD EPYC (Zen 3) VM, 2 vCPUs, 23.5 GiB. A reading that
@@ -101,6 +101,7 @@ ENV = "XLOGREG_MACHINE"
 _SIZE_NAMES = ("l1d", "l2", "l3", "memory")
 _COUNT_NAMES = ("cores", "blas_threads")
 _LEVELS = {"l1d": 1, "l2": 2, "l3": 3}
+_LABELS = {"l1d": "L1d", "l2": "L2", "l3": "L3"}
 _SYSCONF = {"l1d": "SC_LEVEL1_DCACHE_SIZE", "l2": "SC_LEVEL2_CACHE_SIZE", "l3": "SC_LEVEL3_CACHE_SIZE"}
 _SYSCTL = {"l1d": "hw.l1dcachesize", "l2": "hw.l2cachesize", "l3": "hw.l3cachesize"}
 _SYSFS_CACHE = "/sys/devices/system/cpu/cpu0/cache"
@@ -395,6 +396,18 @@ def blas_threads():
     return override if override is not None else _blas_reading()[0]
 
 
+@functools.cache
+def cpu_name(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name: /proc/cpuinfo's "model name", else :func:`platform.processor`, else the architecture."""
+    import platform
+
+    for line in (_read_text(cpuinfo) or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
 # --- the override and the description -------------------------------------------------------------
 
 def _override():
@@ -439,9 +452,43 @@ def describe():
             entry.update(bytes=override[name], source=ENV)
         described[name] = entry
     return {
+        "cpu": cpu_name(),
         "caches": described,
         "cores": reading("cores", *_read_cores()),
         "memory_bytes": reading("memory", *_read_memory()),
         "blas_threads": reading("blas_threads", *_blas_reading()),
         "override": os.environ.get(ENV) or None,
     }
+
+
+def _size_text(size):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} B"
+
+
+def summary(described=None):
+    """:func:`describe` (or a dict it returned) in one line, as the benchmarks print it.
+
+    >>> line = summary({"cpu": "x", "override": None,
+    ...     "caches": {"l1d": {"bytes": 32768, "shared_cpu_list": "0", "source": "sysfs"},
+    ...                "l3": {"bytes": 33554432, "shared_cpu_list": None, "source": "recorded machine"}},
+    ...     "cores": {"value": 2, "source": "os.sched_getaffinity"},
+    ...     "blas_threads": {"value": 1, "source": "OPENBLAS_NUM_THREADS"},
+    ...     "memory_bytes": {"value": 25232932864, "source": "sysconf"}})
+    >>> for part in line.split("; "):
+    ...     print(part)
+    L1d 32 KiB (CPUs 0, sysfs), L3 32 MiB (recorded machine)
+    2 usable cores (os.sched_getaffinity)
+    BLAS threads 1 (OPENBLAS_NUM_THREADS)
+    memory 23.5 GiB (sysconf)
+    """
+    d = describe() if described is None else described
+    caches = ", ".join(
+        f"{_LABELS[name]} {_size_text(c['bytes'])} ("
+        + (f"CPUs {c['shared_cpu_list']}, " if c["shared_cpu_list"] else "") + f"{c['source']})"
+        for name, c in d["caches"].items())
+    return (f"{caches}; {d['cores']['value']} usable cores ({d['cores']['source']}); "
+            f"BLAS threads {d['blas_threads']['value']} ({d['blas_threads']['source']}); "
+            f"memory {_size_text(d['memory_bytes']['value'])} ({d['memory_bytes']['source']})")
