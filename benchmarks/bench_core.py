@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 
 import xlogreg
-from xlogreg import _backends, solvers
+from xlogreg import _backends, _machine, solvers
 from xlogreg.core import zeros_like_params
 
 DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR",
@@ -55,21 +55,11 @@ COURSE_FINAL_COST = 0.140872  # the course's printed cost at iteration 1900
 # --- machine -------------------------------------------------------------------------------------
 
 def machine():
-    """CPU, cores, memory, BLAS and library versions: what the numbers depend on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import psutil
+    """CPU, cores, memory, caches, BLAS and library versions: what the numbers depend on.
 
-        ram_gib = psutil.virtual_memory().total / 2**30
-    except ImportError:
-        ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    The CPU, cores, memory and caches are what the tuning reads (xlogreg._machine).
+    """
+    readings = _machine.describe()
     versions = {"python": platform.python_version(), "xlogreg": xlogreg.__version__}
     for name in ("numpy", "torch", "jax", "dask", "sklearn", "array_api_compat", "array_api_strict"):
         try:
@@ -89,9 +79,10 @@ def machine():
     return {
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "other_busy_processes": busy_processes(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(ram_gib, 1),
+        "cpu": readings["cpu"],
+        "cores": readings["cores"]["value"],
+        "ram_gib": round(readings["memory_bytes"]["value"] / 2**30, 1),
+        "tuning_readings": readings,
         "os": platform.platform(),
         "blas": blas,
         "thread_env": env,
@@ -376,6 +367,8 @@ def report(results):
     info = results["machine"]
     print(f"# machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; {info['os']}")
     print(f"# BLAS: {'; '.join(info['blas']) or 'unknown'}; thread env: {info['thread_env'] or 'default'}")
+    if "tuning_readings" in info:  # runs before session 6 did not record them
+        print(f"# tuning reads (xlogreg._machine): {_machine.summary(info['tuning_readings'])}")
     print("# " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print(f"# {info['date']}; command: {info['command']}")
     print(f"# load average at start {info['load_average']}; other busy processes at start: "

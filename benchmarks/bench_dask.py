@@ -69,21 +69,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_dataset  # noqa: E402
 
 import xlogreg  # noqa: E402
-from xlogreg import _backends, datasets, solvers  # noqa: E402
+from xlogreg import _backends, _machine, datasets, solvers  # noqa: E402
 from xlogreg.core import zeros_like_params  # noqa: E402
 
 
 def machine():
     """What the numbers depend on: CPU, cores, memory, disk, versions, load."""
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
+    cpu, cores = _machine.cpu_name(), _machine.usable_cores()  # as the tuning reads them
     versions = {"python": platform.python_version(), "xlogreg": xlogreg.__version__}
     for name in ("numpy", "dask", "h5py", "distributed"):
         try:

@@ -670,16 +670,15 @@ def section_environment(ctx):
             lines.append(f"- {target.label}: stands in for {target.stands_for} (dry run: no GPU figure)")
     for name, reason in ctx.problems:
         lines.append(f"- {ctx.fail(f'{name} cannot run here: {reason}')}")
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    try:  # what the tuning reads (xlogreg._machine); xlogreg needs array-api-compat to import
+        from xlogreg import _machine
+
+        cpu, tuning = _machine.cpu_name(), _machine.summary()
+    except Exception as exc:
+        cpu, tuning = platform.processor() or platform.machine(), f"not read ({type(exc).__name__}: {exc})"[:200]
     lines.append(f"- CPU: {cpu}, {os.cpu_count()} logical cores; Python {platform.python_version()} "
                  f"({sys.executable}); {platform.platform()}")
+    lines.append(f"- tuning reads (xlogreg._machine): {tuning}")
     lines.append(f"- course data: {ctx.data_dir or 'not found'}")
     lines.append("")
     lines.append(markdown_table(["library", "version", "from"], _versions()))

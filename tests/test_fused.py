@@ -49,9 +49,11 @@ def test_half_gradient_matches_numpy(numba_kernel, monkeypatch, n_x, m, dtype, t
     assert float(s) == pytest.approx(float(s_ref), abs=tol * m)
 
 
-def test_tile_sizes():
+def test_tile_sizes(monkeypatch):
+    """On the recorded machine's L1d (32 KiB): tiles of 16 KiB, interleaved above 4 KiB (tests/test_machine.py)."""
     from xlogreg import _fused
 
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K")
     assert _fused.tile_examples(100, 4) == 40 and _fused.tile_examples(100, 8) == 20
     assert _fused.tile_examples(1, 8) == 64 and _fused.tile_examples(512, 8) == 4
     assert _fused.tile_examples(1000, 4) == 4 and _fused.tile_examples(1000, 8) == 0  # 8000 bytes: interleaved
@@ -565,10 +567,12 @@ def test_primal_pass_saturates_without_nan(numba_kernel):
         np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=1e-9)
 
 
-def test_rows_block_sizes():
-    """Worked by hand: 512 KiB of X per block (16 KiB of logits for k > 1), a multiple of 16, 64 to 4096
-    examples (16 for k > 1)."""
+def test_rows_block_sizes(monkeypatch):
+    """Worked by hand: 512 KiB of X per block (a quarter of a 2 MiB L2; 16 KiB of logits for k > 1), a
+    multiple of 16, 64 to 4096 examples (16 for k > 1)."""
     from xlogreg import _fused
+
+    monkeypatch.setenv("XLOGREG_MACHINE", "l2=2M")
 
     assert _fused.rows_block(200, 1, 8) == 320  # 524288 / 1600 = 327.7
     assert _fused.rows_block(100, 1, 4) == 1296  # 524288 / 400 = 1310.7

@@ -336,6 +336,7 @@ def test_dry_run_on_the_cpu_runs_every_section(tmp_path):
     for title in ("Environment", "The course run", "GPU cases", "copy bandwidth", "The dual", "crossover",
                   "The estimator's fit against scikit-learn"):
         assert title in text
+    assert "- tuning reads (xlogreg._machine): L1d " in text  # the caches, cores and BLAS threads it tunes by
     fits = _rows(files["estimator.csv"])  # scikit-learn, then xlogreg on each stand-in target
     assert fits[0]["estimator"].startswith("sklearn") and len(fits) == 3
     assert all(float(r["speedup_over_sklearn"]) > 0 for r in fits[1:])

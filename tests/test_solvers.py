@@ -1,7 +1,5 @@
 """Solvers: primal, blocked primal and dual loops against an independent NumPy loop, on every backend."""
 
-import os
-
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
@@ -242,7 +240,7 @@ def test_choose_solver_by_work(n_x, m, iterations, expected):
 
 
 def test_choose_solver_falls_back_to_primal_when_the_gram_matrix_is_too_big():
-    m = int((solvers.GRAM_LIMIT_BYTES / 8) ** 0.5) + 1  # K of m x m float64 just over the limit
+    m = int((solvers._gram_limit_bytes() / 8) ** 0.5) + 1  # K of m x m float64 just over the limit
     assert choose_solver(10**6, m, 10**6) == "primal"
     assert choose_solver(10**6, m, 10**6, itemsize=4) == "dual"  # float32 K fits
     assert choose_solver(10**6, m - 1, 10**6) == "dual"
@@ -267,26 +265,28 @@ def test_auto_solver_is_recorded(case64):
 
 @pytest.fixture
 def one_thread(monkeypatch):
+    """One BLAS thread, on the recorded machine's caches (the block sizes follow them: tests/test_machine.py)."""
     monkeypatch.setattr(solvers, "_blas_threads", lambda: 1)
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=512K,l3=32M")
 
 
 def _big(n_x=256, order="F", dtype=np.float64):
-    """An uninitialised X of exactly BLOCK_MIN_BYTES (np.empty: no page is touched)."""
-    m = solvers.BLOCK_MIN_BYTES // (n_x * np.dtype(dtype).itemsize)
+    """An uninitialised X of exactly the blocks' minimum size (np.empty: no page is touched)."""
+    m = solvers._block_min_bytes() // (n_x * np.dtype(dtype).itemsize)
     return np.empty((n_x, m), dtype=dtype, order=order)
 
 
 def test_choose_block_for_large_fortran_numpy(one_thread):
     X = _big()
-    assert choose_block(X) == solvers.BLOCK_ELEMENTS // 256
-    assert choose_block(_big(dtype=np.float32)) == solvers.BLOCK_ELEMENTS // 256
-    assert choose_block(X[:, : X.shape[1] // 2]) is None  # a view of half: under BLOCK_MIN_BYTES
+    assert choose_block(X) == solvers._block_elements() // 256
+    assert choose_block(_big(dtype=np.float32)) == solvers._block_elements() // 256
+    assert choose_block(X[:, : X.shape[1] // 2]) is None  # a view of half: under the minimum size
 
 
 def test_choose_block_declines_where_blocks_do_not_pay(one_thread, monkeypatch):
     assert choose_block(_big(order="C")) is None  # examples are strided in a C-ordered X
     assert choose_block(np.empty((256, 1000), order="F")) is None  # fits in cache
-    n_x = solvers.BLOCK_ELEMENTS // solvers.BLOCK_MIN_EXAMPLES + 1
+    n_x = solvers._block_elements() // solvers.BLOCK_MIN_EXAMPLES + 1
     assert choose_block(_big(n_x=n_x)) is None  # too few examples per block
     monkeypatch.setattr(solvers, "_blas_threads", lambda: 2)
     assert choose_block(_big()) is None  # threaded BLAS reads all of X faster than one core
@@ -302,19 +302,7 @@ def test_choose_block_only_for_numpy(case, one_thread, monkeypatch):
     assert choose_block(X) == expected
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"OPENBLAS_NUM_THREADS": "1"}, 1),
-    ({"OMP_NUM_THREADS": "1"}, 1),
-    ({"OPENBLAS_NUM_THREADS": "4", "OMP_NUM_THREADS": "1"}, 4),  # OpenBLAS's own variable wins
-    ({"OMP_NUM_THREADS": "junk"}, None),
-])
-def test_blas_threads_from_the_environment(monkeypatch, env, expected):
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert solvers._blas_threads() == (expected or cores)
+# solvers._blas_threads reads xlogreg._machine.blas_threads: tests/test_machine.py
 
 
 

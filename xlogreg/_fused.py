@@ -68,24 +68,31 @@ import threading
 
 import numpy as np
 
-__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows", "dual_steps"]
+from . import _machine
+
+__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows",
+           "dual_steps"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
 #: costs more than they save (2 vCPUs: m = 209, 8.2 vs 11.3 microseconds per
-#: iteration with one vs two threads; m = 512, 41.9 vs 32.2).
+#: iteration with one vs two threads; m = 512, 41.9 vs 32.2). A measured
+#: constant: the cost of waking numba's threads is not read (xlogreg/_machine.py).
 DUAL_PARALLEL_MIN = 512
 
 #: Bytes of X per tile of the primal pass: the tile's dot products, then its
 #: residuals, then its contribution to the gradient, read again from L1.
-TILE_BYTES = 16 * 2**10
+#: None: half the L1 data cache as read (:mod:`xlogreg._machine`), 16 KiB of
+#: the recorded machine's 32 KiB; an int overrides it.
+TILE_BYTES = None
 
 #: Examples longer than this many bytes use the interleaved loop instead of
 #: tiles: a tile of four would fill L1. 2 vCPUs, X of 419 MB, one thread,
 #: time of the tiled pass over the interleaved one (median of 11 pairs):
 #: 0.73 (100 float64 features), 0.91 (100 float32), 0.86 (1000 float32),
-#: 1.21 (1000 float64).
-TILE_MAX_EXAMPLE_BYTES = 4096
+#: 1.21 (1000 float64). None: an eighth of the L1 data cache as read, 4 KiB of
+#: the recorded machine's 32 KiB (a tile of four is half of L1); an int overrides it.
+TILE_MAX_EXAMPLE_BYTES = None
 
 
 #: Dtypes whose tile dot products are computed four examples per loop over w.
@@ -98,9 +105,11 @@ FOUR_DOTS_DTYPES = (np.float32,)
 
 def tile_examples(n_x, itemsize):
     """Examples per tile (:data:`TILE_BYTES` of X, a multiple of 4 from 4 to 64), or 0 for the interleaved loop."""
-    if n_x * itemsize > TILE_MAX_EXAMPLE_BYTES:
+    l1d = _machine.cache_bytes("l1d")
+    tile_bytes = l1d // 2 if TILE_BYTES is None else TILE_BYTES
+    if n_x * itemsize > (l1d // 8 if TILE_MAX_EXAMPLE_BYTES is None else TILE_MAX_EXAMPLE_BYTES):
         return 0
-    return min(64, max(4, TILE_BYTES // (n_x * itemsize) // 4 * 4))
+    return min(64, max(4, tile_bytes // (n_x * itemsize) // 4 * 4))
 
 
 #: One compiled pass at a time: the pass already uses every numba thread, and
@@ -194,8 +203,11 @@ def half_gradient(wh, bh, X, C, sw=None):
 
 #: Bytes of X per block of the C-order pass (:func:`rows_block`): the block is
 #: read from memory for its logits, then again for its gradient, from L2 if
-#: it fits there (half of a 1 MiB L2, the smallest of the machines measured).
-ROWS_BLOCK_BYTES = 512 * 2**10
+#: it fits there. None: a quarter of the L2 as read (:mod:`xlogreg._machine`),
+#: 512 KiB on the 2-vCPU Intel Xeon of benchmarks/README.md (2 MiB of L2),
+#: where that was the best of 64 to 4096 examples per block (one thread, 200
+#: and 1000 features, float32 and float64).
+ROWS_BLOCK_BYTES = None
 
 #: Bytes of the multinomial block's logits (K x block examples), kept in L1
 #: while the rows of X go past them.
@@ -210,7 +222,8 @@ def rows_block(n_x, k, itemsize):
     examples the runs get too short for the memory's prefetchers, so that is
     the least taken for the binary pass.
     """
-    block = ROWS_BLOCK_BYTES // (n_x * itemsize)
+    block_bytes = _machine.cache_bytes("l2") // 4 if ROWS_BLOCK_BYTES is None else ROWS_BLOCK_BYTES
+    block = block_bytes // (n_x * itemsize)
     least = 64
     if k > 1:
         block = min(block, LOGITS_BLOCK_BYTES // (k * itemsize))

@@ -41,12 +41,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device, is_dask_array, is_numpy_array
 
-from . import _backends, _fused, _loss
+from . import _backends, _fused, _loss, _machine
 from . import _validation as v
 from .core import check_problem
 
@@ -55,46 +54,60 @@ __all__ = ["optimize", "choose_solver", "choose_block", "choose_fused", "Trainin
 
 SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky")
 
+# Where each tuning value comes from: the table in xlogreg/_machine.py. A value of None
+# below means "from the machine" (its function beside it); an int set here overrides it.
+
 #: The dual solver is not chosen automatically when its Gram matrix would
-#: exceed this many bytes.
+#: exceed this many bytes, nor an eighth of the memory this process may use
+#: (:func:`_gram_limit_bytes`). Not a measurement: room for the Gram matrix
+#: beside X on the recorded machine (23.5 GiB), and on smaller ones.
 GRAM_LIMIT_BYTES = 2 * 2**30
 
-#: Elements of X per block of examples in the blocked primal loop: 4 MiB of
-#: float64, 2 MiB of float32. Measured best (of 2**16 ... 2**20) on an AMD
-#: EPYC with 512 KiB of L2 per core and 32 MiB of L3 (benchmarks/README.md).
-BLOCK_ELEMENTS = 2**19
+#: Elements of X per block of examples in the blocked primal loop; None: as
+#: many as the L2 cache has bytes, at most an L3 / 64 (:func:`_block_elements`).
+#: Measured best (of 2**16 ... 2**20) on the recorded machine, an AMD EPYC with
+#: 512 KiB of L2 per core and 32 MiB of L3 (benchmarks/README.md): 2**19, that
+#: is 4 MiB of float64 (8 x L2, L3 / 8) and 2 MiB of float32.
+BLOCK_ELEMENTS = None
 
-#: The blocked loop is only used for X at least this large: smaller X stays
-#: in the L3 cache between the two products of the plain loop anyway.
-BLOCK_MIN_BYTES = 64 * 2**20
+#: The blocked loop is only used for X at least this large; None: twice the
+#: L3 cache (64 MiB on the recorded machine; :func:`_block_min_bytes`). Smaller
+#: X stays in the L3 cache between the two products of the plain loop anyway.
+BLOCK_MIN_BYTES = None
 
 #: ... and only when a block holds at least this many examples, so that the
 #: ~20 microseconds of Python per block stay small against its products.
+#: A measured constant (recorded machine): Python's cost per block is not read.
 BLOCK_MIN_EXAMPLES = 128
 
 #: The compiled one-pass primal iteration (:mod:`xlogreg._fused`) is chosen
-#: automatically for X of at least this many bytes, the L3 cache of the machine
-#: it was measured on. Smaller X stays in L3 between BLAS's two products, and
+#: automatically for X of at least this many bytes; None: the L3 cache as read
+#: (:func:`_fused_min_bytes`), 32 MiB on the recorded machine, where it was
+#: measured. Smaller X stays in L3 between BLAS's two products, and
 #: the compiled pass was sometimes faster, sometimes slower there; above, it
 #: won clearly (2 vCPUs, 20 iterations, best of 7, compiled / BLAS: 0.42 for
 #: 100 x 50,000 float64, 0.61 for 1000 x 5,000 float64, both 40 MB; 0.89 and
 #: 1.25 for the float32 halves, 20 MB; 1.34 for the course data, 20 MB).
-FUSED_MIN_BYTES = 32 * 2**20
+FUSED_MIN_BYTES = None
 
 #: Seconds it takes a new process to load the compiled kernels (import numba,
 #: then numba's on-disk cache): 0.7 s measured on the 2-vCPU machine of
 #: benchmarks/README.md, rounded up. ``fused="auto"`` uses them only where they
-#: are predicted to save more than this.
+#: are predicted to save more than this. A measured constant: it cannot be read
+#: without loading them.
 FUSED_LOAD_S = 1.0
 
 #: For that prediction: the primal pass saves about one read of X per
-#: iteration, at this many bytes per second (one core streams 18-24 GB/s) ...
+#: iteration, at this many bytes per second (one core of the recorded machine
+#: streams 18-24 GB/s). A measured constant: memory bandwidth cannot be read
+#: without timing ...
 FUSED_READ_BYTES_PER_S = 20e9
 
 #: ... and the compiled dual loop the Python and dispatch of five NumPy calls
 #: per iteration, this many seconds (course data, 2 vCPUs: ~10 microseconds
 #: per iteration between `train` with and without ``fused=True`` over 2000
-#: iterations; 22-28 against 5-8 for the bare iteration, min / median).
+#: iterations; 22-28 against 5-8 for the bare iteration, min / median). A
+#: measured constant, as the two above.
 FUSED_DUAL_SAVES_S = 1e-5
 
 #: The compiled dual loop runs at most this many multiply-adds (iterations
@@ -145,26 +158,42 @@ def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
     dual solver costs one Gram product (``n_x m^2``) plus ``k m^2`` per
     iteration; the primal one ``2 k n_x m`` per iteration. Dual is chosen when
     it is cheaper by that count and its m x m Gram matrix fits in
-    :data:`GRAM_LIMIT_BYTES` (on lazy backends, also at most as big as X).
+    :func:`_gram_limit_bytes` (on lazy backends, also at most as big as X).
     """
     gram_bytes = m * m * itemsize
-    if gram_bytes > GRAM_LIMIT_BYTES or (lazy and m > n_x):
+    if gram_bytes > _gram_limit_bytes() or (lazy and m > n_x):
         return "primal"
     dual_work = n_x * m * m + num_iterations * k * m * m
     primal_work = 2 * num_iterations * k * n_x * m
     return "dual" if dual_work < primal_work else "primal"
 
 
+def _gram_limit_bytes():
+    """:data:`GRAM_LIMIT_BYTES`, at most an eighth of the memory (:func:`xlogreg._machine.memory_bytes`)."""
+    return min(GRAM_LIMIT_BYTES, _machine.memory_bytes() // 8)
+
+
+def _block_elements():
+    """:data:`BLOCK_ELEMENTS`, or as many as the L2 cache has bytes, at most L3 / 64 (both 2**19 as recorded)."""
+    if BLOCK_ELEMENTS is not None:
+        return BLOCK_ELEMENTS
+    return min(_machine.cache_bytes("l2"), _machine.cache_bytes("l3") // 64)
+
+
+def _block_min_bytes():
+    """:data:`BLOCK_MIN_BYTES`, or twice the L3 cache (:mod:`xlogreg._machine`)."""
+    return 2 * _machine.cache_bytes("l3") if BLOCK_MIN_BYTES is None else BLOCK_MIN_BYTES
+
+
+def _fused_min_bytes():
+    """:data:`FUSED_MIN_BYTES`, or the L3 cache (:mod:`xlogreg._machine`)."""
+    return _machine.cache_bytes("l3") if FUSED_MIN_BYTES is None else FUSED_MIN_BYTES
+
+
 def _blas_threads():
-    """Threads NumPy's BLAS runs on: the usual environment variables, else the usable cores."""
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    """Threads NumPy's BLAS runs on now (:func:`xlogreg._machine.blas_threads`: threadpoolctl, else the
+    usual environment variables, else the usable cores)."""
+    return _machine.blas_threads()
 
 
 def choose_block(X):
@@ -204,8 +233,8 @@ def choose_block(X):
         return None
     n_x, m = X.shape
     columns_contiguous = X.strides[0] == X.itemsize
-    block = BLOCK_ELEMENTS // n_x
-    if (not columns_contiguous or X.nbytes < BLOCK_MIN_BYTES or block < BLOCK_MIN_EXAMPLES
+    block = _block_elements() // n_x
+    if (not columns_contiguous or X.nbytes < _block_min_bytes() or block < BLOCK_MIN_EXAMPLES
             or block >= m or _blas_threads() != 1):
         return None
     return block
@@ -441,7 +470,7 @@ def choose_fused(X, num_iterations=None):
     loading the kernels in a new process (:data:`FUSED_LOAD_S`; nothing once
     this process has loaded them).
     """
-    if not (_fused.usable(X) and X.nbytes >= FUSED_MIN_BYTES):
+    if not (_fused.usable(X) and X.nbytes >= _fused_min_bytes()):
         return False
     return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
 
@@ -859,7 +888,7 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     def use_gram():
         """Newton-CG on the Gram matrix: more features than examples, eager, from W = 0 (see newton._Gram)."""
         n_x, m = X.shape
-        if lazy or n_x <= m or m * m > GRAM_LIMIT_BYTES // 8:
+        if lazy or n_x <= m or m * m > _gram_limit_bytes() // 8:
             return False
         xp = array_namespace(W)
         return not bool(xp.any(W != 0))
