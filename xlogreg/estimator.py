@@ -64,6 +64,13 @@ _SOLVERS = ("auto", "newton-cg", "newton-cholesky", "agd", "gd")
 #: parameters ``(n_features + 1) * k``, and uses Newton-CG above.
 CHOLESKY_MAX_PARAMETERS = 1000
 
+def choose_newton(n_features, k):
+    """The Newton solver ``solver="auto"`` takes: ``"newton-cholesky"`` up to
+    :data:`CHOLESKY_MAX_PARAMETERS` parameters ``(n_features + 1) k`` (k = 1 for two classes, K for
+    more), ``"newton-cg"`` above."""
+    return "newton-cholesky" if (n_features + 1) * k <= CHOLESKY_MAX_PARAMETERS else "newton-cg"
+
+
 #: Iterations between two checks of `tol` (each check is one host synchronisation).
 CHECK_EVERY = 10
 
@@ -342,10 +349,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             converged = result.converged
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
         elif self.solver in ("auto", "newton-cg", "newton-cholesky") and self.fit_intercept:
-            method = self.solver
-            if method == "auto":
-                small = (Xt.shape[0] + 1) * loss.k <= CHOLESKY_MAX_PARAMETERS
-                method = "newton-cholesky" if small else "newton-cg"
+            method = choose_newton(Xt.shape[0], loss.k) if self.solver == "auto" else self.solver
             with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
                 warnings.simplefilter("ignore", newton.ConvergenceWarning)
                 if method == "newton-cholesky":
