@@ -204,11 +204,12 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         features than examples. W must be zero (the start of ``train``).
     precondition : bool
         Scale conjugate gradients by the Hessian's diagonal (Jacobi; not on
-        the Gram matrix): one more product over X per Newton iteration, and,
-        measured (benchmarks/README.md, session 6), 61 -> 21 Hessian-vector
-        products on make_classification(100_000, 100) and 337 -> 71 on the
+        the Gram matrix): one more product over X per Newton iteration.
+        Counted at tol 1e-4 (``python benchmarks/count_products.py``,
+        benchmarks/results/count_products.txt): Hessian-vector products
+        42 -> 21 on make_classification(100_000, 100), 154 -> 25 on the
         10-class 50,000 x 256 problem, 35 -> 36 on breast_cancer, but
-        82 -> 128 on digits (at tol 1e-4).
+        82 -> 108 on digits (the estimator solves that one by Cholesky).
 
     Examples
     --------
