@@ -226,3 +226,27 @@ def test_validation_does_not_leave_the_device():
     device1 = xp.Device("device1")
     model = xlogreg.train(xp.asarray(X, device=device1), xp.asarray(Y, device=device1), num_iterations=3)
     assert str(model.w.device) == str(device1)
+
+
+@pytest.mark.parametrize("column, finite", [
+    ([1.0, 2.0, 3.0], True),
+    ([np.nan, 0.0, 0.0], False),
+    ([np.inf, 0.0, 0.0], False),
+    ([np.inf, -np.inf, 0.0], False),  # the column's sum is NaN
+    ([1e308, 1e308, -1e308], True),  # finite values whose sum overflows: the exact check accepts them
+    ([1e308, 1e308, np.nan], False),
+])
+def test_check_finite_sums_columns_and_falls_back_on_overflow(case, column, finite):
+    """On every backend: a NaN or an infinity anywhere in X is refused, finite X is accepted even
+    where the column sums of the fast check overflow."""
+    from xlogreg import _validation
+
+    dtype_max = 3e38 if case.dtype_name == "float32" else 1e308
+    values = np.array([[v if abs(v) != 1e308 else np.sign(v) * dtype_max for v in column]] * 4).T  # (3, 4)
+    values[:, 0] = 1.0  # the other columns stay clean: the bad value is found in its own column
+    x = case.asarray(values)
+    if finite:
+        _validation.check_finite(x, "X")
+    else:
+        with pytest.raises(ValueError, match="X must hold only finite values"):
+            _validation.check_finite(x, "X")

@@ -12,6 +12,7 @@ import numbers
 import operator
 
 import array_api_compat
+import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
 from . import _backends
@@ -90,7 +91,22 @@ def check_float(x, name, xp, dtype=None):
 
 
 def check_finite(x, name):
+    """x must hold only finite values.
+
+    For a 2-D floating x (X, of shape (n_x, m)) it first sums each column
+    with one matrix-vector product, ``ones @ x``: a NaN or an infinity makes
+    its column's sum NaN or infinite, so finite sums prove x finite in one
+    read at the speed of BLAS (half the time of ``all(isfinite(x))``, which
+    also writes an n_x x m temporary: benchmarks/README.md, session 6). Sums
+    that overflow from finite values fall back to the exact check.
+    """
     xp = array_namespace(x)
+    if x.ndim == 2 and x.shape[0] > 1 and xp.isdtype(x.dtype, "real floating"):
+        with np.errstate(over="ignore", invalid="ignore"):  # NumPy (and what wraps it) would warn
+            sums = xp.ones((1, x.shape[0]), dtype=x.dtype, device=get_device(x)) @ x
+            finite = bool(xp.all(xp.isfinite(sums)))
+        if finite:
+            return
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must hold only finite values; it contains NaN or infinity")
 
