@@ -44,6 +44,17 @@ def test_transposed_X_in_the_course_model_and_the_test_data():
     assert "X looks transposed, one row per example: pass X.T" in message
 
 
+@pytest.mark.parametrize("call", ["propagate", "optimize"])
+def test_transposed_X_in_the_course_functions_is_named_not_w(call):
+    """The course's propagate and optimize take w shaped for the X they were meant to get: the message
+    names X, not w."""
+    w = np.zeros((5, 1))
+    run = {"propagate": lambda: xlogreg.propagate(w, 0.0, X.T, Y),
+           "optimize": lambda: xlogreg.optimize(w, 0.0, X.T, Y, 10, 0.1)}[call]
+    message = _message(ValueError, run)
+    assert "X looks transposed" in message and "(8, 5)" in message and "w must have" not in message
+
+
 def test_square_X_is_not_called_transposed():
     """Both counts equal: nothing to tell the two apart, so Y's own message stays."""
     message = _message(ValueError, lambda: xlogreg.train(np.zeros((4, 4)), [0, 1, 0], num_iterations=1))

@@ -262,11 +262,14 @@ def check_problem(w, b, X, Y=None):
     """
     X = v.check_X(X)
     n_x, m = X.shape
+    if Y is not None:
+        Y = v.as_array(Y, "Y")
+        v.check_not_transposed(Y, tuple(X.shape))  # before w's check, whose message would blame w
     w = v.check_w(w, n_x)
     b = v.check_b(b)
     arrays = {"X": X, "w": w, "b": b}
     if Y is not None:
-        arrays["Y"] = v.as_array(Y, "Y")
+        arrays["Y"] = Y
     xp, dev = v.same_namespace(**arrays)
     w = v.check_float(w, "w", xp, X.dtype)
     if v.is_array(b):
