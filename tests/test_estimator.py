@@ -313,6 +313,18 @@ def test_save_and_load(tmp_path):
         np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
 
 
+def test_dict_class_weight_survives_save_and_load(tmp_path):
+    X, y = DATASETS["wine"]
+    names = np.array(["barolo", "grignolino", "barbera"])[y]
+    for labels, weights in ((y, {0: 2.0, 2: 0.5}), (names, {"barolo": 3.0})):
+        clf = LogisticRegression(class_weight=weights).fit(X, labels)
+        clf.save(tmp_path / "model.h5")
+        back = LogisticRegression.load(tmp_path / "model.h5")
+        assert back.get_params()["class_weight"] == weights
+        refit = LogisticRegression(**back.get_params()).fit(X, labels)  # the same fit again
+        np.testing.assert_allclose(refit.coef_, clf.coef_, rtol=0, atol=1e-12)
+
+
 def test_save_without_penalty(tmp_path):
     X, y = DATASETS["breast_cancer"]
     clf = LogisticRegression(C=np.inf, max_iter=50, tol=0).fit(X[:, :3], y)

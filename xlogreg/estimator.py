@@ -487,6 +487,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                                  else [str(n) for n in self.feature_names_in_]),
             "n_iter": int(_backends.to_numpy(self.n_iter_)[0]),
         }
+        if isinstance(self.class_weight, dict):  # JSON keys are strings: kept as [label, weight] pairs
+            estimator["class_weight"] = [[k.item() if isinstance(k, np.generic) else k, float(w)]
+                                         for k, w in self.class_weight.items()]
         return Model(
             w=coef.T, b=float(intercept[0]) if K == 2 else intercept.reshape(K, 1), n_classes=K,
             classes=[str(c) for c in labels], learning_rate=self._step, num_iterations=int(self.max_iter),
@@ -530,6 +533,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         params = info.get("params") if isinstance(info.get("params"), dict) else {}
         known = cls().get_params()
         est = cls(**{k: p for k, p in params.items() if k in known})
+        pairs = info.get("class_weight")
+        if (isinstance(pairs, list) and pairs
+                and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], (bool, int, float, str))
+                        and isinstance(p[1], (int, float)) for p in pairs)):
+            est.class_weight = {label: weight for label, weight in pairs}
         K = model.n_classes
         labels = info.get("classes")
         if not (isinstance(labels, list) and len(labels) == K):
