@@ -75,6 +75,7 @@ def test_value_and_gradient_against_numpy_and_finite_differences(n_classes, weig
     loss = make_loss(X, labels, n_classes, s, l2, weighted)
     J, dW, db = loss.value_and_gradient(W, b)
     assert float(J) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, l2), rel=1e-13)
+    assert float(loss.value(W, b)) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, l2), rel=1e-13)
     num_dW, num_db = finite_difference_gradient(lambda: numpy_objective(W, b, X, labels, n_classes, s, l2), W, b)
     np.testing.assert_allclose(dW, num_dW, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(db, num_db, rtol=1e-6, atol=1e-8)
@@ -172,6 +173,47 @@ def test_every_backend_agrees_with_numpy(case, n_classes):
     for got, want in ((J, J_ref), (dW, dW_ref), (db, db_ref), (HV, HV_ref), (Hvb, Hvb_ref)):
         np.testing.assert_allclose(case.to_numpy(got), want, rtol=tol, atol=tol)
     assert str(dW.device if hasattr(dW, "device") else "") == str(Wc.device if hasattr(Wc, "device") else "")
+
+
+def numpy_hessian(W, b, X, labels, n_classes, s, l2):
+    """The Hessian of J written out with NumPy: parameters class by class, each ``[W[:, c]; b[c]]``.
+
+    Block (c, e) is ``Xa diag(s a_c (delta_ce - a_e) / S) Xa.T`` with ``Xa = [X; 1]`` (binary:
+    ``a (1 - a)``), plus ``l2 / S`` on the diagonal of the W part; where the docstring promises a
+    ridge (softmax, or no L2), ``1e-12`` times the largest entry on the whole diagonal.
+    """
+    n_x, m = X.shape
+    Xa = np.vstack([X, np.ones((1, m))])
+    S = s.sum()
+    Z = W.T @ X + b
+    if n_classes == 2:
+        A = 1 / (1 + np.exp(-Z))
+        blocks = [[Xa @ np.diag((A * (1 - A) * s / S)[0]) @ Xa.T]]
+    else:
+        A = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+        blocks = [[Xa @ np.diag(s[0] / S * A[c] * ((c == e) - A[e])) @ Xa.T for e in range(n_classes)]
+                  for c in range(n_classes)]
+    H = np.block(blocks)
+    in_w = np.tile(np.r_[np.ones(n_x), 0.0], len(blocks))
+    ridge = 1e-12 * np.abs(H).max() if n_classes > 2 or not l2 else 0.0
+    return H + np.diag(in_w * l2 / S + ridge)
+
+
+@pytest.mark.parametrize(("n_classes", "l2"), [(2, 0.7), (2, 0.0), (3, 0.7), (3, 0.0)])
+def test_hessian_matrix_against_numpy_on_every_backend(case, n_classes, l2):
+    """The formed Hessian, in X's dtype and on X's device; exact to rounding (no ridge where none is promised)."""
+    X, labels, W, b, s = problem(8, n_x=4, m=15, n_classes=n_classes)
+    want = numpy_hessian(W, b, X, labels, n_classes, s, l2)
+    Xc = case.asarray(X)
+    loss = _loss.LogisticLoss(Xc, case.asarray(labels), n_classes, sample_weight=case.asarray(s), l2=l2)
+    H = loss.hessian_matrix(case.asarray(W), case.asarray(b))
+    assert H.dtype == Xc.dtype
+    assert str(getattr(H, "device", "")) == str(getattr(Xc, "device", ""))
+    k = 1 if n_classes == 2 else n_classes
+    assert tuple(H.shape) == (5 * k, 5 * k)
+    # the ridge is 1e-12 of the largest entry: float64 rounding stays 10 times below it
+    tol = 1e-5 if case.dtype_name == "float32" else 1e-13
+    np.testing.assert_allclose(case.to_numpy(H), want, rtol=0, atol=tol * np.abs(want).max())
 
 
 def test_extreme_logits_stay_finite():
