@@ -175,6 +175,25 @@ def test_every_backend_agrees_with_numpy(case, n_classes):
     assert str(dW.device if hasattr(dW, "device") else "") == str(Wc.device if hasattr(Wc, "device") else "")
 
 
+@pytest.mark.parametrize(("n_classes", "weighted"), [(2, False), (2, True), (4, False), (4, True)])
+def test_raw_pass_against_numpy(n_classes, weighted):
+    """The pass the solvers call: ``(Z, X Q.T, sum(Q), sum_i s_i L_i)``; Q = 2 (A - Y) s (binary), (A - T) s."""
+    X, labels, W, b, s = problem(9, n_classes=n_classes, weighted=weighted)
+    Z = W.T @ X + b
+    if n_classes == 2:
+        T, Q = labels, 2 * (1 / (1 + np.exp(-Z)) - labels) * s
+    else:
+        T = (labels == np.arange(n_classes)[:, None]).astype(float)
+        Q = (np.exp(Z) / np.exp(Z).sum(axis=0) - T) * s
+    weights = s if weighted else None
+    got_Z, G, q_sum, total = _loss.raw_pass(W, b, X, T, weights, n_classes > 2)
+    np.testing.assert_allclose(got_Z, Z, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(G, X @ Q.T, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(q_sum, Q.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-13)
+    assert float(total) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, 0.0) * s.sum(), rel=1e-13)
+    assert _loss.raw_pass(W, b, X, T, weights, n_classes > 2, with_loss=False)[3] is None
+
+
 def numpy_hessian(W, b, X, labels, n_classes, s, l2):
     """The Hessian of J written out with NumPy: parameters class by class, each ``[W[:, c]; b[c]]``.
 
