@@ -249,3 +249,34 @@ def test_extreme_logits_stay_finite():
         J, dW, db = loss.value_and_gradient(W, np.zeros((k, 1)))
         assert float(J) == pytest.approx(400.0 if n_classes == 2 else 800.0, rel=1e-12)
         assert np.all(np.isfinite(dW)) and np.all(np.isfinite(db))
+
+
+def test_softmax_shifts_each_example_by_its_own_largest_logit():
+    """Examples whose logits lie far apart: each column is shifted by its own maximum, never the global one.
+
+    Example 1 has logits (800, 799, 0) and label 0: loss log(1 + e^-1 + e^-800) = log(1 + e^-1);
+    example 2 has (-800, -799, 0) and label 2: loss log(1 + e^-799 + e^-800) = 0 in float64.
+    A shift by the largest logit of all (800) would underflow example 2's exponentials to 0.
+    """
+    X = np.array([[1.0, -1.0]])
+    W = np.array([[800.0, 799.0, 0.0]])
+    loss = _loss.LogisticLoss(X, np.array([[0.0, 2.0]]), 3)
+    J, dW, db = loss.value_and_gradient(W, np.zeros((3, 1)))
+    assert float(J) == pytest.approx(np.log1p(np.exp(-1.0)) / 2, rel=1e-14)
+    # softmax of the two columns, by hand: (1, e^-1, 0) / (1 + e^-1) and (0, 0, 1); residuals A - T over m = 2
+    a = np.array([[1.0, np.exp(-1.0), 0.0]]).T / (1 + np.exp(-1.0))
+    R = (np.hstack([a, [[0.0], [0.0], [1.0]]]) - np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])) / 2
+    np.testing.assert_allclose(dW, X @ R.T, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(db, R.sum(axis=1, keepdims=True), rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_zeros_in_the_dtype_and_on_the_device_of_X(case, n_classes):
+    Xc = case.asarray(np.ones((4, 6)))
+    W, b = _loss.LogisticLoss(Xc, case.asarray(np.zeros((1, 6))), n_classes).zeros()
+    k = 1 if n_classes == 2 else n_classes
+    assert tuple(W.shape) == (4, k) and tuple(b.shape) == (k, 1)
+    for a in (W, b):
+        assert a.dtype == Xc.dtype
+        assert str(getattr(a, "device", "")) == str(getattr(Xc, "device", ""))
+        assert not np.any(case.to_numpy(a))
