@@ -331,3 +331,14 @@ def test_check_labels_reads_labels_and_one_hot_targets():
 def test_check_labels_refusals_name_Y(Y, m, n_classes, exc, message):
     with pytest.raises(exc, match=f"^{message}$"):
         v.check_labels(Y, m, n_classes=n_classes)
+
+
+def test_same_namespace_messages_in_full():
+    xs = import_backend("array_api_strict")
+    with pytest.raises(TypeError, match=r"^Y is a array_api_strict array but X is a numpy array; put all arrays on "
+                                        r"one backend \(xlogreg\.train\(\.\.\., backend=\.\.\.\) moves them for you\)$"):
+        v.same_namespace(X=np.zeros(2), b=1.0, Y=xs.asarray([1.0]))
+    with pytest.raises(ValueError, match=r"^Y is on device .*device1.* but X is on device .*CPU_DEVICE.*; "
+                                         r"put all arrays on one device$"):
+        v.same_namespace(X=xs.asarray([1.0]), Y=xs.asarray([1.0], device=xs.Device("device1")))
+    assert v.same_namespace(X=np.zeros(2), b=1.0, Y=np.ones(3))[1] == "cpu"
