@@ -280,3 +280,11 @@ def test_zeros_in_the_dtype_and_on_the_device_of_X(case, n_classes):
         assert a.dtype == Xc.dtype
         assert str(getattr(a, "device", "")) == str(getattr(Xc, "device", ""))
         assert not np.any(case.to_numpy(a))
+
+
+def test_two_classes_by_default():
+    """``LogisticLoss(X, labels)`` is the course's binary loss: one row of logits, J as written in NumPy."""
+    X, labels, W, b, s = problem(10, n_classes=2, weighted=False)
+    loss = _loss.LogisticLoss(X, labels)
+    assert loss.k == 1 and not loss.multinomial and loss.n_classes == 2
+    assert float(loss.value(W, b)) == pytest.approx(numpy_objective(W, b, X, labels, 2, s, 0.0), rel=1e-13)
