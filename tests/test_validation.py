@@ -342,3 +342,22 @@ def test_same_namespace_messages_in_full():
                                          r"put all arrays on one device$"):
         v.same_namespace(X=xs.asarray([1.0]), Y=xs.asarray([1.0], device=xs.Device("device1")))
     assert v.same_namespace(X=np.zeros(2), b=1.0, Y=np.ones(3))[1] == "cpu"
+
+
+def test_check_float_casts_to_the_dtype_asked_for_and_keeps_a_matching_array():
+    x32 = np.zeros(2, dtype=np.float32)
+    assert v.check_float(x32, "x", NP, np.float32) is x32
+    assert v.check_float(x32, "x", NP) is x32
+    assert v.check_float(np.zeros(2), "x", NP, np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, shown", [(2.5, "float 2.5"), ("3", "str '3'"), (True, "bool True"), (1, "int 1")])
+def test_check_n_classes_refusals(bad, shown):
+    with pytest.raises(ValueError, match=rf"^n_classes must be None or an integer >= 2; got {shown}$"):
+        v.check_n_classes(bad)
+
+
+def test_check_nonnegative_and_check_callback():
+    with pytest.raises(TypeError, match=r"^l2 must be a real number >= 0; got str 'x'$"):
+        v.check_nonnegative("x", "l2")
+    assert v.check_callback(print) is print and v.check_callback(None) is None
