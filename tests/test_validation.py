@@ -361,3 +361,25 @@ def test_check_nonnegative_and_check_callback():
     with pytest.raises(TypeError, match=r"^l2 must be a real number >= 0; got str 'x'$"):
         v.check_nonnegative("x", "l2")
     assert v.check_callback(print) is print and v.check_callback(None) is None
+
+
+def test_check_X_shapes_and_messages_in_full():
+    assert v.check_X(np.zeros((1, 3))).shape == (1, 3)  # one feature is enough
+    assert v.check_X(np.zeros((3, 1))).shape == (3, 1)  # so is one example
+    with pytest.raises(TypeError, match=r"^X must be an array or a nested list of real numbers; got object"):
+        v.check_X(object())
+    with pytest.raises(ValueError, match=r"^X must be 2-D of shape \(n_x, m\), one column per example; "
+                                         r"got shape \(3,\)$"):
+        v.check_X(np.zeros(3))
+    with pytest.raises(ValueError, match=r"^X must be 2-D of shape \(n_x, m\), one column per example; got shape "
+                                         r"\(2, 2, 2, 2\) \(flatten images first: xlogreg\.flatten_images\)$"):
+        v.check_X(np.zeros((2, 2, 2, 2)))
+    for shape in ((0, 3), (3, 0)):
+        with pytest.raises(ValueError, match=rf"^X must have at least one feature and one example; got shape"):
+            v.check_X(np.zeros(shape))
+
+
+def test_check_positive_int():
+    assert v.check_positive_int(1, "record_every") == 1
+    with pytest.raises(ValueError, match=r"^record_every must be an integer >= 1; got int 0$"):
+        v.check_positive_int(0, "record_every")
