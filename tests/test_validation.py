@@ -375,7 +375,7 @@ def test_check_X_shapes_and_messages_in_full():
                                          r"\(2, 2, 2, 2\) \(flatten images first: xlogreg\.flatten_images\)$"):
         v.check_X(np.zeros((2, 2, 2, 2)))
     for shape in ((0, 3), (3, 0)):
-        with pytest.raises(ValueError, match=rf"^X must have at least one feature and one example; got shape"):
+        with pytest.raises(ValueError, match=r"^X must have at least one feature and one example; got shape"):
             v.check_X(np.zeros(shape))
 
 
