@@ -383,3 +383,17 @@ def test_check_positive_int():
     assert v.check_positive_int(1, "record_every") == 1
     with pytest.raises(ValueError, match=r"^record_every must be an integer >= 1; got int 0$"):
         v.check_positive_int(0, "record_every")
+
+
+def test_check_learning_rate_and_check_iterations_by_default_name():
+    assert v.check_iterations(0) == 0
+    with pytest.raises(TypeError, match=r"^num_iterations must be an integer >= 0; got str '5'$"):
+        v.check_iterations("5")
+    with pytest.raises(TypeError, match=r"^learning_rate must be a positive real number; got str '0\.1'$"):
+        v.check_learning_rate("0.1")
+
+
+def test_masked_array_message_describes_it():
+    with pytest.raises(TypeError, match=r"^X is a NumPy masked array \(numpy\.ma\.MaskedArray of shape \(2,\) and "
+                                        r"dtype float64\); xlogreg has no notion of missing values"):
+        v.as_array(np.ma.array([1.0, 2.0]), "X")
