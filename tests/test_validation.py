@@ -261,12 +261,14 @@ def test_check_Y_binary_shapes_dtypes_and_namespace():
     assert got.shape == (1, 2) and got.dtype == np.float32
     with pytest.raises(TypeError, match=r"^labels must hold labels 0 and 1; got dtype <U1"):
         v.check_Y(np.array(["a", "b"]), 2, "labels")
+    with pytest.raises(ValueError, match=r"^Y must hold only the labels 0 and 1; it holds other values$"):
+        v.check_Y(np.array([0, 2]), 2)
 
 
 def test_check_Y_with_more_classes_gives_labels_in_the_dtype_asked_for():
     got = v.check_Y([0, 2, 1], 3, "labels", xp=NP, dtype=np.float32, n_classes=3)
     assert got.shape == (1, 3) and got.dtype == np.float32 and got.tolist() == [[0.0, 2.0, 1.0]]
-    with pytest.raises(ValueError, match=r"^labels holds the label 3 but n_classes is 3"):
+    with pytest.raises(ValueError, match=r"^labels holds the label 3 but n_classes is 3: labels must be 0 \.\. 2$"):
         v.check_Y([0, 3, 1, 2], 4, "labels", xp=NP, dtype=np.float64, n_classes=3)
 
 
@@ -397,3 +399,15 @@ def test_masked_array_message_describes_it():
     with pytest.raises(TypeError, match=r"^X is a NumPy masked array \(numpy\.ma\.MaskedArray of shape \(2,\) and "
                                         r"dtype float64\); xlogreg has no notion of missing values"):
         v.as_array(np.ma.array([1.0, 2.0]), "X")
+
+
+def test_integers_become_the_default_float_of_their_own_device():
+    xs = import_backend("array_api_strict")
+    x = xs.asarray([1, 2], device=xs.Device("no_float64"))
+    assert v.check_float(x, "x", xs).dtype == xs.float32
+
+
+def test_check_image_shape_message_shows_what_was_given():
+    with pytest.raises(ValueError, match=r"^image_shape must be \(height, width, channels\) of positive integers, "
+                                         r"as train_x\.shape\[1:\]; got str '64x64'$"):
+        v.check_image_shape("64x64", None, 12)
