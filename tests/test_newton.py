@@ -148,3 +148,99 @@ def test_more_features_than_examples_iterate_on_the_gram_matrix(case, n_classes,
     assert model.converged
     assert made == ([] if case.backend == "dask" else [1])  # Dask (lazy) iterates on X
     assert_optimum(model, coef, intercept, 1e-3 if case.dtype_name == "float32" else 1e-7)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pieces of xlogreg/newton.py one by one, from the survivors of mutation testing
+# (docs/mutation-testing.md).
+
+
+class _DiagonalProblem:
+    """A stand-in for newton's problem objects: H = diag(h_W) on W and diag(h_b) on b."""
+
+    def __init__(self, h_W, h_b):
+        from xlogreg import newton
+
+        self.h_W, self.h_b = np.asarray(h_W, float), np.asarray(h_b, float)
+        self.dot = newton._dot
+
+    def hessian_product(self, W, b, V, vb):
+        return self.h_W * V, self.h_b * vb
+
+
+def _cg(h_W, h_b, g_W, g_b, max_cg=10):
+    from xlogreg import newton
+
+    g = (np.asarray(g_W, float), np.asarray(g_b, float))
+    g_norm = float(np.sqrt((g[0] ** 2).sum() + (g[1] ** 2).sum()))
+    return newton._conjugate_gradient(_DiagonalProblem(h_W, h_b), None, None, g, g_norm, max_cg)
+
+
+def test_conjugate_gradient_solves_a_two_eigenvalue_system_in_two_products():
+    """H = diag(1, 0.01, 1), g = (2, 2, 2): CG is exact after as many products as H has distinct eigenvalues.
+
+    After the first product the residual (2.41) is above the forcing term 0.5 |g| = 1.73, so CG goes on,
+    to p = -H^-1 g = (-2, -200, -2).
+    """
+    p_W, p_b = _cg([[1.0], [0.01]], [[1.0]], [[2.0], [2.0]], [[2.0]])
+    np.testing.assert_allclose(p_W, [[-2.0], [-200.0]], rtol=1e-12)
+    np.testing.assert_allclose(p_b, [[-2.0]], rtol=1e-12)
+
+
+def test_conjugate_gradient_on_flat_directions():
+    """H = diag(1, 0, 1) (no L2, singular), g = (1, 1, 1), worked by hand.
+
+    Product 1: d = -g, Hd = (-1, 0, -1), curvature 2, step 3/2: p = (-1.5, -1.5, -1.5), r = (0.5, -1, 0.5),
+    |r| = 1.22 > 0.5 |g| = 0.87. Product 2: d = r + (1.5 / 3) d = (0, -1.5, 0), Hd = 0: flat, so CG returns p.
+    With H = 0 the very first direction is flat: the answer is the gradient step -g.
+    """
+    p_W, p_b = _cg([[1.0], [0.0]], [[1.0]], [[1.0], [1.0]], [[1.0]])
+    np.testing.assert_allclose(p_W, [[-1.5], [-1.5]], rtol=1e-15)
+    np.testing.assert_allclose(p_b, [[-1.5]], rtol=1e-15)
+    p_W, p_b = _cg([[0.0], [0.0]], [[0.0]], [[1.0], [-2.0]], [[3.0]])
+    np.testing.assert_array_equal(p_W, [[-1.0], [2.0]])
+    np.testing.assert_array_equal(p_b, [[-3.0]])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_gram_coordinates_against_numpy(n_classes):
+    """_Gram (W = X A) against plain NumPy at W = X A: J, X times its gradient, X times its Hessian product."""
+    from test_loss import finite_difference_gradient, numpy_hessian, numpy_objective, problem
+
+    from xlogreg import _loss, newton
+
+    X, labels, _, b, s = problem(11, n_x=9, m=6, n_classes=n_classes)
+    k = b.shape[0]
+    rng = np.random.default_rng(12)
+    A, U, vb = 0.1 * rng.standard_normal((6, k)), rng.standard_normal((6, k)), rng.standard_normal((k, 1))
+    gram = newton._Gram(_loss.LogisticLoss(X, labels, n_classes, sample_weight=s, l2=0.8))
+    W = X @ A
+    J, GA, db = gram.value_and_gradient(A, b)
+    assert float(J) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, 0.8), rel=1e-13)
+    num_dW, num_db = finite_difference_gradient(lambda: numpy_objective(W, b, X, labels, n_classes, s, 0.8), W, b)
+    np.testing.assert_allclose(X @ GA, num_dW, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(db, num_db, rtol=1e-6, atol=1e-8)
+    H = numpy_hessian(W, b, X, labels, n_classes, s, 0.8)
+    direction = np.concatenate([X @ U, vb.T], axis=0).T.reshape(-1)  # class by class, [V[:, c]; vb[c]]
+    HV = (H @ direction).reshape(k, -1).T
+    HU, Hvb = gram.hessian_product(A, b, U, vb)
+    scale = np.abs(HV).max()
+    np.testing.assert_allclose(X @ HU, HV[:-1], rtol=0, atol=1e-11 * scale)
+    np.testing.assert_allclose(Hvb, HV[-1:].T, rtol=0, atol=1e-11 * scale)
+
+
+def test_gram_iteration_keeps_float32_and_the_device():
+    """From W = 0 in float32 (NumPy, and array_api_strict's device1), the Gram iteration stays there."""
+    from xlogreg import _loss, newton
+
+    xs = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(13)
+    X, y = rng.standard_normal((30, 8)), rng.integers(0, 2, (1, 8)).astype(float)
+    for to in (lambda a: np.asarray(a, np.float32), lambda a: xs.asarray(a, dtype=xs.float32,
+                                                                          device=xs.Device("device1"))):
+        Xc = to(X)
+        loss = _loss.LogisticLoss(Xc, to(y), l2=1.0)
+        result = newton.newton_cg(loss, *loss.zeros(), tol=1e-4, gram=True)
+        for a in (result.w, result.b, result.dw, result.db):
+            assert a.dtype == Xc.dtype and str(getattr(a, "device", "")) == str(getattr(Xc, "device", ""))
+        assert result.converged and result.w.shape == (30, 1)
