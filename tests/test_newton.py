@@ -244,3 +244,76 @@ def test_gram_iteration_keeps_float32_and_the_device():
         for a in (result.w, result.b, result.dw, result.db):
             assert a.dtype == Xc.dtype and str(getattr(a, "device", "")) == str(getattr(Xc, "device", ""))
         assert result.converged and result.w.shape == (30, 1)
+
+
+def _small_loss(l2=1.0, n_classes=2):
+    from xlogreg import _loss
+
+    rng = np.random.default_rng(14)
+    X = rng.standard_normal((3, 20))
+    y = rng.integers(0, n_classes, (1, 20)).astype(float)
+    return _loss.LogisticLoss(X, y, n_classes, l2=l2), X, y
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_direct_call_defaults_record_settle_and_start(solver):
+    """newton_cg / newton_cholesky called directly: tol 1e-4 by default, its name, record and settle used,
+    and the start given kept (max_iter=0 returns it)."""
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+    run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
+    recorded, settled = [], []
+
+    def settle(*arrays):
+        settled.append(1)
+        return arrays
+
+    result = run(loss, *loss.zeros(), record=lambda i, cost, state: recorded.append(i), settle=settle)
+    g = np.concatenate([result.dw.ravel(), result.db.ravel()])
+    assert result.converged and result.solver == solver and 0 < np.linalg.norm(g) <= 1e-4
+    assert recorded == list(range(result.iterations + 1)) and len(settled) == result.iterations + 1
+    W0, b0 = np.ones((3, 1)), np.full((1, 1), 0.5)
+    with pytest.warns(newton.ConvergenceWarning, match="0 iterations ended"):
+        start = run(loss, W0, b0, max_iter=0, tol=0.0)
+    np.testing.assert_array_equal(start.w, W0)
+    np.testing.assert_array_equal(start.b, b0)
+
+
+def test_newton_cg_with_one_product_per_iteration_takes_the_cauchy_step():
+    """max_cg=1: the direction is -t g with t = g.g / g.H g (H from plain NumPy), which the line search accepts."""
+    from test_loss import numpy_hessian
+
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+    W0, b0 = np.zeros((3, 1)), np.zeros((1, 1))
+    _, dW, db = loss.value_and_gradient(W0, b0)
+    g = np.concatenate([dW, db]).ravel()
+    H = numpy_hessian(W0, b0, X, y, 2, np.ones((1, 20)), 1.0)
+    step = -(g @ g) / (g @ H @ g) * g
+    with pytest.warns(newton.ConvergenceWarning, match="1 iterations ended"):
+        result = newton.newton_cg(loss, W0, b0, max_cg=1, max_iter=1, tol=0.0)
+    np.testing.assert_allclose(result.w.ravel(), step[:3], rtol=1e-12)
+    np.testing.assert_allclose(result.b.ravel(), step[3:], rtol=1e-12)
+
+
+def test_newton_cholesky_falls_back_to_the_gradient_on_a_singular_system_only(monkeypatch):
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+
+    def singular(H, rhs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(newton, "_solve", singular)
+    with pytest.warns(newton.ConvergenceWarning, match="3 iterations ended"):
+        result = newton.newton_cholesky(loss, *loss.zeros(), max_iter=3, tol=0.0)
+    assert result.iterations == 3 and result.costs[-1][1] < result.costs[0][1]
+
+    def broken(H, rhs):
+        raise np.linalg.LinAlgError("Array must not contain infs or NaNs")
+
+    monkeypatch.setattr(newton, "_solve", broken)
+    with pytest.raises(np.linalg.LinAlgError, match="infs or NaNs"):
+        newton.newton_cholesky(loss, *loss.zeros(), max_iter=3, tol=0.0)
