@@ -269,10 +269,17 @@ def test_direct_call_defaults_record_settle_and_start(solver):
         settled.append(1)
         return arrays
 
-    result = run(loss, *loss.zeros(), record=lambda i, cost, state: recorded.append(i), settle=settle)
+    result = run(loss, *loss.zeros(), record=lambda i, cost, state: recorded.append((i, cost, state())),
+                 settle=settle)
     g = np.concatenate([result.dw.ravel(), result.db.ravel()])
     assert result.converged and result.solver == solver and 0 < np.linalg.norm(g) <= 1e-4
-    assert recorded == list(range(result.iterations + 1)) and len(settled) == result.iterations + 1
+    assert [i for i, _, _ in recorded] == list(range(result.iterations + 1))
+    assert len(settled) == result.iterations + 1
+    (_, cost, (W_last, b_last)), (_, cost_0, (W_0, b_0)) = recorded[-1], recorded[0]
+    np.testing.assert_array_equal(W_last, result.w)  # state() is the iterate whose cost is recorded
+    np.testing.assert_array_equal(b_last, result.b)
+    assert not np.any(W_0) and not np.any(b_0) and cost_0 == pytest.approx(np.log(2), rel=1e-15)
+    assert cost == pytest.approx(float(loss.value(result.w, result.b)), rel=1e-15)
     W0, b0 = np.ones((3, 1)), np.full((1, 1), 0.5)
     with pytest.warns(newton.ConvergenceWarning, match="0 iterations ended"):
         start = run(loss, W0, b0, max_iter=0, tol=0.0)
@@ -317,3 +324,26 @@ def test_newton_cholesky_falls_back_to_the_gradient_on_a_singular_system_only(mo
     monkeypatch.setattr(newton, "_solve", broken)
     with pytest.raises(np.linalg.LinAlgError, match="infs or NaNs"):
         newton.newton_cholesky(loss, *loss.zeros(), max_iter=3, tol=0.0)
+
+
+def test_an_ascent_direction_is_replaced_by_the_gradient_step():
+    """Given a direction that climbs (here +g, with |g|^2 < 1), the iteration falls back to -g and descends."""
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+    with pytest.warns(newton.ConvergenceWarning, match="1 iterations ended"):
+        result = newton._newton(newton._Primal(loss), *loss.zeros(), lambda W, b, g, g_norm: g, "test", 0.0, 1,
+                                None, None)
+    assert result.costs[0][1] == pytest.approx(np.log(2), rel=1e-15)
+    assert result.costs[-1][0] == 1 and result.costs[-1][1] < np.log(2) - 1e-3
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_non_finite_start_is_named(solver):
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+    run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
+    with pytest.raises(xlogreg.TrainingDiverged, match=rf"^{solver}: the cost is nan at iteration 0; the data or "
+                                                       r"the starting point give non-finite values$"):
+        run(loss, np.full((3, 1), np.nan), np.zeros((1, 1)))
