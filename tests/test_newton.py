@@ -347,3 +347,45 @@ def test_a_non_finite_start_is_named(solver):
     with pytest.raises(xlogreg.TrainingDiverged, match=rf"^{solver}: the cost is nan at iteration 0; the data or "
                                                        r"the starting point give non-finite values$"):
         run(loss, np.full((3, 1), np.nan), np.zeros((1, 1)))
+
+
+class _OneDimensional:
+    """A stand-in problem in one weight (b is held at 0): J(w) = f(w), J' by hand, the Euclidean product."""
+
+    def __init__(self, f, df):
+        from xlogreg import newton
+
+        self.f, self.df, self.dot = f, df, newton._dot
+
+    def start(self, W, b):
+        return W, b
+
+    def finish(self, W, b, dW, db):
+        return W, b, dW, db
+
+    def value_and_gradient(self, W, b):
+        w = float(W[0, 0])
+        return np.asarray(self.f(w)), np.array([[self.df(w)]]), np.zeros((1, 1))
+
+
+def test_backtracking_halves_the_step_until_armijo_holds():
+    """J(w) = (w - 1)^2 from w = 0 (J = 1, J' = -2) along p = 4: t = 1 gives J(4) = 9, t = 1/2 gives J(2) = 1
+    (no decrease, gradient no smaller), t = 1/4 gives J(1) = 0, the minimum; the next iteration has J' = 0."""
+    from xlogreg import newton
+
+    problem = _OneDimensional(lambda w: (w - 1) ** 2, lambda w: 2 * (w - 1))
+    result = newton._newton(problem, np.zeros((1, 1)), np.zeros((1, 1)), lambda W, b, g, g_norm: (
+        np.array([[4.0]]), np.zeros((1, 1))), "test", 1e-12, 5, None, None)
+    assert result.converged and result.iterations == 1 and result.w[0, 0] == 1.0
+    assert result.costs == [(0, 1.0), (1, 0.0)]
+
+
+def test_no_decrease_along_the_direction_returns_the_start_unconverged():
+    """J = 1 at w = 0 and 2 everywhere else, J' = -1: 40 halvings find no decrease, so the start comes back."""
+    from xlogreg import newton
+
+    problem = _OneDimensional(lambda w: 1.0 if w == 0 else 2.0, lambda w: -1.0)
+    result = newton._newton(problem, np.zeros((1, 1)), np.zeros((1, 1)), lambda W, b, g, g_norm: (
+        np.array([[1.0]]), np.zeros((1, 1))), "test", 1e-12, 5, None, None)
+    assert (result.converged, result.iterations, result.solver, result.costs) == (False, 0, "test", [(0, 1.0)])
+    assert result.w[0, 0] == 0.0 and result.b[0, 0] == 0.0 and result.dw[0, 0] == -1.0 and result.db[0, 0] == 0.0
