@@ -75,6 +75,7 @@ def test_value_and_gradient_against_numpy_and_finite_differences(n_classes, weig
     loss = make_loss(X, labels, n_classes, s, l2, weighted)
     J, dW, db = loss.value_and_gradient(W, b)
     assert float(J) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, l2), rel=1e-13)
+    assert float(loss.value(W, b)) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, l2), rel=1e-13)
     num_dW, num_db = finite_difference_gradient(lambda: numpy_objective(W, b, X, labels, n_classes, s, l2), W, b)
     np.testing.assert_allclose(dW, num_dW, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(db, num_db, rtol=1e-6, atol=1e-8)
@@ -174,6 +175,66 @@ def test_every_backend_agrees_with_numpy(case, n_classes):
     assert str(dW.device if hasattr(dW, "device") else "") == str(Wc.device if hasattr(Wc, "device") else "")
 
 
+@pytest.mark.parametrize(("n_classes", "weighted"), [(2, False), (2, True), (4, False), (4, True)])
+def test_raw_pass_against_numpy(n_classes, weighted):
+    """The pass the solvers call: ``(Z, X Q.T, sum(Q), sum_i s_i L_i)``; Q = 2 (A - Y) s (binary), (A - T) s."""
+    X, labels, W, b, s = problem(9, n_classes=n_classes, weighted=weighted)
+    Z = W.T @ X + b
+    if n_classes == 2:
+        T, Q = labels, 2 * (1 / (1 + np.exp(-Z)) - labels) * s
+    else:
+        T = (labels == np.arange(n_classes)[:, None]).astype(float)
+        Q = (np.exp(Z) / np.exp(Z).sum(axis=0) - T) * s
+    weights = s if weighted else None
+    got_Z, G, q_sum, total = _loss.raw_pass(W, b, X, T, weights, n_classes > 2)
+    np.testing.assert_allclose(got_Z, Z, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(G, X @ Q.T, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(q_sum, Q.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-13)
+    assert float(total) == pytest.approx(numpy_objective(W, b, X, labels, n_classes, s, 0.0) * s.sum(), rel=1e-13)
+    assert _loss.raw_pass(W, b, X, T, weights, n_classes > 2, with_loss=False)[3] is None
+
+
+def numpy_hessian(W, b, X, labels, n_classes, s, l2):
+    """The Hessian of J written out with NumPy: parameters class by class, each ``[W[:, c]; b[c]]``.
+
+    Block (c, e) is ``Xa diag(s a_c (delta_ce - a_e) / S) Xa.T`` with ``Xa = [X; 1]`` (binary:
+    ``a (1 - a)``), plus ``l2 / S`` on the diagonal of the W part; where the docstring promises a
+    ridge (softmax, or no L2), ``1e-12`` times the largest entry on the whole diagonal.
+    """
+    n_x, m = X.shape
+    Xa = np.vstack([X, np.ones((1, m))])
+    S = s.sum()
+    Z = W.T @ X + b
+    if n_classes == 2:
+        A = 1 / (1 + np.exp(-Z))
+        blocks = [[Xa @ np.diag((A * (1 - A) * s / S)[0]) @ Xa.T]]
+    else:
+        A = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+        blocks = [[Xa @ np.diag(s[0] / S * A[c] * ((c == e) - A[e])) @ Xa.T for e in range(n_classes)]
+                  for c in range(n_classes)]
+    H = np.block(blocks)
+    in_w = np.tile(np.r_[np.ones(n_x), 0.0], len(blocks))
+    ridge = 1e-12 * np.abs(H).max() if n_classes > 2 or not l2 else 0.0
+    return H + np.diag(in_w * l2 / S + ridge)
+
+
+@pytest.mark.parametrize(("n_classes", "l2"), [(2, 0.7), (2, 0.0), (3, 0.7), (3, 0.0)])
+def test_hessian_matrix_against_numpy_on_every_backend(case, n_classes, l2):
+    """The formed Hessian, in X's dtype and on X's device; exact to rounding (no ridge where none is promised)."""
+    X, labels, W, b, s = problem(8, n_x=4, m=15, n_classes=n_classes)
+    want = numpy_hessian(W, b, X, labels, n_classes, s, l2)
+    Xc = case.asarray(X)
+    loss = _loss.LogisticLoss(Xc, case.asarray(labels), n_classes, sample_weight=case.asarray(s), l2=l2)
+    H = loss.hessian_matrix(case.asarray(W), case.asarray(b))
+    assert H.dtype == Xc.dtype
+    assert str(getattr(H, "device", "")) == str(getattr(Xc, "device", ""))
+    k = 1 if n_classes == 2 else n_classes
+    assert tuple(H.shape) == (5 * k, 5 * k)
+    # the ridge is 1e-12 of the largest entry: float64 rounding stays 10 times below it
+    tol = 1e-5 if case.dtype_name == "float32" else 1e-13
+    np.testing.assert_allclose(case.to_numpy(H), want, rtol=0, atol=tol * np.abs(want).max())
+
+
 def test_extreme_logits_stay_finite():
     """Confident right answers cost 0, confident wrong ones the logit gap, never inf or NaN.
 
@@ -188,3 +249,42 @@ def test_extreme_logits_stay_finite():
         J, dW, db = loss.value_and_gradient(W, np.zeros((k, 1)))
         assert float(J) == pytest.approx(400.0 if n_classes == 2 else 800.0, rel=1e-12)
         assert np.all(np.isfinite(dW)) and np.all(np.isfinite(db))
+
+
+def test_softmax_shifts_each_example_by_its_own_largest_logit():
+    """Examples whose logits lie far apart: each column is shifted by its own maximum, never the global one.
+
+    Example 1 has logits (800, 799, 0) and label 0: loss log(1 + e^-1 + e^-800) = log(1 + e^-1);
+    example 2 has (-800, -799, 0) and label 2: loss log(1 + e^-799 + e^-800) = 0 in float64.
+    A shift by the largest logit of all (800) would underflow example 2's exponentials to 0.
+    """
+    X = np.array([[1.0, -1.0]])
+    W = np.array([[800.0, 799.0, 0.0]])
+    loss = _loss.LogisticLoss(X, np.array([[0.0, 2.0]]), 3)
+    J, dW, db = loss.value_and_gradient(W, np.zeros((3, 1)))
+    assert float(J) == pytest.approx(np.log1p(np.exp(-1.0)) / 2, rel=1e-14)
+    # softmax of the two columns, by hand: (1, e^-1, 0) / (1 + e^-1) and (0, 0, 1); residuals A - T over m = 2
+    a = np.array([[1.0, np.exp(-1.0), 0.0]]).T / (1 + np.exp(-1.0))
+    R = (np.hstack([a, [[0.0], [0.0], [1.0]]]) - np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])) / 2
+    np.testing.assert_allclose(dW, X @ R.T, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(db, R.sum(axis=1, keepdims=True), rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_zeros_in_the_dtype_and_on_the_device_of_X(case, n_classes):
+    Xc = case.asarray(np.ones((4, 6)))
+    W, b = _loss.LogisticLoss(Xc, case.asarray(np.zeros((1, 6))), n_classes).zeros()
+    k = 1 if n_classes == 2 else n_classes
+    assert tuple(W.shape) == (4, k) and tuple(b.shape) == (k, 1)
+    for a in (W, b):
+        assert a.dtype == Xc.dtype
+        assert str(getattr(a, "device", "")) == str(getattr(Xc, "device", ""))
+        assert not np.any(case.to_numpy(a))
+
+
+def test_two_classes_by_default():
+    """``LogisticLoss(X, labels)`` is the course's binary loss: one row of logits, J as written in NumPy."""
+    X, labels, W, b, s = problem(10, n_classes=2, weighted=False)
+    loss = _loss.LogisticLoss(X, labels)
+    assert loss.k == 1 and not loss.multinomial and loss.n_classes == 2
+    assert float(loss.value(W, b)) == pytest.approx(numpy_objective(W, b, X, labels, 2, s, 0.0), rel=1e-13)

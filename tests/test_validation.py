@@ -250,3 +250,188 @@ def test_check_finite_sums_columns_and_falls_back_on_overflow(case, column, fini
     else:
         with pytest.raises(ValueError, match="X must hold only finite values"):
             _validation.check_finite(x, "X")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The checks one by one (xlogreg/_validation.py), for what the entry points above do not reach:
+# written from the survivors of mutation testing (docs/mutation-testing.md).
+
+from array_api_compat import array_namespace  # noqa: E402
+
+from xlogreg import _validation as v  # noqa: E402
+
+NP = array_namespace(np.zeros(1))
+
+
+def test_describe_names_an_array_by_type_shape_and_dtype_and_cuts_long_values():
+    assert v._describe(np.zeros((2, 3))) == "numpy.ndarray of shape (2, 3) and dtype float64"
+    text = v._describe("a" * 300)
+    assert len(text) == 120 and text.startswith("str 'aaa")
+
+
+@pytest.mark.parametrize("check", [
+    lambda bad: v.check_Y(bad, 2, "labels"),
+    lambda bad: v.check_sample_weight(bad, 2, "labels", xp=NP, dtype=np.float64),
+])
+def test_unreadable_input_is_named(check):
+    with pytest.raises(TypeError, match=r"^labels must be an array or a nested list of real numbers; got object"):
+        check(object())
+
+
+def test_check_Y_binary_shapes_dtypes_and_namespace():
+    got = v.check_Y(np.array([0, 1, 1]), 3)  # no xp given: the labels' own namespace
+    assert got.shape == (1, 3) and got.dtype == np.float64
+    got = v.check_Y(np.array([0.0, 1.0]), 2, xp=NP, dtype=np.float32)
+    assert got.shape == (1, 2) and got.dtype == np.float32
+    with pytest.raises(TypeError, match=r"^labels must hold labels 0 and 1; got dtype <U1"):
+        v.check_Y(np.array(["a", "b"]), 2, "labels")
+    with pytest.raises(ValueError, match=r"^Y must hold only the labels 0 and 1; it holds other values$"):
+        v.check_Y(np.array([0, 2]), 2)
+
+
+def test_check_Y_with_more_classes_gives_labels_in_the_dtype_asked_for():
+    got = v.check_Y([0, 2, 1], 3, "labels", xp=NP, dtype=np.float32, n_classes=3)
+    assert got.shape == (1, 3) and got.dtype == np.float32 and got.tolist() == [[0.0, 2.0, 1.0]]
+    with pytest.raises(ValueError, match=r"^labels holds the label 3 but n_classes is 3: labels must be 0 \.\. 2$"):
+        v.check_Y([0, 3, 1, 2], 4, "labels", xp=NP, dtype=np.float64, n_classes=3)
+
+
+def test_check_sample_weight_shapes_dtype_and_sum():
+    for given in ([0.25, 0.25], [[0.25, 0.25]]):  # (m,) and (1, m); a sum below 1 is fine
+        s, total = v.check_sample_weight(given, 2, xp=NP, dtype=np.float32)
+        assert s.shape == (1, 2) and s.dtype == np.float32 and total == 0.5
+    with pytest.raises(TypeError, match=r"^weights must hold real numbers"):
+        v.check_sample_weight(np.array([1 + 1j, 1]), 2, "weights", xp=NP, dtype=np.float64)
+
+
+def test_check_b_takes_numbers_and_single_element_arrays():
+    b = np.array(0.5)
+    assert v.check_b(b) is b
+    assert v.check_b(np.array([[2.0]])).shape == (1, 1)
+    assert v.check_b(1) == 1.0 and isinstance(v.check_b(1), float)
+    with pytest.raises(ValueError, match=r"^b must be a single number; got an array of shape \(2,\)"):
+        v.check_b(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"^b must be finite; got inf"):
+        v.check_b(float("inf"))
+    with pytest.raises(TypeError, match=r"^b must be a real number or a 0-d array; got str '0'"):
+        v.check_b("0")
+
+
+@pytest.mark.parametrize("scale", [True, "255", 0, -1.0, float("nan"), float("inf")])
+def test_check_image_shape_refuses_a_bad_scale(scale):
+    with pytest.raises(ValueError, match=r"^scale must be a number > 0"):
+        v.check_image_shape(None, scale, 12)
+
+
+def test_check_image_shape_keeps_a_scale_without_an_image_shape():
+    assert v.check_image_shape(None, 0.5, 12) == (None, {"scale": 0.5})
+    assert v.check_image_shape(None, None, 12) == (None, {})
+    assert v.check_image_shape([2, 2, 3], None, 12) == ((2, 2, 3), {"scale": 255.0})
+    with pytest.raises(ValueError, match=r"^scale must be a number > 0 \(what the pixels were divided by\); got int 0$"):
+        v.check_image_shape(None, 0, 12)
+
+
+def test_check_labels_reads_labels_and_one_hot_targets():
+    labels, K = v.check_labels(np.array([0, 2, 1]), 3, dtype=np.float32)  # no xp given: the labels' own
+    assert labels.shape == (1, 3) and labels.dtype == np.float32 and labels.tolist() == [[0, 2, 1]] and K == 3
+    for n_classes in (None, 2):  # a two-row one-hot Y: two classes
+        labels, K = v.check_labels(np.array([[1, 0, 1], [0, 1, 0]]), 3, xp=NP, dtype=np.float32, n_classes=n_classes)
+        assert labels.tolist() == [[0, 1, 0]] and labels.dtype == np.float32 and K == 2
+    xs = import_backend("array_api_strict")
+    labels, K = v.check_labels(xs.asarray([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 2)
+    assert K == 3 and labels.dtype == xs.float64 and [float(labels[0, j]) for j in range(2)] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("Y, m, n_classes, exc, message", [
+    (object(), 2, None, TypeError, r"Y must be an array or a nested list of real numbers; got object .*"),
+    (np.array(["a", "b"]), 2, None, TypeError, r"Y must hold class labels 0 \.\. K-1 \(integers\); got dtype <U1"),
+    (np.eye(3), 3, 4, ValueError, r"Y holds one-hot targets of 3 classes \(shape \(3, 3\)\) but n_classes is 4; "
+                                  r"give labels 0 \.\. K-1 instead, or n_classes=3"),
+    (np.array([[1, 0], [1, 0]]), 2, None, ValueError,
+     r"Y of shape \(2, 2\) is read as one-hot targets of 2 classes \(one row per class\), but some column does "
+     r"not hold exactly one 1 and zeros elsewhere"),
+    (np.array([0, 1, 2, 4]), 4, None, ValueError, r"Y holds the label 4, more classes than its 4 examples; give "
+                                                  r"n_classes \(the number of classes\) explicitly if that is meant"),
+    (np.array([0, 2]), 2, None, ValueError, r"Y holds the label 2, more classes than its 2 examples; .*"),
+])
+def test_check_labels_refusals_name_Y(Y, m, n_classes, exc, message):
+    with pytest.raises(exc, match=f"^{message}$"):
+        v.check_labels(Y, m, n_classes=n_classes)
+
+
+def test_same_namespace_messages_in_full():
+    xs = import_backend("array_api_strict")
+    with pytest.raises(TypeError, match=r"^Y is a array_api_strict array but X is a numpy array; put all arrays on "
+                                        r"one backend \(xlogreg\.train\(\.\.\., backend=\.\.\.\) moves them for you\)$"):
+        v.same_namespace(X=np.zeros(2), b=1.0, Y=xs.asarray([1.0]))
+    with pytest.raises(ValueError, match=r"^Y is on device .*device1.* but X is on device .*CPU_DEVICE.*; "
+                                         r"put all arrays on one device$"):
+        v.same_namespace(X=xs.asarray([1.0]), Y=xs.asarray([1.0], device=xs.Device("device1")))
+    assert v.same_namespace(X=np.zeros(2), b=1.0, Y=np.ones(3))[1] == "cpu"
+
+
+def test_check_float_casts_to_the_dtype_asked_for_and_keeps_a_matching_array():
+    x32 = np.zeros(2, dtype=np.float32)
+    assert v.check_float(x32, "x", NP, np.float32) is x32
+    assert v.check_float(x32, "x", NP) is x32
+    assert v.check_float(np.zeros(2), "x", NP, np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, shown", [(2.5, "float 2.5"), ("3", "str '3'"), (True, "bool True"), (1, "int 1")])
+def test_check_n_classes_refusals(bad, shown):
+    with pytest.raises(ValueError, match=rf"^n_classes must be None or an integer >= 2; got {shown}$"):
+        v.check_n_classes(bad)
+
+
+def test_check_nonnegative_and_check_callback():
+    with pytest.raises(TypeError, match=r"^l2 must be a real number >= 0; got str 'x'$"):
+        v.check_nonnegative("x", "l2")
+    assert v.check_callback(print) is print and v.check_callback(None) is None
+
+
+def test_check_X_shapes_and_messages_in_full():
+    assert v.check_X(np.zeros((1, 3))).shape == (1, 3)  # one feature is enough
+    assert v.check_X(np.zeros((3, 1))).shape == (3, 1)  # so is one example
+    with pytest.raises(TypeError, match=r"^X must be an array or a nested list of real numbers; got object"):
+        v.check_X(object())
+    with pytest.raises(ValueError, match=r"^X must be 2-D of shape \(n_x, m\), one column per example; "
+                                         r"got shape \(3,\)$"):
+        v.check_X(np.zeros(3))
+    with pytest.raises(ValueError, match=r"^X must be 2-D of shape \(n_x, m\), one column per example; got shape "
+                                         r"\(2, 2, 2, 2\) \(flatten images first: xlogreg\.flatten_images\)$"):
+        v.check_X(np.zeros((2, 2, 2, 2)))
+    for shape in ((0, 3), (3, 0)):
+        with pytest.raises(ValueError, match=r"^X must have at least one feature and one example; got shape"):
+            v.check_X(np.zeros(shape))
+
+
+def test_check_positive_int():
+    assert v.check_positive_int(1, "record_every") == 1
+    with pytest.raises(ValueError, match=r"^record_every must be an integer >= 1; got int 0$"):
+        v.check_positive_int(0, "record_every")
+
+
+def test_check_learning_rate_and_check_iterations_by_default_name():
+    assert v.check_iterations(0) == 0
+    with pytest.raises(TypeError, match=r"^num_iterations must be an integer >= 0; got str '5'$"):
+        v.check_iterations("5")
+    with pytest.raises(TypeError, match=r"^learning_rate must be a positive real number; got str '0\.1'$"):
+        v.check_learning_rate("0.1")
+
+
+def test_masked_array_message_describes_it():
+    with pytest.raises(TypeError, match=r"^X is a NumPy masked array \(numpy\.ma\.MaskedArray of shape \(2,\) and "
+                                        r"dtype float64\); xlogreg has no notion of missing values"):
+        v.as_array(np.ma.array([1.0, 2.0]), "X")
+
+
+def test_integers_become_the_default_float_of_their_own_device():
+    xs = import_backend("array_api_strict")
+    x = xs.asarray([1, 2], device=xs.Device("no_float64"))
+    assert v.check_float(x, "x", xs).dtype == xs.float32
+
+
+def test_check_image_shape_message_shows_what_was_given():
+    with pytest.raises(ValueError, match=r"^image_shape must be \(height, width, channels\) of positive integers, "
+                                         r"as train_x\.shape\[1:\]; got str '64x64'$"):
+        v.check_image_shape("64x64", None, 12)
