@@ -96,7 +96,7 @@ def check_finite(x, name):
     For a 2-D floating x (X, of shape (n_x, m)) it first sums each column
     with one matrix-vector product, ``ones @ x``: a NaN or an infinity makes
     its column's sum NaN or infinite, so finite sums prove x finite in one
-    read at the speed of BLAS: 1.1-1.3 times one ``w.T @ x`` against 3.6-4.0
+    read at the speed of BLAS: 1.0-1.3 times one ``w.T @ x`` against 3.6-4.0
     for ``all(isfinite(x))``, which also writes an n_x x m temporary (300 MiB,
     2-vCPU Intel Xeon, ``python benchmarks/bench_check_finite.py``). Sums
     that overflow from finite values fall back to the exact check.
