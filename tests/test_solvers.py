@@ -346,3 +346,97 @@ def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs)
     assert [i for i, _ in result.costs] == [0, 10, 20]
     with pytest.raises(AssertionError, match="host synchronisation"):  # the check itself works
         float(result.b)
+
+
+# --- the safety checks, called directly (mutation testing, docs/mutation-testing.md) ---------------
+
+_SMALLER = "the learning rate is probably too large, try a smaller one"
+
+
+@pytest.mark.parametrize(("w", "b"), [
+    ([[1.0], [np.nan]], 0.0),       # w alone not finite
+    ([[1.0], [2.0]], np.inf),       # b alone not finite
+    ([[-np.inf], [2.0]], -np.inf),  # both
+])
+def test_check_final_refuses_parameters_that_are_not_finite(w, b):
+    message = f"training diverged: the parameters are not finite after 7 iterations; {_SMALLER}"
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers._check_final(np.asarray(w), np.asarray(b), 7)
+    assert str(info.value) == message
+
+
+def test_check_final_passes_finite_parameters():
+    assert solvers._check_final(np.asarray([[1e300], [-2.0]]), np.asarray(-1e300), 3) is None
+
+
+def test_check_not_diverged_at_and_just_over_its_bound():
+    """The rule ``final > 10 * start + 1e-7``, worked by hand at its edges."""
+    for start, final in ((2.0, 20.0), (2.0, 20.0 + 1e-7), (0.0, 1e-7), (0.693147, 0.7), (0.5, 0.0)):
+        assert solvers.check_not_diverged(start, final, 3) is None
+    for start, final in ((2.0, 20.0 + 1e-6), (0.0, 2e-7), (1.0, 10.5), (0.5, 6.0)):
+        with pytest.raises(xlogreg.TrainingDiverged):
+            solvers.check_not_diverged(start, final, 3)
+
+
+def test_check_not_diverged_message():
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers.check_not_diverged(0.693147, 50000.0, 12)
+    assert str(info.value) == (
+        "training diverged: the cost rose from 0.693147 at the start to 50000 after 12 iterations, although "
+        "every number stayed finite; the learning rate is too large for this data, try a smaller one "
+        "(for example a tenth of it)")
+
+
+@pytest.mark.parametrize(("gradient_sq", "tol", "expected"), [
+    (4.0, 2.0, True),          # norm 2 at tol 2: the rule is "at most"
+    (4.0, 1.9, False),
+    (0.25, 0.5, True),         # norm 0.5
+    (0.25, 0.49, False),
+    (0.0, 0.0, True),
+    (-1e-30, 0.0, True),       # a sum of squares rounded below 0 counts as 0
+    (0.0, None, False),        # no tol: never converged
+    (np.float64(9.0), 3.0, True),
+])
+def test_converged_by_hand(gradient_sq, tol, expected):
+    assert solvers._converged(gradient_sq, tol) is expected
+
+
+def test_sum_sq_by_hand():
+    assert float(solvers._sum_sq(np.asarray([[1.0, -2.0]]), np.asarray([[3.0]]))) == 14.0
+    assert float(solvers._sum_sq(np.asarray([[0.5], [0.0]]))) == 0.25
+
+
+def test_choose_solver_at_its_edges(monkeypatch):
+    # n_x = m = 2, 2 iterations: dual 2*2*2 + 2*1*2*2 = 16, primal 2*2*1*2*2 = 16: a tie stays primal
+    assert choose_solver(2, 2, 2) == "primal"
+    assert choose_solver(2, 2, 2, k=1) == "primal"
+    assert choose_solver(2, 2, 2, k=3) == "dual"  # dual 8 + 24 = 32, primal 48
+    assert choose_solver(2, 2, 3, k=1) == "dual"  # dual 8 + 12 = 20, primal 24
+    # m == n_x on a lazy backend: K (m x m) is as big as X, allowed
+    assert choose_solver(500, 500, 10**6, lazy=True) == "dual"
+    # a Gram matrix of exactly the limit fits; default itemsize 8
+    monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: 800)
+    assert choose_solver(10**6, 10, 10**6) == "dual"               # 10 * 10 * 8 = 800
+    assert choose_solver(10**6, 10, 10**6, itemsize=9) == "primal"  # 900
+    assert choose_solver(10**6, 11, 10**6, itemsize=4) == "dual"    # 484
+
+
+def test_record_appends_and_prints(capsys):
+    costs = [(0, 0.75)]
+    assert solvers._record(costs, 100, np.float64(0.5), True) is None
+    assert solvers._record(costs, 200, np.asarray(0.25), False) is None
+    assert costs == [(0, 0.75), (100, 0.5), (200, 0.25)]
+    assert all(type(c) is float for _, c in costs[1:])
+    assert capsys.readouterr().out == "Cost after iteration 100: 0.500000\n"
+
+
+@pytest.mark.parametrize(("costs", "cost", "tail"), [
+    ([], np.nan, ""),
+    ([(0, 0.69), (100, 0.25)], np.inf, " (last finite cost 0.250000 at iteration 100)"),
+])
+def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
+    before = list(costs)
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers._record(costs, 300, np.float64(cost), True)
+    assert str(info.value) == f"training diverged: the cost is {float(cost)} at iteration 300{tail}; {_SMALLER}"
+    assert costs == before and capsys.readouterr().out == ""
