@@ -412,6 +412,8 @@ def test_choose_solver_at_its_edges(monkeypatch):
     assert choose_solver(2, 2, 2, k=1) == "primal"
     assert choose_solver(2, 2, 2, k=3) == "dual"  # dual 8 + 24 = 32, primal 48
     assert choose_solver(2, 2, 3, k=1) == "dual"  # dual 8 + 12 = 20, primal 24
+    assert choose_solver(10, 10, 10, k=2) == "dual"    # dual 1000 + 2000 = 3000, primal 4000
+    assert choose_solver(10, 15, 10, k=2) == "primal"  # dual 2250 + 4500 = 6750, primal 6000
     # m == n_x on a lazy backend: K (m x m) is as big as X, allowed
     assert choose_solver(500, 500, 10**6, lazy=True) == "dual"
     # a Gram matrix of exactly the limit fits; default itemsize 8
