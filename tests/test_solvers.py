@@ -442,3 +442,97 @@ def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
         solvers._record(costs, 300, np.float64(cost), True)
     assert str(info.value) == f"training diverged: the cost is {float(cost)} at iteration 300{tail}; {_SMALLER}"
     assert costs == before and capsys.readouterr().out == ""
+
+
+def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None):
+    """Weighted, L2-regularised gradient descent in plain NumPy (softmax for K > 2, sigmoid for 2).
+
+    Returns W, b, the gradient at the last iterate before the last step, the recorded costs,
+    the iterations done and whether the gradient norm reached `tol` at a recorded iteration.
+    """
+    n_x, m = X.shape
+    k = K if K > 2 else 1
+    T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
+    S = sw.sum()
+    W, b, costs, grad = np.zeros((n_x, k)), np.zeros((k, 1)), [], None
+    for i in range(num_iterations):
+        Z = W.T @ X + b
+        if K > 2:
+            P = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+            ce = -(T * np.log(P)).sum(axis=0)
+        else:
+            P = 1 / (1 + np.exp(-Z))
+            ce = -(T * np.log(P) + (1 - T) * np.log(1 - P))[0]
+        grad = (X @ (sw * (P - T)).T / S + l2 / S * W, (sw * (P - T)).sum(axis=1, keepdims=True) / S)
+        if i % record_every == 0:
+            costs.append((i, float((sw * ce).sum() / S + l2 / (2 * S) * (W * W).sum())))
+            if tol is not None and np.sqrt((grad[0] ** 2).sum() + (grad[1] ** 2).sum()) <= tol:
+                return W, b, grad, costs, i, True
+        W, b = W - learning_rate * grad[0], b - learning_rate * grad[1]
+    return W, b, grad, costs, num_iterations, False
+
+
+def _weighted_problem(K, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4, 15))
+    labels = rng.integers(0, K, (1, 15)).astype(np.float64)
+    return X, labels, rng.uniform(0.5, 2.0, (1, 15))
+
+
+@pytest.mark.parametrize("block", [None, 7])
+@pytest.mark.parametrize("K", [2, 3])
+def test_primal_loop_weighted_l2_against_numpy(K, block):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss,
+                                 block=block, fused=False)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.b, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-14)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2, 4, 6]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert result.iterations == 7 and result.converged is False and result.solver == "primal"
+
+
+@pytest.mark.parametrize("block", [None, 7])
+def test_primal_loop_stops_at_tol_like_numpy(block):
+    X, labels, sw = _weighted_problem(2)
+    _, _, _, costs, _, _ = _numpy_gd(X, labels, 2, sw, 0.3, 9, 0.5, 2)
+    norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, 2, sw, 0.3, i + 1, 0.5, 2)[2]))
+             for i in (0, 2, 4, 6, 8)]
+    assert norms[1] > norms[2] > norms[3]  # the norm falls: a tol between two recorded ones stops at the second
+    tol = (norms[1] + norms[2]) / 2
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, sw, 0.3, 9, 0.5, 2, tol=tol)
+    assert (done, converged) == (4, True)
+    loss = _loss.LogisticLoss(X, labels, 2, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 9, 0.5, 2, loss=loss,
+                                 block=block, fused=False, tol=tol)
+    assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    assert float(result.db) == pytest.approx(float(db[0, 0]), rel=1e-12)
+
+
+@pytest.mark.parametrize("block", [None, 7])
+@pytest.mark.parametrize("K", [2, 3])
+def test_primal_loop_interrupted_result_against_numpy(K, block):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+
+    def stop_at_3(i, cost):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 9, 0.5, 2, callback=stop_at_3,
+                            loss=loss, block=block, fused=False)
+    result = info.value.result
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 4, 0.5, 2)  # 4 steps; gradient at W_3
+    assert result.iterations == 4 and result.solver == "primal"
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-14)
