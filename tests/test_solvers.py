@@ -536,3 +536,31 @@ def test_primal_loop_interrupted_result_against_numpy(K, block):
     np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_compiled_primal_loop_weighted_l2_against_numpy(numba_kernel, K):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss, fused=True)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+
+
+def test_fused_auto_asks_choose_fused_with_x_and_the_iterations(monkeypatch):
+    X, Y = _problem(5, 30)
+    X = np.ascontiguousarray(X)
+    seen = []
+    monkeypatch.setattr(solvers, "choose_fused", lambda *args: seen.append(args) or False)
+    solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+    assert len(seen) == 1 and seen[0][0] is X and seen[0][1:] == (3,)
+    monkeypatch.setattr(solvers, "choose_fused", lambda *args: True)
+    used = []
+    real = solvers._fused.PrimalPass
+    monkeypatch.setattr(solvers._fused, "PrimalPass", lambda *args: used.append(1) or real(*args))
+    if solvers._fused.available():
+        solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+        assert used == [1]
