@@ -564,3 +564,19 @@ def test_fused_auto_asks_choose_fused_with_x_and_the_iterations(monkeypatch):
     if solvers._fused.available():
         solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
         assert used == [1]
+
+
+def test_interrupt_during_the_first_pass_reports_no_gradient(monkeypatch):
+    """Ctrl-C before any pass finished: the start, no iteration, no gradient (dW and db None)."""
+    X, Y = _problem(5, 30)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solvers, "_blocked_pass", interrupted)
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.primal_loop(np.ones((5, 1)), np.asarray(0.5), X, Y, 3, 0.1, 1, block=7, fused=False)
+    result = info.value.result
+    assert result.iterations == 0 and result.dw is None and result.db is None and result.costs == []
+    np.testing.assert_array_equal(result.w, np.ones((5, 1)))
+    assert float(result.b) == 0.5 and result.solver == "primal"
