@@ -500,7 +500,6 @@ def test_primal_loop_weighted_l2_against_numpy(K, block):
 @pytest.mark.parametrize("block", [None, 7])
 def test_primal_loop_stops_at_tol_like_numpy(block):
     X, labels, sw = _weighted_problem(2)
-    _, _, _, costs, _, _ = _numpy_gd(X, labels, 2, sw, 0.3, 9, 0.5, 2)
     norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, 2, sw, 0.3, i + 1, 0.5, 2)[2]))
              for i in (0, 2, 4, 6, 8)]
     assert norms[1] > norms[2] > norms[3]  # the norm falls: a tol between two recorded ones stops at the second
