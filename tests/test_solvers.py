@@ -346,3 +346,236 @@ def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs)
     assert [i for i, _ in result.costs] == [0, 10, 20]
     with pytest.raises(AssertionError, match="host synchronisation"):  # the check itself works
         float(result.b)
+
+
+# --- the safety checks, called directly (mutation testing, docs/mutation-testing.md) ---------------
+
+_SMALLER = "the learning rate is probably too large, try a smaller one"
+
+
+@pytest.mark.parametrize(("w", "b"), [
+    ([[1.0], [np.nan]], 0.0),       # w alone not finite
+    ([[1.0], [2.0]], np.inf),       # b alone not finite
+    ([[-np.inf], [2.0]], -np.inf),  # both
+])
+def test_check_final_refuses_parameters_that_are_not_finite(w, b):
+    message = f"training diverged: the parameters are not finite after 7 iterations; {_SMALLER}"
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers._check_final(np.asarray(w), np.asarray(b), 7)
+    assert str(info.value) == message
+
+
+def test_check_final_passes_finite_parameters():
+    assert solvers._check_final(np.asarray([[1e300], [-2.0]]), np.asarray(-1e300), 3) is None
+
+
+def test_check_not_diverged_at_and_just_over_its_bound():
+    """The rule ``final > 10 * start + 1e-7``, worked by hand at its edges."""
+    for start, final in ((2.0, 20.0), (2.0, 20.0 + 1e-7), (0.0, 1e-7), (0.693147, 0.7), (0.5, 0.0)):
+        assert solvers.check_not_diverged(start, final, 3) is None
+    for start, final in ((2.0, 20.0 + 1e-6), (0.0, 2e-7), (1.0, 10.5), (0.5, 6.0)):
+        with pytest.raises(xlogreg.TrainingDiverged):
+            solvers.check_not_diverged(start, final, 3)
+
+
+def test_check_not_diverged_message():
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers.check_not_diverged(0.693147, 50000.0, 12)
+    assert str(info.value) == (
+        "training diverged: the cost rose from 0.693147 at the start to 50000 after 12 iterations, although "
+        "every number stayed finite; the learning rate is too large for this data, try a smaller one "
+        "(for example a tenth of it)")
+
+
+@pytest.mark.parametrize(("gradient_sq", "tol", "expected"), [
+    (4.0, 2.0, True),          # norm 2 at tol 2: the rule is "at most"
+    (4.0, 1.9, False),
+    (0.25, 0.5, True),         # norm 0.5
+    (0.25, 0.49, False),
+    (0.0, 0.0, True),
+    (-1e-30, 0.0, True),       # a sum of squares rounded below 0 counts as 0
+    (0.0, None, False),        # no tol: never converged
+    (np.float64(9.0), 3.0, True),
+])
+def test_converged_by_hand(gradient_sq, tol, expected):
+    assert solvers._converged(gradient_sq, tol) is expected
+
+
+def test_sum_sq_by_hand():
+    assert float(solvers._sum_sq(np.asarray([[1.0, -2.0]]), np.asarray([[3.0]]))) == 14.0
+    assert float(solvers._sum_sq(np.asarray([[0.5], [0.0]]))) == 0.25
+
+
+def test_choose_solver_at_its_edges(monkeypatch):
+    # n_x = m = 2, 2 iterations: dual 2*2*2 + 2*1*2*2 = 16, primal 2*2*1*2*2 = 16: a tie stays primal
+    assert choose_solver(2, 2, 2) == "primal"
+    assert choose_solver(2, 2, 2, k=1) == "primal"
+    assert choose_solver(2, 2, 2, k=3) == "dual"  # dual 8 + 24 = 32, primal 48
+    assert choose_solver(2, 2, 3, k=1) == "dual"  # dual 8 + 12 = 20, primal 24
+    assert choose_solver(10, 10, 10, k=2) == "dual"    # dual 1000 + 2000 = 3000, primal 4000
+    assert choose_solver(10, 15, 10, k=2) == "primal"  # dual 2250 + 4500 = 6750, primal 6000
+    # m == n_x on a lazy backend: K (m x m) is as big as X, allowed
+    assert choose_solver(500, 500, 10**6, lazy=True) == "dual"
+    # a Gram matrix of exactly the limit fits; default itemsize 8
+    monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: 800)
+    assert choose_solver(10**6, 10, 10**6) == "dual"               # 10 * 10 * 8 = 800
+    assert choose_solver(10**6, 10, 10**6, itemsize=9) == "primal"  # 900
+    assert choose_solver(10**6, 11, 10**6, itemsize=4) == "dual"    # 484
+
+
+def test_record_appends_and_prints(capsys):
+    costs = [(0, 0.75)]
+    assert solvers._record(costs, 100, np.float64(0.5), True) is None
+    assert solvers._record(costs, 200, np.asarray(0.25), False) is None
+    assert costs == [(0, 0.75), (100, 0.5), (200, 0.25)]
+    assert all(type(c) is float for _, c in costs[1:])
+    assert capsys.readouterr().out == "Cost after iteration 100: 0.500000\n"
+
+
+@pytest.mark.parametrize(("costs", "cost", "tail"), [
+    ([], np.nan, ""),
+    ([(0, 0.69), (100, 0.25)], np.inf, " (last finite cost 0.250000 at iteration 100)"),
+])
+def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
+    before = list(costs)
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        solvers._record(costs, 300, np.float64(cost), True)
+    assert str(info.value) == f"training diverged: the cost is {float(cost)} at iteration 300{tail}; {_SMALLER}"
+    assert costs == before and capsys.readouterr().out == ""
+
+
+def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None):
+    """Weighted, L2-regularised gradient descent in plain NumPy (softmax for K > 2, sigmoid for 2).
+
+    Returns W, b, the gradient at the last iterate before the last step, the recorded costs,
+    the iterations done and whether the gradient norm reached `tol` at a recorded iteration.
+    """
+    n_x, m = X.shape
+    k = K if K > 2 else 1
+    T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
+    S = sw.sum()
+    W, b, costs, grad = np.zeros((n_x, k)), np.zeros((k, 1)), [], None
+    for i in range(num_iterations):
+        Z = W.T @ X + b
+        if K > 2:
+            P = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+            ce = -(T * np.log(P)).sum(axis=0)
+        else:
+            P = 1 / (1 + np.exp(-Z))
+            ce = -(T * np.log(P) + (1 - T) * np.log(1 - P))[0]
+        grad = (X @ (sw * (P - T)).T / S + l2 / S * W, (sw * (P - T)).sum(axis=1, keepdims=True) / S)
+        if i % record_every == 0:
+            costs.append((i, float((sw * ce).sum() / S + l2 / (2 * S) * (W * W).sum())))
+            if tol is not None and np.sqrt((grad[0] ** 2).sum() + (grad[1] ** 2).sum()) <= tol:
+                return W, b, grad, costs, i, True
+        W, b = W - learning_rate * grad[0], b - learning_rate * grad[1]
+    return W, b, grad, costs, num_iterations, False
+
+
+def _weighted_problem(K, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4, 15))
+    labels = rng.integers(0, K, (1, 15)).astype(np.float64)
+    return X, labels, rng.uniform(0.5, 2.0, (1, 15))
+
+
+@pytest.mark.parametrize("block", [None, 7])
+@pytest.mark.parametrize("K", [2, 3])
+def test_primal_loop_weighted_l2_against_numpy(K, block):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss,
+                                 block=block, fused=False)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.b, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-14)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2, 4, 6]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert result.iterations == 7 and result.converged is False and result.solver == "primal"
+
+
+@pytest.mark.parametrize("block", [None, 7])
+def test_primal_loop_stops_at_tol_like_numpy(block):
+    X, labels, sw = _weighted_problem(2)
+    norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, 2, sw, 0.3, i + 1, 0.5, 2)[2]))
+             for i in (0, 2, 4, 6, 8)]
+    assert norms[1] > norms[2] > norms[3]  # the norm falls: a tol between two recorded ones stops at the second
+    tol = (norms[1] + norms[2]) / 2
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, sw, 0.3, 9, 0.5, 2, tol=tol)
+    assert (done, converged) == (4, True)
+    loss = _loss.LogisticLoss(X, labels, 2, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 9, 0.5, 2, loss=loss,
+                                 block=block, fused=False, tol=tol)
+    assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    assert float(result.db) == pytest.approx(float(db[0, 0]), rel=1e-12)
+
+
+@pytest.mark.parametrize("block", [None, 7])
+@pytest.mark.parametrize("K", [2, 3])
+def test_primal_loop_interrupted_result_against_numpy(K, block):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+
+    def stop_at_3(i, cost):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 9, 0.5, 2, callback=stop_at_3,
+                            loss=loss, block=block, fused=False)
+    result = info.value.result
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 4, 0.5, 2)  # 4 steps; gradient at W_3
+    assert result.iterations == 4 and result.solver == "primal"
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_compiled_primal_loop_weighted_l2_against_numpy(numba_kernel, K):
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
+    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss, fused=True)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+
+
+def test_fused_auto_asks_choose_fused_with_x_and_the_iterations(monkeypatch):
+    X, Y = _problem(5, 30)
+    X = np.ascontiguousarray(X)
+    seen = []
+    monkeypatch.setattr(solvers, "choose_fused", lambda *args: seen.append(args) or False)
+    solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+    assert len(seen) == 1 and seen[0][0] is X and seen[0][1:] == (3,)
+    monkeypatch.setattr(solvers, "choose_fused", lambda *args: True)
+    used = []
+    real = solvers._fused.PrimalPass
+    monkeypatch.setattr(solvers._fused, "PrimalPass", lambda *args: used.append(1) or real(*args))
+    if solvers._fused.available():
+        solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+        assert used == [1]
+
+
+def test_interrupt_during_the_first_pass_reports_no_gradient(monkeypatch):
+    """Ctrl-C before any pass finished: the start, no iteration, no gradient (dW and db None)."""
+    X, Y = _problem(5, 30)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solvers, "_blocked_pass", interrupted)
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.primal_loop(np.ones((5, 1)), np.asarray(0.5), X, Y, 3, 0.1, 1, block=7, fused=False)
+    result = info.value.result
+    assert result.iterations == 0 and result.dw is None and result.db is None and result.costs == []
+    np.testing.assert_array_equal(result.w, np.ones((5, 1)))
+    assert float(result.b) == 0.5 and result.solver == "primal"
