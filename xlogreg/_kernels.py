@@ -350,11 +350,11 @@ def rows_binary(wh, bh, X, C, sw, g, H, j0, j1, block, zero, one):
 
 
 @numba.njit(inline="always", **JIT)
-def softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one):
-    """Block of logits z (K, >= t1) of examples j .. j+t1: Z[:, j+t] = z, then z = (softmax(z) - T) sw.
+def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
+    """Block of logits z (K, >= t1) of examples j .. j+t1: Z[:, j+t] = z, then z = (softmax(z) - T) sw,
+    and s[c] += the block's sum of z[c].
 
-    Loops over the examples innermost, so that each line vectorises. Returns
-    nothing; the residual sums are added by the caller.
+    Loops over the examples innermost, so that each line vectorises.
     """
     K = z.shape[0]
     for t in range(t1):
@@ -375,8 +375,12 @@ def softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one):
         total[t] = one / total[t]
     for c in range(K):
         zc, Tc, St = z[c], T[c, j:j + t1], sw[j:j + t1]
+        a = zero
         for t in range(t1):
-            zc[t] = (zc[t] * total[t] - Tc[t]) * St[t]
+            q = (zc[t] * total[t] - Tc[t]) * St[t]
+            zc[t] = q
+            a += q
+        s[c] += a
 
 
 @numba.njit(**JIT)
@@ -413,13 +417,7 @@ def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
                 for t in range(t1):
                     zc[t] += wa * ra[t]
             k += 1
-        softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one)
-        for c in range(K):
-            zc = z[c]
-            a = zero
-            for t in range(t1):
-                a += zc[t]
-            s[c] += a
+        softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
         k = 0
         while k + 2 <= n:  # gradient: the rows once more, from L2, two rows against two rows of Q per pass
             ra, rb = X[k, j:j + t1], X[k + 1, j:j + t1]
@@ -492,13 +490,7 @@ def columns_multinomial(WT, b, XT, T, sw, GT, Z, s, j0, j1, block, zero, one):
         t1 = min(block, j1 - j)
         for t in range(t1):  # logits: K dot products per example, X read from memory
             _column_logits(WT, b, XT[j + t], z, t, zero)
-        softmax_residuals(z, T, sw, Z, j, t1, top, total, zero, one)
-        for c in range(K):
-            zc = z[c]
-            a = zero
-            for t in range(t1):
-                a += zc[t]
-            s[c] += a
+        softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
         t = 0
         while t + 4 <= t1:  # gradient: the tile again, from L1, four examples per pass over GT[c]
             xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
