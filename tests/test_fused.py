@@ -580,3 +580,72 @@ def test_rows_block_sizes(monkeypatch):
     assert _fused.rows_block(200, 10, 8) == 192  # 16384 / 80 = 204.8
     assert _fused.rows_block(200, 10, 4) == 400  # 16384 / 40 = 409.6; 524288 / 800 = 655
     assert _fused.rows_block(5000, 10, 8) == 16  # 524288 / 40000 = 13.1
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_x, m", [(7, 130), (300, 1003), (4099, 37)])
+def test_a_non_finite_entry_anywhere_makes_the_pass_gradient_non_finite(numba_kernel, order, k, dtype, n_x, m):
+    """What ``solvers._check_x_by_pass`` rests on: one NaN or infinity anywhere in X (the first and last
+    entries, the remainder rows of the unrolled loops, a random spot), even at an example of weight 0 and
+    from W = 0, makes G or s of the compiled pass not finite."""
+    rng = np.random.default_rng(n_x + m + k)
+    X0 = np.asarray(rng.standard_normal((n_x, m)), dtype=dtype, order=order)
+    labels = rng.integers(0, max(k, 2), (1, m))
+    T = labels.astype(dtype) if k == 1 else (labels == np.arange(k)[:, None]).astype(dtype)
+    spots = [(0, 0), (n_x - 1, m - 1), (n_x - 1, 0), (0, m - 1),
+             (int(rng.integers(n_x)), int(rng.integers(m)))]
+    for bad in (np.nan, np.inf, -np.inf):
+        for row, col in spots:
+            X = X0.copy(order=order)
+            X[row, col] = bad
+            sw = np.ones((1, m), dtype)
+            sw[0, col] = 0
+            for W in (np.zeros((n_x, k), dtype), (rng.standard_normal((n_x, k)) / n_x).astype(dtype)):
+                for weights in (None, sw):
+                    _, G, s = numba_kernel.PrimalPass(X, T, weights, k > 1)(W, np.zeros((k, 1), dtype))
+                    assert not (np.all(np.isfinite(G)) and np.all(np.isfinite(s))), (bad, row, col)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_train_on_the_compiled_pass_refuses_non_finite_X_without_a_separate_read(numba_kernel, monkeypatch,
+                                                                                  order, classes, bad):
+    """train leaves the finiteness check of X to the first compiled pass: finite X is not read by
+    ``check_finite`` at all (a read of X saved); X with a NaN or an infinity, even at an example of
+    weight 0, is refused with the message of the check, before any cost is recorded."""
+    from xlogreg import _validation
+
+    calls = []
+    real = _validation.check_finite
+    monkeypatch.setattr(_validation, "check_finite", lambda x, name: calls.append(name) or real(x, name))
+    rng = np.random.default_rng(classes)
+    X = np.asarray(rng.standard_normal((5, 40)), order=order)
+    y = np.arange(40) % classes
+    xlogreg.train(X, y, num_iterations=3, learning_rate=0.1, solver="primal", fused=True)
+    assert "X" not in calls
+    xlogreg.train(X, y, num_iterations=3, learning_rate=0.1, solver="primal", fused=False)
+    assert calls.count("X") == 1  # the Array API loop checks X first, as before
+    X[4, 39] = bad
+    weights = np.ones(40)
+    weights[39] = 0.0
+    for iterations in (3, 0):
+        calls.clear()
+        with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+            xlogreg.train(X, y, num_iterations=iterations, learning_rate=0.1, solver="primal", fused=True,
+                          sample_weight=weights)
+        assert calls.count("X") == 1
+
+
+def test_train_on_the_compiled_pass_keeps_finite_X_whose_gradient_overflows(numba_kernel):
+    """Finite X whose first gradient overflows is not called non-finite: the exact check clears it, and the
+    run ends as the Array API loop's run does."""
+    X = np.array([[1e308, 1e308, 1e308, -1e308]])
+    outcomes = []
+    for fused in (True, False):
+        with pytest.raises(xlogreg.TrainingDiverged) as info:
+            xlogreg.train(X, [1, 1, 1, 0], num_iterations=3, learning_rate=1.0, solver="primal", fused=fused)
+        outcomes.append(str(info.value))
+    assert outcomes[0] == outcomes[1]

@@ -203,3 +203,15 @@ def test_readme_p_cat_figures_come_from_the_results_file(course_data, reference_
         assert image["label"] == ("cat" if test_y[0, k] == 1 else "non-cat")
         assert f"P(cat) = {image['p_cat']:.4f}" in readme
     assert results["test_accuracy"] == reference_run[4]
+
+
+@pytest.mark.parametrize("solver", ["auto", "primal", "dual", "newton-cg", "newton-cholesky"])
+def test_non_finite_X_is_refused_by_every_solver(case, solver):
+    """train leaves the finiteness check of X to solvers.run: every solver still refuses NaN or infinity
+    in X (on every backend), with the message that names X, not a diverged run."""
+    for bad in (np.nan, -np.inf):
+        values = np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]])
+        values[1, 2] = bad
+        with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+            xlogreg.train(case.asarray(values), case.asarray([0, 1, 1, 0]), num_iterations=3, learning_rate=0.1,
+                          solver=solver)

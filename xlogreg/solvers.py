@@ -565,7 +565,7 @@ def _default_loss(X, Y, loss):
 
 
 def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost=False, callback=None,
-                *, block="auto", fused="auto", loss=None, tol=None):
+                *, block="auto", fused="auto", loss=None, tol=None, check_x=None):
     """Gradient descent on X. Arguments are checked; b is a 0-d or a ``(k, 1)`` array.
 
     One iteration is one :func:`xlogreg._loss.raw_pass`, then
@@ -578,7 +578,8 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
     Without it, `block` is the number of examples per block of the blocked
     iteration, None for the plain one, or ``"auto"`` to ask
     :func:`choose_block`. With `tol`, training stops at the first recorded
-    iteration whose gradient norm is at most `tol` (:func:`run`).
+    iteration whose gradient norm is at most `tol` (:func:`run`). `check_x`
+    is None where X is known to be finite, else X's name: see :func:`run`.
     """
     loss = _default_loss(X, Y, loss)
     W, b, back = _matrix_params(w, b)
@@ -586,10 +587,12 @@ def primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_c
         if is_dask_array(X):
             if fused != "auto":
                 _check_fused(fused, X)  # True is refused, with the reason
+            if check_x is not None:
+                v.check_finite(X, check_x)
             return back(_chunked_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost,
                                              callback, tol))
         return back(_eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost,
-                                       callback, block, fused, tol))
+                                       callback, block, fused, tol, check_x))
 
 
 @contextlib.contextmanager
@@ -607,14 +610,32 @@ def _compiled_dual_covers(loss):
     return not loss.multinomial and loss.weights is None
 
 
+def _check_x_by_pass(X, G, s, name):
+    """Check X through the gradient ``(G, s)`` of a compiled pass over it, without reading X again.
+
+    The compiled pass multiplies every entry of X by a finite residual (zero
+    for a zero weight) and adds the products up: a NaN or an infinity in X
+    makes G not finite (``inf * 0`` is NaN, ``inf - inf`` too), whatever W
+    is. So a finite G proves X finite; a G that is not finite is either X's
+    fault (named by the exact check) or an overflow from finite values, left
+    to the divergence checks as before.
+    """
+    xp = array_namespace(G)
+    if not bool(xp.all(xp.isfinite(G)) and xp.all(xp.isfinite(s))):
+        v.check_finite(X, name)
+
+
 def _eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, print_cost, callback, block,
-                       fused, tol):
+                       fused, tol, check_x=None):
     X = loss.X
     xp = array_namespace(X)
     if fused == "auto":
         fused = choose_fused(X, num_iterations)
     else:
         _check_fused(fused, X)
+    if check_x is not None and not (fused and num_iterations > 0):
+        v.check_finite(X, check_x)  # else the first compiled pass checks X (_check_x_by_pass)
+        check_x = None
     T, weights = loss.targets, loss.weights
     blocks = None if fused else _example_blocks(X, T, weights, block)
     if fused:
@@ -640,6 +661,9 @@ def _eager_primal_loop(W, b, loss, num_iterations, learning_rate, record_every, 
             W, b, _ = state
             record = i % record_every == 0
             Z, G, s = one_pass(W, b, record)
+            if check_x is not None:
+                _check_x_by_pass(X, G, s, check_x)
+                check_x = None
             last = (W, G, s)
             if record:
                 _record(costs, i, loss.value_from_logits(Z, W), print_cost)
@@ -920,7 +944,7 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
 
 
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
-        print_cost=False, callback=None, fused="auto", loss=None, tol=None):
+        print_cost=False, callback=None, fused="auto", loss=None, tol=None, check_x=None):
     """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
 
     ``b`` may be a Python float; it becomes a 0-d array of X's dtype and
@@ -931,6 +955,11 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     together, is at most `tol`; the parameters returned are those of that
     iteration, exactly those a run of that many iterations returns, and
     ``result.converged`` is True.
+
+    `check_x` is None where X is known to hold only finite values; else
+    X's name, and X is checked here (:func:`xlogreg._validation.check_finite`,
+    a ValueError naming it), or, where the compiled primal pass runs, by that
+    pass's first gradient (:func:`_check_x_by_pass`), which saves a read of X.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
@@ -943,6 +972,9 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
         n_x, m = X.shape
         itemsize = xp.finfo(X.dtype).bits // 8
         solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X), k=loss.k)
+    if check_x is not None and solver != "primal":
+        v.check_finite(X, check_x)
+        check_x = None
     # Overflow in a diverging run is detected where costs are recorded and at
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
@@ -958,7 +990,7 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
                                fused=fused, loss=loss, tol=tol)
         else:
             result = primal_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
-                                 fused=fused, loss=loss, tol=tol)
+                                 fused=fused, loss=loss, tol=tol, check_x=check_x)
         _check_final(result.w, result.b, result.iterations)
     if len(result.costs) >= 2:
         check_not_diverged(result.costs[0][1], result.costs[-1][1], result.iterations)

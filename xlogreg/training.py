@@ -201,11 +201,17 @@ def _move(x, xp, dev, dtype):
     return _backends.asarray(x, xp, dev, dtype if float_data else None)
 
 
-def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None):
-    """Checked X (n_x, m) and labels (1, m) on (xp, dev) in `dtype`, and the number of classes K."""
+def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None, finite=True):
+    """Checked X (n_x, m) and labels (1, m) on (xp, dev) in `dtype`, and the number of classes K.
+
+    With ``finite=False`` X is not checked for NaN and infinities: the caller
+    has :func:`xlogreg.solvers.run` do it (``check_x``), in a pass over X
+    it makes anyway where it can.
+    """
     X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
     X = xp.astype(X, dtype) if X.dtype != dtype else X
-    v.check_finite(X, names[0])
+    if finite:
+        v.check_finite(X, names[0])
     Y = _move(v.as_array(Y, names[1]), xp, dev, dtype)
     v.check_not_transposed(Y, tuple(X.shape), names)
     Y, K = v.check_labels(Y, X.shape[1], names[1], xp=xp, dtype=dtype, n_classes=n_classes)
@@ -335,7 +341,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         v.same_namespace(**{k: a for k, a in given.items() if v.is_array(a)})
     xp, dev = _backends.resolve(backend, device, like=X)
     dtype = _backends.floating_dtype(xp, dev, dtype, like=X)
-    X, Y, K = _prepare_data(X, Y, xp, dev, dtype, ("X", "Y"), n_classes)
+    X, Y, K = _prepare_data(X, Y, xp, dev, dtype, ("X", "Y"), n_classes, finite=False)  # run checks X
     if X_test is not None:
         X_test, Y_test, _ = _prepare_data(X_test, Y_test, xp, dev, dtype, ("X_test", "Y_test"), K)
         if X_test.shape[0] != X.shape[0]:
@@ -358,7 +364,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     try:
         result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver,
                              record_every=record_every, print_cost=print_cost, callback=callback, fused=fused,
-                             loss=loss, tol=tol)
+                             loss=loss, tol=tol, check_x="X")
     except solvers.TrainingInterrupted as exc:
         exc.model = _make_model(exc.result, settings, interrupted=True)
         raise
