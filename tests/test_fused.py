@@ -649,3 +649,40 @@ def test_train_on_the_compiled_pass_keeps_finite_X_whose_gradient_overflows(numb
             xlogreg.train(X, [1, 1, 1, 0], num_iterations=3, learning_rate=1.0, solver="primal", fused=fused)
         outcomes.append(str(info.value))
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 3e-6)])
+@pytest.mark.parametrize("n_x, m", [(1, 1), (5, 17), (7, 130), (300, 1003), (4099, 37)])
+def test_primal_pass_logits_match_numpy(numba_kernel, order, k, dtype, tol, n_x, m):
+    """``PrimalPass.logits`` is W.T X + b in X's dtype: every remainder of the 4-row loop, partial blocks,
+    one feature, and long examples, both layouts."""
+    rng = np.random.default_rng(n_x * 7 + m + k)
+    X = np.asarray(rng.standard_normal((n_x, m)), dtype=dtype, order=order)
+    W = rng.standard_normal((n_x, k)).astype(dtype)
+    b = rng.standard_normal((k, 1)).astype(dtype)
+    Z = numba_kernel.PrimalPass(X, np.zeros((k, m), dtype), None, k > 1).logits(W, b)
+    reference = W.astype(np.float64).T @ X.astype(np.float64) + b  # float64 NumPy
+    assert Z.shape == (k, m) and Z.dtype == dtype
+    np.testing.assert_allclose(Z, reference, rtol=0, atol=tol * (n_x + 1) * 8)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("classes", [2, 4])
+def test_train_takes_its_final_logits_from_the_compiled_pass(numba_kernel, monkeypatch, order, classes):
+    """After compiled passes, the final cost and training accuracy come from ``PrimalPass.logits`` (no BLAS
+    product while numba's threads spin), and equal a plain NumPy computation from the returned model."""
+    calls = []
+    real = numba_kernel.PrimalPass.logits
+    monkeypatch.setattr(numba_kernel.PrimalPass, "logits", lambda self, W, b: calls.append(1) or real(self, W, b))
+    rng = np.random.default_rng(classes)
+    X = np.asarray(rng.standard_normal((6, 300)), order=order)
+    y = np.argmax(rng.standard_normal((6, classes)).T @ X + rng.standard_normal((classes, 300)), axis=0)
+    for fused, expected_calls in ((True, 1), (False, 0)):
+        calls.clear()
+        model = xlogreg.train(X, y, num_iterations=30, learning_rate=0.5, solver="primal", fused=fused)
+        assert len(calls) == expected_calls
+        Z = np.asarray(model.w).T @ X + np.asarray(model.b).reshape(-1, 1)
+        labels = np.argmax(Z, axis=0) if classes > 2 else (Z[0] > 0).astype(int)
+        assert model.train_accuracy == pytest.approx(100 * np.mean(labels == y), abs=1e-12)

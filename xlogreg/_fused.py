@@ -304,6 +304,31 @@ class PrimalPass:
         return (Z if with_z else None), G, s.reshape(k, 1)
 
 
+    def logits(self, W, b):
+        """``Z = W.T X + b``, shape ``(k, m)``, in one read of X by the compiled kernels.
+
+        What :meth:`xlogreg._loss.LogisticLoss.logits` computes, without BLAS:
+        right after a run of compiled passes, numba's threads are still
+        awake (OpenMP lets them spin a while), and a BLAS product would share
+        the cores with them.
+        """
+        X, dtype = self.X, self.dtype
+        n_x, m = X.shape
+        k = W.shape[1]
+        bk = np.ascontiguousarray(np.asarray(b, dtype=dtype).reshape(k))
+        Z = np.empty((k, m), dtype=dtype)
+        with _LOCK:
+            kernels = _kernels()
+            parts = kernels.get_num_threads()
+            if self.rows:
+                kernels.logits_kernel(np.ascontiguousarray(W, dtype=dtype), bk, X, Z, parts,
+                                      rows_block(n_x, k, dtype.itemsize), True, dtype.type(0))
+            else:
+                kernels.logits_kernel(np.ascontiguousarray(np.asarray(W, dtype=dtype).T), bk, X.T, Z, parts, 1,
+                                      False, dtype.type(0))
+        return Z
+
+
 def dual_rows(G):
     """The matrix R with ``Q @ G == R @ Q`` row by row, in C order: G.T, without a copy where possible.
 

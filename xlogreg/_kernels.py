@@ -383,6 +383,36 @@ def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
         s[c] += a
 
 
+@numba.njit(inline="always", **JIT)
+def _rows_logits(W, b, X, z, j, t1):
+    """C-ordered X (n, m), W (n, K): z[c, t] = W[:, c] . X[:, j + t] + b[c] for t < t1, four rows of X
+    per pass over each of the K rows of z."""
+    n = X.shape[0]
+    K = W.shape[1]
+    for c in range(K):
+        zc = z[c]
+        bc = b[c]
+        for t in range(t1):
+            zc[t] = bc
+    k = 0
+    while k + 4 <= n:
+        ra, rb, rc, rd = X[k, j:j + t1], X[k + 1, j:j + t1], X[k + 2, j:j + t1], X[k + 3, j:j + t1]
+        for c in range(K):
+            wa, wb, wc, wd = W[k, c], W[k + 1, c], W[k + 2, c], W[k + 3, c]
+            zc = z[c]
+            for t in range(t1):
+                zc[t] += wa * ra[t] + wb * rb[t] + wc * rc[t] + wd * rd[t]
+        k += 4
+    while k < n:
+        ra = X[k, j:j + t1]
+        for c in range(K):
+            wa = W[k, c]
+            zc = z[c]
+            for t in range(t1):
+                zc[t] += wa * ra[t]
+        k += 1
+
+
 @numba.njit(**JIT)
 def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
     """C-ordered X (n, m), W (n, K) in C order: Z[:, j] = W.T X[:, j] + b, G (n, K) += X[:, j] Q[:, j].T,
@@ -395,28 +425,7 @@ def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
     j = j0
     while j < j1:
         t1 = min(block, j1 - j)
-        for c in range(K):
-            zc = z[c]
-            bc = b[c]
-            for t in range(t1):
-                zc[t] = bc
-        k = 0
-        while k + 4 <= n:  # logits: four rows of X per pass over each of the K rows of z
-            ra, rb, rc, rd = X[k, j:j + t1], X[k + 1, j:j + t1], X[k + 2, j:j + t1], X[k + 3, j:j + t1]
-            for c in range(K):
-                wa, wb, wc, wd = W[k, c], W[k + 1, c], W[k + 2, c], W[k + 3, c]
-                zc = z[c]
-                for t in range(t1):
-                    zc[t] += wa * ra[t] + wb * rb[t] + wc * rc[t] + wd * rd[t]
-            k += 4
-        while k < n:
-            ra = X[k, j:j + t1]
-            for c in range(K):
-                wa = W[k, c]
-                zc = z[c]
-                for t in range(t1):
-                    zc[t] += wa * ra[t]
-            k += 1
+        _rows_logits(W, b, X, z, j, t1)
         softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
         k = 0
         while k + 2 <= n:  # gradient: the rows once more, from L2, two rows against two rows of Q per pass
@@ -555,3 +564,32 @@ def multinomial_kernel(W, b, X, T, sw, Z, parts, block, rows, zero, one):
         g += G[p]
         s += S[p]
     return g, s
+
+
+@numba.njit(parallel=True, **JIT)
+def logits_kernel(W, b, X, Z, parts, block, rows, zero):
+    """Z (K, m) = W.T X + b in one read of X, without BLAS. `rows`: X (n, m) in C order and W (n, K),
+    `block` examples at a time; else X given as XT (m, n) and W as WT (K, n), one example at a time."""
+    if rows:
+        m = X.shape[1]
+    else:
+        m = X.shape[0]
+    K = Z.shape[0]
+    per = ((m + parts - 1) // parts + 15) // 16 * 16
+    for p in numba.prange(parts):
+        j0 = min(m, p * per)
+        j1 = min(m, j0 + per)
+        if rows:
+            z = np.empty((K, block), X.dtype)
+            j = j0
+            while j < j1:
+                t1 = min(block, j1 - j)
+                _rows_logits(W, b, X, z, j, t1)
+                for c in range(K):
+                    zc, Zc = z[c], Z[c, j:j + t1]
+                    for t in range(t1):
+                        Zc[t] = zc[t]
+                j += t1
+        else:
+            for j in range(j0, j1):
+                _column_logits(W, b, X[j], Z, j, zero)

@@ -371,7 +371,8 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     trained = _make_model(result, settings)
     # One product over X, and one transfer to the host, for both the final cost (is it far above
     # the start?) and the accuracy: on Dask, two transfers would read X twice.
-    Z = loss.logits(result.w, xp.reshape(result.b, (loss.k, 1)))
+    logits = loss.logits if result.logits is None else result.logits  # the compiled pass's, where it ran
+    Z = logits(result.w, xp.reshape(result.b, (loss.k, 1)))
     errors = xp.sum(xp.astype(labels_from_logits(Z, loss.multinomial) != Y, Y.dtype))
     final_cost = xp.reshape(loss.value_from_logits(Z, result.w), ())
     final_cost, errors = (float(value) for value in _backends.to_numpy(xp.stack([final_cost, errors])))
