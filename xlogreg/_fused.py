@@ -303,7 +303,6 @@ class PrimalPass:
                 G = np.ascontiguousarray(GT.T)
         return (Z if with_z else None), G, s.reshape(k, 1)
 
-
     def logits(self, W, b):
         """``Z = W.T X + b``, shape ``(k, m)``, in one read of X by the compiled kernels.
 
