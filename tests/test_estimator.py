@@ -426,3 +426,29 @@ def test_missing_sklearn_says_what_to_install():
                 "except ImportError as exc:\n    print(exc)\n")
     assert proc.returncode == 0, proc.stderr
     assert 'pip install "xlogreg[sklearn]"' in proc.stdout
+
+
+def test_feature_names_from_a_dataframe_are_kept_checked_and_saved(tmp_path):
+    """A pandas DataFrame's column names become ``feature_names_in_`` (scikit-learn's convention), survive
+    save and load, and are checked at prediction: other names are refused, a plain array warns."""
+    pd = pytest.importorskip("pandas")  # in the "test" extra: CI installs it
+    X, y = DATASETS["wine"]
+    columns = [f"f{j}" for j in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=columns)
+    clf = LogisticRegression(C=0.5).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, np.array(columns, dtype=object))
+    assert clf.feature_names_in_.dtype == object and clf.n_features_in_ == X.shape[1]
+    plain = LogisticRegression(C=0.5).fit(X, y)  # the same numbers without names: the same model
+    assert not hasattr(plain, "feature_names_in_")
+    np.testing.assert_allclose(clf.coef_, plain.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(frame), plain.predict(X))
+
+    clf.save(tmp_path / "model.h5")
+    back = LogisticRegression.load(tmp_path / "model.h5")
+    np.testing.assert_array_equal(back.feature_names_in_, clf.feature_names_in_)
+    np.testing.assert_array_equal(back.predict(frame), clf.predict(frame))
+    renamed = frame.rename(columns={"f0": "alcohol"})
+    with pytest.raises(ValueError, match="feature names should match"):
+        back.predict(renamed)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        back.predict(X)
