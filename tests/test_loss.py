@@ -288,3 +288,66 @@ def test_two_classes_by_default():
     loss = _loss.LogisticLoss(X, labels)
     assert loss.k == 1 and not loss.multinomial and loss.n_classes == 2
     assert float(loss.value(W, b)) == pytest.approx(numpy_objective(W, b, X, labels, 2, s, 0.0), rel=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Session 7 (docs/mutation-testing.md): the curvature pieces that the Hessian operator is made of.
+
+
+def numpy_curvature_times(Z, U, n_classes, s):
+    """The data term's second derivative in the logits applied to U, written out: binary ``a (1 - a) u s / S``,
+    softmax ``(a u - a sum_k(a u)) s / S`` per column."""
+    if n_classes == 2:
+        A = 1 / (1 + np.exp(-Z))
+        D = A * (1 - A) * U
+    else:
+        E = np.exp(Z - Z.max(axis=0))
+        A = E / E.sum(axis=0)
+        D = A * U - A * (A * U).sum(axis=0)
+    return D * s / s.sum()
+
+
+@pytest.mark.parametrize("n_classes, weighted", [(2, False), (2, True), (3, False), (3, True)])
+def test_curvature_times_against_numpy(n_classes, weighted):
+    X, labels, W, b, s = problem(41, n_classes=n_classes, weighted=weighted)
+    rng = np.random.default_rng(42)
+    Z = W.T @ X + b
+    U = rng.standard_normal(Z.shape)
+    D = _loss.curvature_times(Z, U, s if weighted else None, s.sum(), n_classes > 2)
+    np.testing.assert_allclose(D, numpy_curvature_times(Z, U, n_classes, s), rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_hessian_operator_settles_the_probabilities_once_and_uses_them(n_classes):
+    """settle(P, Ps) is called once, with the probabilities (softmax, or a (1 - a) for the binary loss) and
+    their scaled copy; what it returns is what every product uses (here: the NumPy Hessian's products)."""
+    X, labels, W, b, s = problem(43, n_x=4, m=15, n_classes=n_classes)
+    loss = make_loss(X, labels, n_classes, s, 0.7)
+    settled = []
+
+    def settle(P, Ps):
+        settled.append((np.array(P), np.array(Ps)))
+        return np.array(P), np.array(Ps)
+
+    operator = loss.hessian_operator(W, b, settle)
+    Z = W.T @ X + b
+    if n_classes == 2:
+        A = 1 / (1 + np.exp(-Z))
+        P = A * (1 - A)
+    else:
+        E = np.exp(Z - Z.max(axis=0))
+        P = E / E.sum(axis=0)
+    assert len(settled) == 1
+    np.testing.assert_allclose(settled[0][0], P, rtol=1e-13)
+    np.testing.assert_allclose(settled[0][1], P * s / s.sum(), rtol=1e-13)
+    H = numpy_hessian(W, b, X, labels, n_classes, s, 0.7)
+    k = b.shape[0]
+    rng = np.random.default_rng(44)
+    for _ in range(2):
+        V, vb = rng.standard_normal((4, k)), rng.standard_normal((k, 1))
+        HV, Hvb = operator(V, vb)
+        want = (H @ np.vstack([V, vb.T]).T.reshape(-1)).reshape(k, 5).T
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(HV, want[:4], rtol=0, atol=1e-11 * scale)
+        np.testing.assert_allclose(Hvb, want[4:].T, rtol=0, atol=1e-11 * scale)
+    assert len(settled) == 1

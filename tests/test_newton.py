@@ -8,6 +8,7 @@ reference optimum (independent code: an explicit Hessian and a Cholesky solve).
 from __future__ import annotations
 
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -466,3 +467,317 @@ def test_no_decrease_along_the_direction_returns_the_start_unconverged():
         np.array([[1.0]]), np.zeros((1, 1))), "test", 1e-12, 5, None, None)
     assert (result.converged, result.iterations, result.solver, result.costs) == (False, 0, "test", [(0, 1.0)])
     assert result.w[0, 0] == 0.0 and result.b[0, 0] == 0.0 and result.dw[0, 0] == -1.0 and result.db[0, 0] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Session 7: the survivors left by session 6 (docs/mutation-testing.md), and the re-run of the
+# preconditioned conjugate gradients.
+
+
+def _numpy_gradient(W, b, X, labels, n_classes, s, l2):
+    """The gradient of test_loss.numpy_objective written out: ``(X R.T + l2 / S W, sum(R))``,
+    ``R = (a - t) s / S``."""
+    Z = W.T @ X + b
+    if n_classes == 2:
+        R = 1 / (1 + np.exp(-Z)) - labels
+    else:
+        E = np.exp(Z - Z.max(axis=0))
+        R = E / E.sum(axis=0) - (labels == np.arange(n_classes)[:, None])
+    R = R * s / s.sum()
+    return X @ R.T + l2 / s.sum() * W, R.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_direct_call_stops_after_100_iterations_by_default(solver, monkeypatch):
+    """A direct call with tol=0 on a problem that 100 iterations do not solve runs to its default limit, 100:
+    the costs of iterates 0 to 100. Features of scales 1 and 100, and gradient steps: newton-cg with one
+    product per iteration (steepest descent), newton-cholesky told its system is singular (-g)."""
+    from xlogreg import _loss, newton
+
+    rng = np.random.default_rng(35)
+    X = rng.standard_normal((2, 20)) * np.array([[1.0], [100.0]])
+    loss = _loss.LogisticLoss(X, rng.integers(0, 2, (1, 20)).astype(float), l2=1.0)
+    if solver == "newton-cholesky":
+        def singular(H, rhs):
+            raise np.linalg.LinAlgError("Singular matrix")
+
+        monkeypatch.setattr(newton, "_solve", singular)
+        run, kwargs = newton.newton_cholesky, {}
+    else:
+        run, kwargs = newton.newton_cg, {"max_cg": 1, "precondition": False}
+    with pytest.warns(newton.ConvergenceWarning, match=rf"^{solver}: 100 iterations ended before the gradient's "
+                                                       r"norm fell to tol=0.0 \(it is "):
+        result = run(loss, *loss.zeros(), tol=0.0, **kwargs)
+    assert (result.iterations, result.solver, result.converged) == (100, solver, False)
+    assert [i for i, _ in result.costs] == list(range(101))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_iteration_limit_returns_the_last_iterate_with_its_gradient_and_name(solver, n_classes):
+    """max_iter=2, tol=0: the result is iterate 2, its gradient (plain NumPy) and the solver's name."""
+    from xlogreg import newton
+
+    loss, X, y = _small_loss(l2=0.5, n_classes=n_classes)
+    run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
+    with pytest.warns(newton.ConvergenceWarning, match=rf"^{solver}: 2 iterations ended"):
+        result = run(loss, *loss.zeros(), max_iter=2, tol=0.0)
+    assert (result.iterations, result.solver, result.converged) == (2, solver, False)
+    assert [i for i, _ in result.costs] == [0, 1, 2]
+    dW, db = _numpy_gradient(result.w, result.b, X, y, n_classes, np.ones((1, 20)), 0.5)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.db, db, rtol=1e-12, atol=1e-15)
+
+
+def test_conjugate_gradients_are_capped_and_preconditioned_as_documented(monkeypatch):
+    """What newton_cg hands to conjugate gradients: at most as many products as parameters, 200 at most,
+    a given max_cg kept, on the Gram matrix at most (m + 1) k (its dimension); Jacobi scaling by default,
+    never on the Gram matrix."""
+    from xlogreg import _loss, newton
+
+    calls = []
+
+    def spy(problem, W, b, g, g_norm, max_cg, precondition=False):
+        calls.append((max_cg, precondition))
+        return -g[0], -g[1]
+
+    monkeypatch.setattr(newton, "_conjugate_gradient", spy)
+    rng = np.random.default_rng(31)
+
+    def handed(n_x, m, n_classes, **kwargs):
+        X, y = rng.standard_normal((n_x, m)), rng.integers(0, n_classes, (1, m)).astype(float)
+        loss = _loss.LogisticLoss(X, y, n_classes, l2=1.0)
+        calls.clear()
+        with pytest.warns(newton.ConvergenceWarning, match="1 iterations ended"):
+            newton.newton_cg(loss, *loss.zeros(), max_iter=1, tol=0.0, **kwargs)
+        return calls
+
+    assert handed(3, 20, 2) == [(4, True)]  # 3 weights and 1 bias
+    assert handed(3, 20, 3) == [(12, True)]  # 3 x 3 weights and 3 biases
+    assert handed(3, 20, 2, precondition=False) == [(4, False)]
+    assert handed(3, 20, 3, max_cg=7) == [(7, True)]
+    assert handed(199, 20, 2) == [(200, True)]
+    assert handed(300, 20, 2) == [(200, True)]
+    assert handed(300, 20, 2, max_cg=250) == [(250, True)]
+    assert handed(30, 8, 2, gram=True) == [(9, False)]  # A (8 x 1) and b: 9
+    assert handed(30, 8, 3, gram=True) == [(27, False)]  # A (8 x 3) and b (3): 27
+    assert handed(30, 8, 2, gram=True, max_cg=5) == [(5, False)]
+    assert handed(6, 8, 2, gram=True) == [(7, False)]  # fewer parameters (7) than the Gram dimension (9)
+
+
+def _cholesky_direction(monkeypatch, loss, W, b):
+    """newton_cholesky's direction at (W, b): _newton replaced by a call of the direction it is given."""
+    from xlogreg import newton
+
+    def first_direction(problem, W, b, direction, name, tol, max_iter, record, settle):
+        _, dW, db = problem.value_and_gradient(W, b)
+        return direction(W, b, (dW, db), float(np.sqrt(np.sum(dW * dW) + np.sum(db * db))))
+
+    monkeypatch.setattr(newton, "_newton", first_direction)
+    return newton.newton_cholesky(loss, W, b)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.7])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_newton_cholesky_direction_against_numpy(monkeypatch, n_classes, l2):
+    """The step solves H p = -g (plain-NumPy Hessian and gradient). Softmax: H is singular along "the same
+    change for every class" (the biases always, the weights too without L2), and the step has no part
+    along it: the minimum-norm solution (a pseudo-inverse that ignores the ridge promised there)."""
+    from test_loss import numpy_hessian, problem
+
+    X, labels, W, b, s = problem(32, n_x=4, m=30, n_classes=n_classes)
+    loss = _loss_of(X, labels, n_classes, s, l2)
+    p_W, p_b = _cholesky_direction(monkeypatch, loss, W, b)
+    k, n_x = b.shape[0], 4
+    dW, db = _numpy_gradient(W, b, X, labels, n_classes, s, l2)
+    G = np.vstack([dW, db.T])  # (n_x + 1, k): parameters class by class, [W[:, c]; b[c]]
+    H = numpy_hessian(W, b, X, labels, n_classes, s, l2)
+    rcond = 1e-8 if n_classes > 2 else 1e-15
+    step = (np.linalg.pinv(H, rcond=rcond) @ -G.T.reshape(-1)).reshape(k, n_x + 1).T
+    np.testing.assert_allclose(p_W, step[:n_x], rtol=0, atol=1e-9 * np.abs(step).max())
+    np.testing.assert_allclose(p_b, step[n_x:].T, rtol=0, atol=1e-9 * np.abs(step).max())
+    if n_classes > 2 and l2:  # the weights' step also removes W's mean over the classes (L2 pulls it to 0)
+        np.testing.assert_allclose(p_W.mean(axis=1), -W.mean(axis=1), rtol=1e-8)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_newton_cholesky_takes_minus_the_gradient_on_a_singular_system(monkeypatch, n_classes):
+    from test_loss import problem
+
+    from xlogreg import newton
+
+    X, labels, W, b, s = problem(33, n_x=4, m=30, n_classes=n_classes)
+
+    def singular(H, rhs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(newton, "_solve", singular)
+    p_W, p_b = _cholesky_direction(monkeypatch, _loss_of(X, labels, n_classes, s, 0.7), W, b)
+    dW, db = _numpy_gradient(W, b, X, labels, n_classes, s, 0.7)
+    np.testing.assert_allclose(p_W, -dW, rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(p_b, -db, rtol=1e-13, atol=1e-16)
+
+
+def _loss_of(X, labels, n_classes, s, l2):
+    from xlogreg import _loss
+
+    return _loss.LogisticLoss(X, labels, n_classes, sample_weight=s, l2=l2)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_record_gives_the_primal_state_of_the_gram_iteration(n_classes):
+    """On the Gram matrix, record's state() is the iterate in the primal coordinates, W = X A: iterate 0 is
+    zero, the last is the result, and each recorded cost is the plain-NumPy objective of its state."""
+    from test_loss import numpy_objective
+
+    from xlogreg import _loss, newton
+
+    rng = np.random.default_rng(34)
+    X, y = rng.standard_normal((30, 8)), rng.integers(0, n_classes, (1, 8)).astype(float)
+    loss = _loss.LogisticLoss(X, y, n_classes, l2=1.0)
+    recorded = []
+    result = newton.newton_cg(loss, *loss.zeros(), tol=1e-8, gram=True,
+                              record=lambda i, cost, state: recorded.append((i, cost, state())))
+    assert result.converged and [i for i, _, _ in recorded] == list(range(result.iterations + 1))
+    assert not np.any(recorded[0][2][0]) and not np.any(recorded[0][2][1])
+    np.testing.assert_array_equal(recorded[-1][2][0], result.w)
+    np.testing.assert_array_equal(recorded[-1][2][1], result.b)
+    for _, cost, (W, b) in recorded:
+        assert W.shape == (30, b.shape[0])
+        assert cost == pytest.approx(numpy_objective(W, b, X, y, n_classes, np.ones((1, 8)), 1.0), rel=1e-12)
+
+
+class _Tabulated(_OneDimensional):
+    """J(w) and J'(w) given at a few points (a dict w -> (J, J')); J = 2 and J' = -2 everywhere else."""
+
+    def __init__(self, table):
+        super().__init__(lambda w: table.get(w, (2.0, -2.0))[0], lambda w: table.get(w, (2.0, -2.0))[1])
+
+
+def _one_iteration(table, p_W, p_b=0.0):
+    """One iteration of _newton on _Tabulated(table) from w = 0 along the direction (p_W, p_b): the iterate
+    (w, b) and the iteration count (1 if a step was accepted, 0 if the start came back)."""
+    from xlogreg import newton
+
+    direction = (np.array([[p_W]]), np.array([[p_b]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", newton.ConvergenceWarning)
+        result = newton._newton(_Tabulated(table), np.zeros((1, 1)), np.zeros((1, 1)), lambda W, b, g, g_norm: (
+            direction), "test", 0.0, 1, None, None)
+    return float(result.w[0, 0]), float(result.b[0, 0]), result.iterations
+
+
+def test_armijo_accepts_a_decrease_of_1e_4_t_slope_and_no_less():
+    """J(0) = 1.5, J'(0) = -1, p = 2: slope -2. t = 1 (w = 2) increases J; at t = 1/2 (w = 1) Armijo asks for
+    J <= 1.5 + 1e-4 (1/2) (-2) = 1.5 - 1e-4. J'(1) = -2 keeps the rounding rule out (the gradient grows)."""
+    start = {0.0: (1.5, -1.0)}
+    assert _one_iteration({**start, 1.0: (1.5 - 2e-4, -2.0)}, 2.0) == (1.0, 0.0, 1)
+    assert _one_iteration({**start, 1.0: (1.5 + 1e-4 * 0.5 * -2.0, -2.0)}, 2.0) == (1.0, 0.0, 1)  # equality
+    assert _one_iteration({**start, 1.0: (1.5 - 0.5e-4, -2.0)}, 2.0) == (0.0, 0.0, 0)  # too little: no step
+
+
+def test_the_rounding_rule_accepts_64_eps_J_more_with_a_smaller_gradient_and_no_more():
+    """J(0) = 1.5 (eps |J| = 1.5 u, u = 2^-52), |J'(0)| = 1, p = 1: at w = 1 J rises (Armijo fails); the step
+    is taken where J rises by at most 64 eps |J| = 96 u and |J'|^2 falls below 1."""
+    u = 2.0 ** -52
+    start = {0.0: (1.5, -1.0)}
+    assert _one_iteration({**start, 1.0: (1.5 + 95 * u, -0.5)}, 1.0) == (1.0, 0.0, 1)
+    assert _one_iteration({**start, 1.0: (1.5 + 96 * u, -0.5)}, 1.0) == (1.0, 0.0, 1)  # equality
+    assert _one_iteration({**start, 1.0: (1.5 + 97 * u, -0.5)}, 1.0) == (0.0, 0.0, 0)  # over 64 eps |J|
+    assert _one_iteration({**start, 1.0: (2.5, -0.5)}, 1.0) == (0.0, 0.0, 0)
+    assert _one_iteration({**start, 1.0: (1.5 + 95 * u, -1.0)}, 1.0) == (0.0, 0.0, 0)  # |J'|^2 = 1: not smaller
+    assert _one_iteration({**start, 1.0: (1.5 + 95 * u, -1.2)}, 1.0) == (0.0, 0.0, 0)  # |J'|^2 = 1.44
+
+
+def test_backtracking_tries_40_halvings():
+    """p = 1 from w = 0 (J = 1.5, J' = -1), J = 2 except at one point: t = 2^-39 (the 40th try) is found,
+    t = 2^-40 (a 41st) is not tried."""
+    start = {0.0: (1.5, -1.0)}
+    assert _one_iteration({**start, 2.0 ** -39: (1.0, -2.0)}, 1.0) == (2.0 ** -39, 0.0, 1)
+    assert _one_iteration({**start, 2.0 ** -40: (1.0, -2.0)}, 1.0) == (0.0, 0.0, 0)
+
+
+def test_a_direction_that_does_not_descend_is_replaced_by_minus_the_gradient():
+    """J(0) = 1.5, J'(0) = -2. Given p = -1 (slope +2) or a direction along b alone (slope 0, b does not enter
+    J), the step is along -g = 2 with slope -|g|^2 = -4: at t = 1 (w = 2) Armijo asks for J <= 1.5 - 4e-4."""
+    start = {0.0: (1.5, -2.0)}
+    assert _one_iteration({**start, 2.0: (1.5 - 5e-4, -3.0)}, -1.0) == (2.0, 0.0, 1)
+    assert _one_iteration({**start, 2.0: (1.5 - 2e-4, -3.0)}, -1.0) == (0.0, 0.0, 0)  # decrease below 4e-4
+    assert _one_iteration({**start, 2.0: (1.5 + 2e-4, -3.0)}, -1.0) == (0.0, 0.0, 0)
+    assert _one_iteration({**start, 2.0: (1.5 - 5e-4, -3.0)}, 0.0, 1.0) == (2.0, 0.0, 1)  # slope 0 as well
+
+
+def test_the_fallback_step_moves_the_weights_and_the_bias_along_minus_the_gradient():
+    """Given +g (an ascent direction), the iterate is the start minus the whole gradient (plain NumPy), t = 1
+    meeting Armijo there (checked in NumPy); the bias's gradient is not zero on these labels."""
+    from test_loss import numpy_objective
+
+    from xlogreg import newton
+
+    loss, X, y = _small_loss()
+    s = np.ones((1, 20))
+    W0, b0 = np.zeros((3, 1)), np.zeros((1, 1))
+    dW, db = _numpy_gradient(W0, b0, X, y, 2, s, 1.0)
+    gg = float((dW ** 2).sum() + (db ** 2).sum())
+    assert abs(db[0, 0]) > 1e-2 and numpy_objective(-dW, -db, X, y, 2, s, 1.0) <= np.log(2) - 1e-4 * gg
+    with pytest.warns(newton.ConvergenceWarning, match="1 iterations ended"):
+        result = newton._newton(newton._Primal(loss), W0, b0, lambda W, b, g, g_norm: g, "test", 0.0, 1, None, None)
+    np.testing.assert_allclose(result.w, -dW, rtol=1e-13)
+    np.testing.assert_allclose(result.b, -db, rtol=1e-13)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_the_iteration_limit_warning_names_the_solvers_frame(solver, monkeypatch):
+    """The ConvergenceWarning is raised with stacklevel=2: it names the line of newton_cg / newton_cholesky that
+    called the shared iteration (the spy sees the argument itself: mutation testing's trampolines add frames)."""
+    from xlogreg import newton
+
+    seen = []
+    monkeypatch.setattr(warnings, "warn", lambda message, category=None, stacklevel=1: seen.append(
+        (category, stacklevel)))
+    loss, X, y = _small_loss()
+    run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
+    run(loss, *loss.zeros(), max_iter=1, tol=0.0)
+    assert seen == [(newton.ConvergenceWarning, 2)]
+
+
+def test_conjugate_gradient_stops_when_the_residual_reaches_the_forcing_term():
+    """H = diag(1/4, 5/8, 1), g = (-6, -6, -3): |g| = 9, forcing term 0.5 |g| = 4.5. Product 1: d = (6, 6, 3),
+    Hd = (1.5, 3.75, 3), step 81 / 40.5 = 2, r = (3, -1.5, -3): |r| = 4.5 exactly, so CG stops with
+    p = (12, 12, 6) (the exact solution would be (24, 9.6, 3))."""
+    problem = _DiagonalProblem([[0.25], [0.625]], [[1.0]])
+    p_W, p_b = _cg(None, None, [[-6.0], [-6.0]], [[-3.0]], problem=problem)
+    np.testing.assert_array_equal(p_W, [[12.0], [12.0]])
+    np.testing.assert_array_equal(p_b, [[6.0]])
+    assert problem.products == 1
+
+
+def test_conjugate_gradient_is_not_preconditioned_unless_asked():
+    """Called without `precondition`, CG on H = diag(1, 0.01, 1) needs its two products (two eigenvalues)."""
+    from xlogreg import newton
+
+    problem = _DiagonalProblem([[1.0], [0.01]], [[1.0]])
+    g = (np.array([[2.0], [2.0]]), np.array([[2.0]]))
+    p_W, p_b = newton._conjugate_gradient(problem, None, None, g, float(np.sqrt(12.0)), 10)
+    np.testing.assert_allclose(p_W, [[-2.0], [-200.0]], rtol=1e-12)
+    np.testing.assert_allclose(p_b, [[-2.0]], rtol=1e-12)
+    assert problem.products == 2
+
+
+def test_jacobi_scaling_divides_the_bias_part_by_its_diagonal_too():
+    """H = diag(1, 0.01, 4): the scaled system is the identity, so one product gives p = -H^-1 g exactly."""
+    problem = _DiagonalProblem([[1.0], [0.01]], [[4.0]])
+    p_W, p_b = _cg(None, None, [[2.0], [2.0]], [[2.0]], max_cg=1, precondition=True, problem=problem)
+    np.testing.assert_allclose(p_W, [[-2.0], [-200.0]], rtol=1e-12)
+    np.testing.assert_allclose(p_b, [[-0.5]], rtol=1e-12)
+
+
+def test_jacobi_scaling_leaves_a_zero_diagonal_entry_unscaled():
+    """H = diag(1, 0, 4) (no curvature along the second weight, its gradient not zero: saturated
+    probabilities), g = (2, 2, 2), one product, worked by hand. Scales (1, 1, 1/4): z = (-2, -2, -0.5),
+    r.z = 9, Hz = (-2, 0, -2), z.Hz = 5, step 9/5: p = (-3.6, -3.6, -0.9)."""
+    problem = _DiagonalProblem([[1.0], [0.0]], [[4.0]])
+    with np.errstate(divide="ignore"):  # 1 / 0 is computed (and not used) by xp.where; see the session-7 notes
+        p_W, p_b = _cg(None, None, [[2.0], [2.0]], [[2.0]], max_cg=1, precondition=True, problem=problem)
+    np.testing.assert_allclose(p_W, [[-3.6], [-3.6]], rtol=1e-14)
+    np.testing.assert_allclose(p_b, [[-0.9]], rtol=1e-14)

@@ -435,3 +435,35 @@ def test_check_image_shape_message_shows_what_was_given():
     with pytest.raises(ValueError, match=r"^image_shape must be \(height, width, channels\) of positive integers, "
                                          r"as train_x\.shape\[1:\]; got str '64x64'$"):
         v.check_image_shape("64x64", None, 12)
+
+
+def test_check_finite_reads_a_2d_float_array_through_its_column_sums_only(monkeypatch):
+    """The documented fast path, seen through the arrays that `isfinite` is applied to: for a 2-D floating x
+    of two rows or more, its (1, m) column sums alone when they are finite, then x itself when they are not;
+    x itself for one row, an integer dtype, one or zero dimensions."""
+    import array_api_compat.numpy as cnp
+
+    from xlogreg import _validation
+
+    seen = []
+    real = cnp.isfinite
+    monkeypatch.setattr(cnp, "isfinite", lambda a: seen.append(tuple(a.shape)) or real(a))
+
+    def shapes(x):
+        seen.clear()
+        _validation.check_finite(x, "X")
+        return list(seen)
+
+    assert shapes(np.ones((3, 5))) == [(1, 5)]
+    assert shapes(np.ones((2, 5))) == [(1, 5)]
+    assert shapes(np.ones((3, 1))) == [(1, 1)]
+    assert shapes(np.ones((1, 5))) == [(1, 5)]
+    assert shapes(np.ones((3, 5), dtype=np.int64)) == [(3, 5)]
+    assert shapes(np.ones(5)) == [(5,)]
+    assert shapes(np.asarray(1.0)) == [()]
+    x = np.ones((3, 5))
+    x[1, 2] = np.nan
+    seen.clear()
+    with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+        _validation.check_finite(x, "X")
+    assert seen == [(1, 5), (3, 5)]
