@@ -777,7 +777,21 @@ def test_jacobi_scaling_leaves_a_zero_diagonal_entry_unscaled():
     probabilities), g = (2, 2, 2), one product, worked by hand. Scales (1, 1, 1/4): z = (-2, -2, -0.5),
     r.z = 9, Hz = (-2, 0, -2), z.Hz = 5, step 9/5: p = (-3.6, -3.6, -0.9)."""
     problem = _DiagonalProblem([[1.0], [0.0]], [[4.0]])
-    with np.errstate(divide="ignore"):  # 1 / 0 is computed (and not used) by xp.where; see the session-7 notes
-        p_W, p_b = _cg(None, None, [[2.0], [2.0]], [[2.0]], max_cg=1, precondition=True, problem=problem)
+    p_W, p_b = _cg(None, None, [[2.0], [2.0]], [[2.0]], max_cg=1, precondition=True, problem=problem)  # no 1 / 0
     np.testing.assert_allclose(p_W, [[-3.6], [-3.6]], rtol=1e-14)
     np.testing.assert_allclose(p_b, [[-0.9]], rtol=1e-14)
+
+
+def test_a_feature_that_is_zero_everywhere_trains_without_a_warning():
+    """Its Hessian diagonal is 0 without L2; the Jacobi scaling leaves it unscaled without computing 1 / 0
+    (NumPy warned "divide by zero" 6 times on this run before, an error under ``-W error``). The optimum is
+    scikit-learn's (no penalty, the zero feature's weight 0)."""
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3, 40))
+    X[1] = 0
+    y = (X[0] + rng.standard_normal(40) > 0).astype(float)
+    model = xlogreg.train(X, y, solver="newton-cg", tol=1e-10, num_iterations=100)
+    reference = sklearn_linear.LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(X.T, y)
+    np.testing.assert_allclose(np.ravel(model.w), reference.coef_[0], rtol=1e-6, atol=1e-9)
+    assert model.b == pytest.approx(reference.intercept_[0], rel=1e-6)

@@ -146,21 +146,17 @@ def curvature(Z, weights, total_weight, multinomial):
 
 
 def curvature_apply(P, Ps, U, multinomial):
-    """``D`` of :func:`curvature_times` from :func:`curvature`'s ``(P, Ps)``."""
+    """The data term's second derivative in the logits, applied to U: ``D`` of shape (k, m).
+
+    From :func:`curvature`'s ``(P, Ps)`` at Z. Binary: ``s a (1 - a) u / S``;
+    softmax: ``(a u - a sum_k(a u)) s / S`` per column (the softmax
+    Jacobian). ``H (V, vb) = (X D.T + (l2 / S) V, sum(D))`` for
+    ``U = V.T X + vb``.
+    """
     if not multinomial:
         return Ps * U
     xp = array_namespace(U)
     return Ps * U - Ps * xp.sum(P * U, axis=0, keepdims=True)
-
-
-def curvature_times(Z, U, weights, total_weight, multinomial):
-    """The data term's second derivative in the logits, applied to U: ``D`` of shape (k, m).
-
-    Binary: ``s a (1 - a) u / S``; softmax: ``(a u - a sum_k(a u)) s / S`` per
-    column (the softmax Jacobian). ``H (V, vb) = (X D.T + (l2 / S) V, sum(D))``
-    for ``U = V.T X + vb``.
-    """
-    return curvature_apply(*curvature(Z, weights, total_weight, multinomial), U, multinomial)
 
 
 class _HessianOperator:

@@ -144,7 +144,7 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
             # that differs between classes would move the iterate along "the same change for every
             # class", which changes no probability and along which the optimum is centred
             dW, db = xp.mean(dW, axis=1, keepdims=True), xp.mean(db, axis=0, keepdims=True)
-        inverse = tuple(xp.where(h > 0, 1 / h, xp.ones_like(h)) for h in (dW, db))
+        inverse = tuple(1 / xp.where(h > 0, h, xp.ones_like(h)) for h in (dW, db))  # 1 where h is 0: no 1 / 0
 
         def scaled(r):
             return r[0] * inverse[0], r[1] * inverse[1]
