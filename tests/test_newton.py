@@ -727,18 +727,22 @@ def test_the_fallback_step_moves_the_weights_and_the_bias_along_minus_the_gradie
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_the_iteration_limit_warning_names_the_solvers_frame(solver, monkeypatch):
-    """The ConvergenceWarning is raised with stacklevel=2: it names the line of newton_cg / newton_cholesky that
-    called the shared iteration (the spy sees the argument itself: mutation testing's trampolines add frames)."""
+def test_warnings_name_the_users_line(solver):
+    """The iteration limit's ConvergenceWarning names the line that called the library (this file), whether
+    the user called newton_cg / newton_cholesky or train, not a line inside xlogreg; so does the warning
+    about separable data."""
     from xlogreg import newton
 
-    seen = []
-    monkeypatch.setattr(warnings, "warn", lambda message, category=None, stacklevel=1: seen.append(
-        (category, stacklevel)))
     loss, X, y = _small_loss()
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
-    run(loss, *loss.zeros(), max_iter=1, tol=0.0)
-    assert seen == [(newton.ConvergenceWarning, 2)]
+    with pytest.warns(newton.ConvergenceWarning, match="iterations ended") as direct:
+        run(loss, *loss.zeros(), max_iter=1, tol=0.0)
+    with pytest.warns(newton.ConvergenceWarning, match="iterations ended") as trained:
+        xlogreg.train(X, y, solver=solver, num_iterations=1, tol=0.0)
+    with pytest.warns(newton.ConvergenceWarning, match="linearly separable") as separable:
+        xlogreg.train(np.array([[-2.0, -1.0, 1.0, 2.0]]), [0, 0, 1, 1], solver=solver, num_iterations=40)
+    for record in (direct, trained, separable):
+        assert [w.filename for w in record] == [__file__] * len(record) and len(record) >= 1
 
 
 def test_conjugate_gradient_stops_when_the_residual_reaches_the_forcing_term():

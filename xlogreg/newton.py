@@ -25,11 +25,10 @@ direction of non-positive curvature (possible only without L2).
 from __future__ import annotations
 
 import math
-import warnings
 
 from array_api_compat import array_namespace, device as get_device
 
-from . import _loss
+from . import _loss, _warnings
 from .solvers import OptimizeResult, TrainingDiverged
 
 __all__ = ["newton_cg", "newton_cholesky", "ConvergenceWarning"]
@@ -329,6 +328,6 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
         W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
-    warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
-                  f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning, stacklevel=2)
+    _warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
+                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning)
     return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)

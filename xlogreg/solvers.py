@@ -933,14 +933,14 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     if result.iterations not in [i for i, _ in costs] and result.costs:
         costs.append(result.costs[-1])  # the final cost, recorded whatever record_every says
     if not loss.alpha and costs and costs[-1][1] < SEPARABLE_COST:
-        import warnings
+        from . import _warnings
 
         norm = math.sqrt(float(_sum_sq(result.w)))
-        warnings.warn(
+        _warnings.warn(
             f"{method}: the cost fell to {costs[-1][1]:.3g}: the training data look linearly separable, and "
             f"without L2 the optimum is at infinity; the weights returned are those reached after "
             f"{result.iterations} iterations (norm {norm:.3g}). Use l2 > 0 for a finite optimum",
-            newton.ConvergenceWarning, stacklevel=3)
+            newton.ConvergenceWarning)
     return back(OptimizeResult(result.w, result.b, result.dw, result.db, costs, result.iterations, method,
                                result.converged))
 
