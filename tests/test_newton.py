@@ -7,6 +7,8 @@ reference optimum (independent code: an explicit Hessian and a Cholesky solve).
 
 from __future__ import annotations
 
+import os
+import sys
 import types
 import warnings
 
@@ -741,8 +743,13 @@ def test_warnings_name_the_users_line(solver):
         xlogreg.train(X, y, solver=solver, num_iterations=1, tol=0.0)
     with pytest.warns(newton.ConvergenceWarning, match="linearly separable") as separable:
         xlogreg.train(np.array([[-2.0, -1.0, 1.0, 2.0]]), [0, 0, 1, 1], solver=solver, num_iterations=40)
+    package = os.path.dirname(os.path.abspath(xlogreg.__file__)) + os.sep
     for record in (direct, trained, separable):
-        assert [w.filename for w in record] == [__file__] * len(record) and len(record) >= 1
+        assert len(record) >= 1
+        for w in record:
+            assert not w.filename.startswith(package)
+            if "mutmut" not in sys.modules:  # under mutation testing, mutmut's trampoline is the first frame outside
+                assert w.filename == __file__
 
 
 def test_conjugate_gradient_stops_when_the_residual_reaches_the_forcing_term():
