@@ -444,17 +444,20 @@ def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
     assert costs == before and capsys.readouterr().out == ""
 
 
-def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None):
+def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None, W0=None, b0=None):
     """Weighted, L2-regularised gradient descent in plain NumPy (softmax for K > 2, sigmoid for 2).
 
-    Returns W, b, the gradient at the last iterate before the last step, the recorded costs,
-    the iterations done and whether the gradient norm reached `tol` at a recorded iteration.
+    Starts at W0, b0 (zeros if None). Returns W, b, the gradient at the last iterate before the
+    last step, the recorded costs, the iterations done and whether the gradient norm reached
+    `tol` at a recorded iteration.
     """
     n_x, m = X.shape
     k = K if K > 2 else 1
     T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
     S = sw.sum()
-    W, b, costs, grad = np.zeros((n_x, k)), np.zeros((k, 1)), [], None
+    W = np.zeros((n_x, k)) if W0 is None else np.array(W0, dtype=float)
+    b = np.zeros((k, 1)) if b0 is None else np.array(b0, dtype=float).reshape(k, 1)
+    costs, grad = [], None
     for i in range(num_iterations):
         Z = W.T @ X + b
         if K > 2:
@@ -579,3 +582,151 @@ def test_interrupt_during_the_first_pass_reports_no_gradient(monkeypatch):
     assert result.iterations == 0 and result.dw is None and result.db is None and result.costs == []
     np.testing.assert_array_equal(result.w, np.ones((5, 1)))
     assert float(result.b) == 0.5 and result.solver == "primal"
+
+
+# The dual loop against the same plain-NumPy gradient descent -----------------------------------------
+
+def _start(K, seed=4):
+    """A start away from zero (W0, b0), so that the dual's c^t W0 and W0.T X terms count."""
+    rng = np.random.default_rng(seed)
+    k = K if K > 2 else 1
+    return rng.standard_normal((4, k)) * 0.3, rng.standard_normal((k, 1)) * 0.2
+
+
+def _dual_close(result, W, b, dW=None, db=None):
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.reshape(result.b, np.shape(b)), b, rtol=1e-12, atol=1e-13)
+    if dW is not None:
+        np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.reshape(result.db, np.shape(db)), db, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_weighted_from_a_start_against_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 7, 0.5, 2, loss=loss, fused=False)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, l2, 7, 0.5, 2, W0=W0, b0=b0)
+    _dual_close(result, W, b, dW, db)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2, 4, 6]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert result.iterations == 7 and result.converged is False and result.solver == "dual"
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_stops_at_tol_like_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, K, sw, l2, i + 1, 0.5, 2, W0=W0, b0=b0)[2]))
+             for i in (0, 2, 4, 6)]
+    assert norms[1] > norms[2] > norms[3]  # a tol between the norms at 2 and 4 stops at 4
+    tol = (norms[1] + norms[2]) / 2
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, K, sw, l2, 9, 0.5, 2, tol=tol, W0=W0, b0=b0)
+    assert (done, converged) == (4, True)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=tol)
+    assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
+    _dual_close(result, W, b, dW, db)
+    # just below the norm at 4: one more recorded iteration
+    below = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 - 1e-9))
+    assert below.iterations == 6 and below.converged is True
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_interrupted_result_against_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    seen = []
+
+    def stop_at_3(i, cost):
+        seen.append((i, cost))
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, callback=stop_at_3, loss=loss, fused=False)
+    result = info.value.result
+    W, b, _, costs, _, _ = _numpy_gd(X, labels, K, sw, l2, 4, 0.5, 2, W0=W0, b0=b0)  # 4 steps done
+    assert result.iterations == 4 and result.solver == "dual" and result.dw is None and result.db is None
+    _dual_close(result, W, b)
+    assert [i for i, _ in seen] == [0, 1, 2, 3] and seen[1][1] is None and seen[3][1] is None
+    np.testing.assert_allclose([seen[0][1], seen[2][1]], [c for _, c in costs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_dual_loop_zero_iterations_gives_the_start_and_its_gradient(l2):
+    X, labels, sw = _weighted_problem(3)
+    W0, b0 = _start(3)
+    loss = _loss.LogisticLoss(X, labels, 3, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 0, 0.5, 2, loss=loss, fused=False)
+    _, _, (dW, db), _, _, _ = _numpy_gd(X, labels, 3, sw, l2, 1, 0.5, 2, W0=W0, b0=b0)  # gradient at the start
+    _dual_close(result, W0, b0, dW, db)
+    assert result.iterations == 0 and result.costs == [] and result.solver == "dual"
+
+
+def test_dual_loop_with_a_scalar_b_gives_0d_b_and_db():
+    X, labels, sw = _weighted_problem(2)
+    W0, b0 = _start(2)
+    result = solvers.dual_loop(W0, np.asarray(b0[0, 0]), X, labels, 5, 0.5, 2, fused=False)
+    W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2, W0=W0, b0=b0)
+    assert result.b.shape == () and result.db.shape == ()
+    _dual_close(result, W, b, dW, db)
+
+
+@pytest.mark.parametrize("tol", [None, "between"])
+def test_compiled_dual_loop_from_a_start_against_numpy(numba_kernel, monkeypatch, tol):
+    """Calls of 3 iterations (a chunk of 3 m^2 multiply-adds), cut at the recorded iterations (every 5)."""
+    X, labels, _ = _weighted_problem(2)
+    W0, b0 = _start(2)
+    ones = np.ones((1, 15))
+    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 15 * 15 + 1)
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    if tol is not None:
+        norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, 2, ones, 0.0, i + 1, 0.5, 5,
+                                                                 W0=W0, b0=b0)[2])) for i in (0, 5, 10)]
+        assert norms[0] > norms[1] > norms[2]
+        tol = (norms[0] + norms[1]) / 2
+    seen = []
+    result = solvers.dual_loop(W0, b0, X, labels, 11, 0.5, 5, callback=lambda i, c: seen.append((i, c)),
+                               fused=True, tol=tol)
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, ones, 0.0, 11, 0.5, 5, tol=tol, W0=W0, b0=b0)
+    assert (result.iterations, result.converged) == (done, converged) == ((11, False) if tol is None else (5, True))
+    _dual_close(result, W, b, dW, db)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert calls == ([3, 2, 3, 2, 1] if tol is None else [3, 2])
+    assert [i for i, _ in seen] == list(range(done))
+    assert [c for _, c in seen if c is not None] == [c for i, c in result.costs if i < done]
+    assert all((c is None) == (i % 5 != 0) for i, c in seen)
+
+
+@pytest.mark.parametrize("m", [15, 800])
+def test_dual_loop_on_dask_against_numpy(m):
+    """A Gram matrix of 1.8 KB (the state is iterated off Dask, handed back at the end) and one of
+    5.1 MB (above _EMBED_BYTES: the iterations stay on Dask), weighted, with L2, from a start."""
+    import_backend("dask")
+    import dask.array as da
+
+    rng = np.random.default_rng(m)
+    X = rng.standard_normal((3, m))
+    labels = (rng.random((1, m)) < 1 / (1 + np.exp(-X[:1]))).astype(np.float64)
+    sw = rng.uniform(0.5, 2.0, (1, m))
+    W0, b0 = rng.standard_normal((3, 1)) * 0.3, np.full((1, 1), 0.2)
+    Xd, Yd, swd = (da.from_array(a, chunks=(a.shape[0], 5 if m == 15 else 400)) for a in (X, labels, sw))
+    loss = _loss.LogisticLoss(Xd, Yd, 2, sample_weight=swd, l2=0.3)
+    result = solvers.dual_loop(da.from_array(W0), da.from_array(b0), Xd, Yd, 4, 0.5, 2, loss=loss, fused=False)
+    W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, 2, sw, 0.3, 4, 0.5, 2, W0=W0, b0=b0)
+    assert all(isinstance(a, da.Array) for a in (result.w, result.b, result.dw, result.db))
+    np.testing.assert_allclose(result.w.compute(), W, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.b.compute(), b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.dw.compute(), dW, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.db.compute(), db, rtol=1e-12, atol=1e-13)
+    assert [i for i, _ in result.costs] == [0, 2] and result.iterations == 4
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
