@@ -708,11 +708,18 @@ def test_compiled_dual_loop_from_a_start_against_numpy(numba_kernel, monkeypatch
 
 
 @pytest.mark.parametrize("m", [15, 800])
-def test_dual_loop_on_dask_against_numpy(m):
+def test_dual_loop_on_dask_against_numpy(m, monkeypatch):
     """A Gram matrix of 1.8 KB (the state is iterated off Dask, handed back at the end) and one of
     5.1 MB (above _EMBED_BYTES: the iterations stay on Dask), weighted, with L2, from a start."""
     import_backend("dask")
     import dask.array as da
+
+    if m == 15:
+        monkeypatch.setattr(solvers, "_EMBED_BYTES", 15 * 15 * 8)  # the Gram matrix's size exactly: still small
+    materialized, iterated_on = [], []
+    real_materialize, real_residual = solvers._materialize, _loss.residual
+    monkeypatch.setattr(solvers, "_materialize", lambda *a: materialized.append(len(a)) or real_materialize(*a))
+    monkeypatch.setattr(_loss, "residual", lambda Z, *a: iterated_on.append(type(Z)) or real_residual(Z, *a))
 
     rng = np.random.default_rng(m)
     X = rng.standard_normal((3, m))
@@ -730,3 +737,68 @@ def test_dual_loop_on_dask_against_numpy(m):
     np.testing.assert_allclose(result.db.compute(), db, rtol=1e-12, atol=1e-13)
     assert [i for i, _ in result.costs] == [0, 2] and result.iterations == 4
     np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    # small: computed once, iterated on NumPy, the result made Dask again at the end (2 materializations:
+    # the Gram matrix with W0.T X, the result); large: each of the 4 iterations' state too, on Dask
+    assert materialized == ([2, 4] if m == 15 else [2, 3, 3, 3, 3, 4])
+    assert set(iterated_on) == {np.ndarray if m == 15 else da.Array}
+
+
+def test_dual_loop_prints_only_when_asked(capsys):
+    X, labels, _ = _weighted_problem(2)
+    _, _, _, costs, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2)
+    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=False)
+    assert capsys.readouterr().out == ""
+    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, print_cost=True, fused=False)
+    assert capsys.readouterr().out == "".join(f"Cost after iteration {i}: {c:f}\n" for i, c in costs)
+
+
+def test_choose_fused_dual_at_its_bound_and_on_any_layout(numba_kernel, monkeypatch):
+    """The saving must reach the load cost (equal is enough); the dual kernels take a Gram matrix in
+    any layout, a strided view too (neither C nor Fortran order), but not integers."""
+    strided = np.ones((6, 6))[::2, ::2]
+    assert not (strided.flags.c_contiguous or strided.flags.f_contiguous)
+    monkeypatch.setattr(solvers, "_load_cost_s", lambda: 1.0)
+    monkeypatch.setattr(solvers, "FUSED_DUAL_SAVES_S", 0.25)
+    assert solvers.choose_fused_dual(strided, 4)  # 4 x 0.25 = 1.0: exactly the load cost
+    assert not solvers.choose_fused_dual(strided, 3)
+    assert not solvers.choose_fused_dual(np.ones((3, 3), dtype=np.int64), 4)
+
+
+def test_fused_auto_dual_asks_choose_fused_dual_with_the_step_gram_and_the_iterations(numba_kernel, monkeypatch):
+    X, labels, sw = _weighted_problem(2)
+    seen, calls = [], []
+    monkeypatch.setattr(solvers, "choose_fused_dual", lambda G, n: seen.append((G, n)) or True)
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2)
+    assert len(seen) == 1 and seen[0][1] == 5 and calls == [2, 2, 1]
+    # learning_rate scale (X.T X + 1), scale = 1 / (2 m) for the binary loss (its residual is 2 (A - Y))
+    np.testing.assert_allclose(seen[0][0], (X.T @ X + 1) * 0.5 / 30, rtol=1e-14)
+    W, b, _, _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2)
+    _dual_close(result, W, b)
+    # sample weights or L2: the compiled loop does not compute them, and is not asked
+    seen.clear()
+    for loss in (_loss.LogisticLoss(X, labels, 2, sample_weight=sw), _loss.LogisticLoss(X, labels, 2, l2=0.3)):
+        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, loss=loss)
+    assert seen == [] and calls == [2, 2, 1]
+
+
+def test_fused_true_dual_refused_with_its_whole_message(numba_kernel):
+    X, labels, sw = _weighted_problem(2)
+    with pytest.raises(ValueError) as info:
+        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=True,
+                          loss=_loss.LogisticLoss(X, labels, 2, sample_weight=sw))
+    assert str(info.value) == ("fused=True cannot run here: the compiled dual loop computes the binary loss without "
+                               "sample weights or L2 only; use fused='auto' (the Array API loop) for this problem")
+
+
+def test_compiled_dual_loop_takes_one_iteration_per_call_below_one_iteration_of_work(numba_kernel, monkeypatch):
+    X, labels, _ = _weighted_problem(2)
+    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 1)  # less than the m^2 = 225 of one iteration
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 4, 0.5, 10, fused=True)
+    assert calls == [1, 1, 1, 1]
+    W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 4, 0.5, 10)
+    _dual_close(result, W, b, dW, db)
