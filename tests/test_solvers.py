@@ -630,9 +630,10 @@ def test_dual_loop_stops_at_tol_like_numpy(K, l2):
     result = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=tol)
     assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
     _dual_close(result, W, b, dW, db)
-    # just below the norm at 4: one more recorded iteration
+    # just above the norm at 4 stops there; just below it, one recorded iteration later
+    above = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 + 1e-9))
     below = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 - 1e-9))
-    assert below.iterations == 6 and below.converged is True
+    assert (above.iterations, below.iterations) == (4, 6) and above.converged is below.converged is True
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.3])
