@@ -292,6 +292,21 @@ def test_choose_block_declines_where_blocks_do_not_pay(one_thread, monkeypatch):
     assert choose_block(_big()) is None  # threaded BLAS reads all of X faster than one core
 
 
+def test_choose_block_at_its_edges(one_thread, monkeypatch):
+    """Hand-worked: a block is BLOCK_ELEMENTS // n_x examples (an int), used where BLOCK_MIN_EXAMPLES <= block < m."""
+    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
+    X = np.zeros((3, 10), order="F")
+    for elements, expected in [(14, 4),      # 14 // 3 = 4: exactly the minimum
+                               (11, None),   # 3 examples: too few
+                               (29, 9),      # 9 < m = 10
+                               (30, None),   # 10 = m: a single block is the plain loop
+                               (300, None)]:  # wider than X
+        monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", elements)
+        block = choose_block(X)
+        assert block == expected and type(block) is type(expected), elements
+
+
 def test_choose_block_only_for_numpy(case, one_thread, monkeypatch):
     """With the thresholds lowered so that a tiny X qualifies, only NumPy gets blocks."""
     monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
@@ -803,3 +818,51 @@ def test_compiled_dual_loop_takes_one_iteration_per_call_below_one_iteration_of_
     assert calls == [1, 1, 1, 1]
     W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 4, 0.5, 10)
     _dual_close(result, W, b, dW, db)
+
+
+# --- the blocked pass, the fused options --------------------------------------------------------------
+
+def test_example_blocks_auto_asks_choose_block(one_thread, monkeypatch):
+    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
+    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 12)  # 12 // 3 = 4 examples per block
+    X, T, sw = np.zeros((3, 10), order="F"), np.zeros((1, 10)), np.ones((1, 10))
+    blocks = solvers._example_blocks(X, T, sw, "auto")
+    assert [b[0].shape[1] for b in blocks] == [4, 4, 2]
+    assert all(b[2].shape == (1, b[0].shape[1]) for b in blocks)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_blocked_pass_by_default_returns_the_logits_too(K):
+    """Z = W.T X + b, G = X Q.T and s = sum(Q) (Q: the residual of _loss, 2 (A - T) for the sigmoid)."""
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    W, b = _start(K)
+    T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
+    blocks = solvers._example_blocks(X, T, sw, 4)
+    Z, G, s = solvers._blocked_pass(W, b, blocks, K > 2)
+    Z_ref = W.T @ X + b
+    if K > 2:
+        Q = (np.exp(Z_ref) / np.exp(Z_ref).sum(axis=0) - T) * sw
+    else:
+        Q = 2 * (1 / (1 + np.exp(-Z_ref)) - T) * sw
+    np.testing.assert_allclose(Z, Z_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(G, X @ Q.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s, Q.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-14)
+    assert Z.shape == (k, 15)
+
+
+def test_check_fused_option_takes_auto_true_false_only():
+    for fused in ("auto", True, False):
+        solvers.check_fused_option(fused)
+    for fused in ("yes", "Auto", 1, None):
+        with pytest.raises(ValueError) as info:
+            solvers.check_fused_option(fused)
+        assert str(info.value) == f"fused must be True, False or 'auto'; got {fused!r}"
+
+
+def test_check_fused_takes_a_strided_gram_matrix_for_the_dual(numba_kernel):
+    strided = np.ones((6, 6))[::2, ::2]
+    assert solvers._check_fused(True, strided, contiguous_columns=False) is True
+    with pytest.raises(ValueError, match="^fused=True cannot run here: it needs X in C or Fortran order"):
+        solvers._check_fused(True, strided)
