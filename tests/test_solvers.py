@@ -670,6 +670,8 @@ def test_dual_loop_interrupted_result_against_numpy(K, l2):
     W, b, _, costs, _, _ = _numpy_gd(X, labels, K, sw, l2, 4, 0.5, 2, W0=W0, b0=b0)  # 4 steps done
     assert result.iterations == 4 and result.solver == "dual" and result.dw is None and result.db is None
     _dual_close(result, W, b)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
     assert [i for i, _ in seen] == [0, 1, 2, 3] and seen[1][1] is None and seen[3][1] is None
     np.testing.assert_allclose([seen[0][1], seen[2][1]], [c for _, c in costs], rtol=1e-12)
 
@@ -682,7 +684,7 @@ def test_dual_loop_zero_iterations_gives_the_start_and_its_gradient(l2):
     result = solvers.dual_loop(W0, b0, X, labels, 0, 0.5, 2, loss=loss, fused=False)
     _, _, (dW, db), _, _, _ = _numpy_gd(X, labels, 3, sw, l2, 1, 0.5, 2, W0=W0, b0=b0)  # gradient at the start
     _dual_close(result, W0, b0, dW, db)
-    assert result.iterations == 0 and result.costs == [] and result.solver == "dual"
+    assert result.iterations == 0 and result.costs == [] and result.solver == "dual" and result.converged is False
 
 
 def test_dual_loop_with_a_scalar_b_gives_0d_b_and_db():
