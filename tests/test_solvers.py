@@ -868,3 +868,16 @@ def test_check_fused_takes_a_strided_gram_matrix_for_the_dual(numba_kernel):
     assert solvers._check_fused(True, strided, contiguous_columns=False) is True
     with pytest.raises(ValueError, match="^fused=True cannot run here: it needs X in C or Fortran order"):
         solvers._check_fused(True, strided)
+
+
+def test_gram_limit_and_block_elements_are_whole_numbers_from_the_machine(monkeypatch):
+    """Hand-worked: an eighth of the memory (rounded down) below GRAM_LIMIT_BYTES; L2 or L3 / 64."""
+    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 8 * 2**20 + 7)
+    assert solvers._gram_limit_bytes() == 2**20 and type(solvers._gram_limit_bytes()) is int
+    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 2**40)
+    assert solvers._gram_limit_bytes() == solvers.GRAM_LIMIT_BYTES
+    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", None)
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=512K,l3=1M")  # L3 / 64 = 16384 < L2
+    assert solvers._block_elements() == 16384 and type(solvers._block_elements()) is int
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=64K,l3=32M")  # L2 = 65536 < L3 / 64
+    assert solvers._block_elements() == 65536
