@@ -881,3 +881,65 @@ def test_gram_limit_and_block_elements_are_whole_numbers_from_the_machine(monkey
     assert solvers._block_elements() == 16384 and type(solvers._block_elements()) is int
     monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=64K,l3=32M")  # L2 = 65536 < L3 / 64
     assert solvers._block_elements() == 65536
+
+
+# --- optimize, TrainingInterrupted, _dask_run ----------------------------------------------------------
+
+def test_optimize_defaults_and_options_against_numpy(capsys):
+    """The course's defaults (100 iterations at 0.009, a cost every 100, nothing printed), and the options
+    passed on: print_cost, record_every, callback; against the plain-NumPy course loop."""
+    X, Y = _problem(5, 30)
+    params, _, costs = optimize(np.zeros((5, 1)), 0.0, X, Y, solver="primal")
+    w_ref, b_ref, costs_ref = _numpy_loop(X, Y, 100, 0.009, 100)
+    np.testing.assert_allclose(params["w"], w_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(costs, costs_ref, rtol=1e-12)
+    _, _, costs = optimize(np.zeros((5, 1)), 0.0, X, Y, 102, solver="primal")
+    np.testing.assert_allclose(costs, _numpy_loop(X, Y, 102, 0.009, 100)[2], rtol=1e-12)  # at 0 and 100
+    assert len(costs) == 2 and capsys.readouterr().out == ""
+    seen = []
+    optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, True, solver="primal", record_every=2,
+             callback=lambda i, cost: seen.append(i))
+    expected = _numpy_loop(X, Y, 3, 0.1, 2)[2]
+    assert capsys.readouterr().out == f"Cost after iteration 0: {expected[0]:f}\nCost after iteration 2: {expected[1]:f}\n"
+    assert seen == [0, 1, 2]
+
+
+def test_optimize_checks_record_every_and_callback_by_name():
+    X, Y = _problem(5, 30)
+    with pytest.raises(ValueError, match=r"(^|[^\w])record_every([^\w]|$)"):
+        optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, record_every=0)
+    with pytest.raises(TypeError, match="callback"):
+        optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, callback=5)
+
+
+def test_training_interrupted_carries_its_result():
+    result = solvers.OptimizeResult(None, None, None, None, iterations=7)
+    exc = solvers.TrainingInterrupted(result)
+    assert str(exc) == "training interrupted after 7 iterations" and exc.result is result and exc.model is None
+
+
+def test_dask_run_explains_the_failures_it_knows_and_reraises_the_others(monkeypatch):
+    import_backend("dask")
+
+    def lost(*arrays):
+        raise OSError("worker lost")
+
+    def other(*arrays):
+        raise ValueError("other")
+
+    monkeypatch.setattr(solvers._backends, "explain_dask_failure",
+                        lambda exc: RuntimeError("clearer") if "lost" in str(exc) else None)
+    with pytest.raises(RuntimeError, match="^clearer$") as info:
+        solvers._dask_run(lost)
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(ValueError, match="^other$"):
+        solvers._dask_run(other)
+    assert solvers._dask_run(lambda *a: a, 1, 2) == (1, 2)
+
+
+def test_optimize_passes_fused_on():
+    xps = import_backend("array_api_strict")
+    X, Y = _problem(5, 30)
+    Xs, Ys = xps.asarray(X), xps.asarray(Y)
+    with pytest.raises(ValueError, match="^fused=True cannot run here: it needs "):
+        optimize(xps.zeros((5, 1), dtype=xps.float64), 0.0, Xs, Ys, 3, 0.1, solver="primal", fused=True)
