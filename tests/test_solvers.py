@@ -292,6 +292,21 @@ def test_choose_block_declines_where_blocks_do_not_pay(one_thread, monkeypatch):
     assert choose_block(_big()) is None  # threaded BLAS reads all of X faster than one core
 
 
+def test_choose_block_at_its_edges(one_thread, monkeypatch):
+    """Hand-worked: a block is BLOCK_ELEMENTS // n_x examples (an int), used where BLOCK_MIN_EXAMPLES <= block < m."""
+    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
+    X = np.zeros((3, 10), order="F")
+    for elements, expected in [(14, 4),      # 14 // 3 = 4: exactly the minimum
+                               (11, None),   # 3 examples: too few
+                               (29, 9),      # 9 < m = 10
+                               (30, None),   # 10 = m: a single block is the plain loop
+                               (300, None)]:  # wider than X
+        monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", elements)
+        block = choose_block(X)
+        assert block == expected and type(block) is type(expected), elements
+
+
 def test_choose_block_only_for_numpy(case, one_thread, monkeypatch):
     """With the thresholds lowered so that a tiny X qualifies, only NumPy gets blocks."""
     monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
@@ -444,17 +459,20 @@ def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
     assert costs == before and capsys.readouterr().out == ""
 
 
-def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None):
+def _numpy_gd(X, labels, K, sw, l2, num_iterations, learning_rate, record_every, tol=None, W0=None, b0=None):
     """Weighted, L2-regularised gradient descent in plain NumPy (softmax for K > 2, sigmoid for 2).
 
-    Returns W, b, the gradient at the last iterate before the last step, the recorded costs,
-    the iterations done and whether the gradient norm reached `tol` at a recorded iteration.
+    Starts at W0, b0 (zeros if None). Returns W, b, the gradient at the last iterate before the
+    last step, the recorded costs, the iterations done and whether the gradient norm reached
+    `tol` at a recorded iteration.
     """
     n_x, m = X.shape
     k = K if K > 2 else 1
     T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
     S = sw.sum()
-    W, b, costs, grad = np.zeros((n_x, k)), np.zeros((k, 1)), [], None
+    W = np.zeros((n_x, k)) if W0 is None else np.array(W0, dtype=float)
+    b = np.zeros((k, 1)) if b0 is None else np.array(b0, dtype=float).reshape(k, 1)
+    costs, grad = [], None
     for i in range(num_iterations):
         Z = W.T @ X + b
         if K > 2:
@@ -579,3 +597,349 @@ def test_interrupt_during_the_first_pass_reports_no_gradient(monkeypatch):
     assert result.iterations == 0 and result.dw is None and result.db is None and result.costs == []
     np.testing.assert_array_equal(result.w, np.ones((5, 1)))
     assert float(result.b) == 0.5 and result.solver == "primal"
+
+
+# The dual loop against the same plain-NumPy gradient descent -----------------------------------------
+
+def _start(K, seed=4):
+    """A start away from zero (W0, b0), so that the dual's c^t W0 and W0.T X terms count."""
+    rng = np.random.default_rng(seed)
+    k = K if K > 2 else 1
+    return rng.standard_normal((4, k)) * 0.3, rng.standard_normal((k, 1)) * 0.2
+
+
+def _dual_close(result, W, b, dW=None, db=None):
+    np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.reshape(result.b, np.shape(b)), b, rtol=1e-12, atol=1e-13)
+    if dW is not None:
+        np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.reshape(result.db, np.shape(db)), db, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_weighted_from_a_start_against_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 7, 0.5, 2, loss=loss, fused=False)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, l2, 7, 0.5, 2, W0=W0, b0=b0)
+    _dual_close(result, W, b, dW, db)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2, 4, 6]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert result.iterations == 7 and result.converged is False and result.solver == "dual"
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_stops_at_tol_like_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, K, sw, l2, i + 1, 0.5, 2, W0=W0, b0=b0)[2]))
+             for i in (0, 2, 4, 6)]
+    assert norms[1] > norms[2] > norms[3]  # a tol between the norms at 2 and 4 stops at 4
+    tol = (norms[1] + norms[2]) / 2
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, K, sw, l2, 9, 0.5, 2, tol=tol, W0=W0, b0=b0)
+    assert (done, converged) == (4, True)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=tol)
+    assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
+    _dual_close(result, W, b, dW, db)
+    # just above the norm at 4 stops there; just below it, one recorded iteration later
+    above = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 + 1e-9))
+    below = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 - 1e-9))
+    assert (above.iterations, below.iterations) == (4, 6) and above.converged is below.converged is True
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K", [2, 3])
+def test_dual_loop_interrupted_result_against_numpy(K, l2):
+    X, labels, sw = _weighted_problem(K)
+    W0, b0 = _start(K)
+    loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
+    seen = []
+
+    def stop_at_3(i, cost):
+        seen.append((i, cost))
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, callback=stop_at_3, loss=loss, fused=False)
+    result = info.value.result
+    W, b, _, costs, _, _ = _numpy_gd(X, labels, K, sw, l2, 4, 0.5, 2, W0=W0, b0=b0)  # 4 steps done
+    assert result.iterations == 4 and result.solver == "dual" and result.dw is None and result.db is None
+    _dual_close(result, W, b)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert [i for i, _ in seen] == [0, 1, 2, 3] and seen[1][1] is None and seen[3][1] is None
+    np.testing.assert_allclose([seen[0][1], seen[2][1]], [c for _, c in costs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_dual_loop_zero_iterations_gives_the_start_and_its_gradient(l2):
+    X, labels, sw = _weighted_problem(3)
+    W0, b0 = _start(3)
+    loss = _loss.LogisticLoss(X, labels, 3, sample_weight=sw, l2=l2)
+    result = solvers.dual_loop(W0, b0, X, labels, 0, 0.5, 2, loss=loss, fused=False)
+    _, _, (dW, db), _, _, _ = _numpy_gd(X, labels, 3, sw, l2, 1, 0.5, 2, W0=W0, b0=b0)  # gradient at the start
+    _dual_close(result, W0, b0, dW, db)
+    assert result.iterations == 0 and result.costs == [] and result.solver == "dual" and result.converged is False
+
+
+def test_dual_loop_with_a_scalar_b_gives_0d_b_and_db():
+    X, labels, sw = _weighted_problem(2)
+    W0, b0 = _start(2)
+    result = solvers.dual_loop(W0, np.asarray(b0[0, 0]), X, labels, 5, 0.5, 2, fused=False)
+    W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2, W0=W0, b0=b0)
+    assert result.b.shape == () and result.db.shape == ()
+    _dual_close(result, W, b, dW, db)
+
+
+@pytest.mark.parametrize("tol", [None, "between"])
+def test_compiled_dual_loop_from_a_start_against_numpy(numba_kernel, monkeypatch, tol):
+    """Calls of 3 iterations (a chunk of 3 m^2 multiply-adds), cut at the recorded iterations (every 5)."""
+    X, labels, _ = _weighted_problem(2)
+    W0, b0 = _start(2)
+    ones = np.ones((1, 15))
+    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 15 * 15 + 1)
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    if tol is not None:
+        norms = [np.sqrt(sum((g ** 2).sum() for g in _numpy_gd(X, labels, 2, ones, 0.0, i + 1, 0.5, 5,
+                                                                 W0=W0, b0=b0)[2])) for i in (0, 5, 10)]
+        assert norms[0] > norms[1] > norms[2]
+        tol = (norms[0] + norms[1]) / 2
+    seen = []
+    result = solvers.dual_loop(W0, b0, X, labels, 11, 0.5, 5, callback=lambda i, c: seen.append((i, c)),
+                               fused=True, tol=tol)
+    W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, ones, 0.0, 11, 0.5, 5, tol=tol, W0=W0, b0=b0)
+    assert (result.iterations, result.converged) == (done, converged) == ((11, False) if tol is None else (5, True))
+    _dual_close(result, W, b, dW, db)
+    assert [i for i, _ in result.costs] == [i for i, _ in costs]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert calls == ([3, 2, 3, 2, 1] if tol is None else [3, 2])
+    assert [i for i, _ in seen] == list(range(done))
+    assert [c for _, c in seen if c is not None] == [c for i, c in result.costs if i < done]
+    assert all((c is None) == (i % 5 != 0) for i, c in seen)
+
+
+@pytest.mark.parametrize("m", [15, 800])
+def test_dual_loop_on_dask_against_numpy(m, monkeypatch):
+    """A Gram matrix of 1.8 KB (the state is iterated off Dask, handed back at the end) and one of
+    5.1 MB (above _EMBED_BYTES: the iterations stay on Dask), weighted, with L2, from a start."""
+    import_backend("dask")
+    import dask.array as da
+
+    if m == 15:
+        monkeypatch.setattr(solvers, "_EMBED_BYTES", 15 * 15 * 8)  # the Gram matrix's size exactly: still small
+    materialized, iterated_on = [], []
+    real_materialize, real_residual = solvers._materialize, _loss.residual
+    monkeypatch.setattr(solvers, "_materialize", lambda *a: materialized.append(len(a)) or real_materialize(*a))
+    monkeypatch.setattr(_loss, "residual", lambda Z, *a: iterated_on.append(type(Z)) or real_residual(Z, *a))
+
+    rng = np.random.default_rng(m)
+    X = rng.standard_normal((3, m))
+    labels = (rng.random((1, m)) < 1 / (1 + np.exp(-X[:1]))).astype(np.float64)
+    sw = rng.uniform(0.5, 2.0, (1, m))
+    W0, b0 = rng.standard_normal((3, 1)) * 0.3, np.full((1, 1), 0.2)
+    Xd, Yd, swd = (da.from_array(a, chunks=(a.shape[0], 5 if m == 15 else 400)) for a in (X, labels, sw))
+    loss = _loss.LogisticLoss(Xd, Yd, 2, sample_weight=swd, l2=0.3)
+    result = solvers.dual_loop(da.from_array(W0), da.from_array(b0), Xd, Yd, 4, 0.5, 2, loss=loss, fused=False)
+    W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, 2, sw, 0.3, 4, 0.5, 2, W0=W0, b0=b0)
+    assert all(isinstance(a, da.Array) for a in (result.w, result.b, result.dw, result.db))
+    np.testing.assert_allclose(result.w.compute(), W, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.b.compute(), b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.dw.compute(), dW, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(result.db.compute(), db, rtol=1e-12, atol=1e-13)
+    assert [i for i, _ in result.costs] == [0, 2] and result.iterations == 4
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    # small: computed once, iterated on NumPy, the result made Dask again at the end (2 materializations:
+    # the Gram matrix with W0.T X, the result); large: each of the 4 iterations' state too, on Dask
+    assert materialized == ([2, 4] if m == 15 else [2, 3, 3, 3, 3, 4])
+    assert set(iterated_on) == {np.ndarray if m == 15 else da.Array}
+
+
+def test_dual_loop_prints_only_when_asked(capsys):
+    X, labels, _ = _weighted_problem(2)
+    _, _, _, costs, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2)
+    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=False)
+    assert capsys.readouterr().out == ""
+    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, print_cost=True, fused=False)
+    assert capsys.readouterr().out == "".join(f"Cost after iteration {i}: {c:f}\n" for i, c in costs)
+
+
+def test_choose_fused_dual_at_its_bound_and_on_any_layout(numba_kernel, monkeypatch):
+    """The saving must reach the load cost (equal is enough); the dual kernels take a Gram matrix in
+    any layout, a strided view too (neither C nor Fortran order), but not integers."""
+    strided = np.ones((6, 6))[::2, ::2]
+    assert not (strided.flags.c_contiguous or strided.flags.f_contiguous)
+    monkeypatch.setattr(solvers, "_load_cost_s", lambda: 1.0)
+    monkeypatch.setattr(solvers, "FUSED_DUAL_SAVES_S", 0.25)
+    assert solvers.choose_fused_dual(strided, 4)  # 4 x 0.25 = 1.0: exactly the load cost
+    assert not solvers.choose_fused_dual(strided, 3)
+    assert not solvers.choose_fused_dual(np.ones((3, 3), dtype=np.int64), 4)
+
+
+def test_fused_auto_dual_asks_choose_fused_dual_with_the_step_gram_and_the_iterations(numba_kernel, monkeypatch):
+    X, labels, sw = _weighted_problem(2)
+    seen, calls = [], []
+    monkeypatch.setattr(solvers, "choose_fused_dual", lambda G, n: seen.append((G, n)) or True)
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2)
+    assert len(seen) == 1 and seen[0][1] == 5 and calls == [2, 2, 1]
+    # learning_rate scale (X.T X + 1), scale = 1 / (2 m) for the binary loss (its residual is 2 (A - Y))
+    np.testing.assert_allclose(seen[0][0], (X.T @ X + 1) * 0.5 / 30, rtol=1e-14)
+    W, b, _, _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2)
+    _dual_close(result, W, b)
+    # sample weights or L2: the compiled loop does not compute them, and is not asked
+    seen.clear()
+    for loss in (_loss.LogisticLoss(X, labels, 2, sample_weight=sw), _loss.LogisticLoss(X, labels, 2, l2=0.3)):
+        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, loss=loss)
+    assert seen == [] and calls == [2, 2, 1]
+
+
+def test_fused_true_dual_refused_with_its_whole_message(numba_kernel):
+    X, labels, sw = _weighted_problem(2)
+    with pytest.raises(ValueError) as info:
+        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=True,
+                          loss=_loss.LogisticLoss(X, labels, 2, sample_weight=sw))
+    assert str(info.value) == ("fused=True cannot run here: the compiled dual loop computes the binary loss without "
+                               "sample weights or L2 only; use fused='auto' (the Array API loop) for this problem")
+
+
+def test_compiled_dual_loop_takes_one_iteration_per_call_below_one_iteration_of_work(numba_kernel, monkeypatch):
+    X, labels, _ = _weighted_problem(2)
+    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 1)  # less than the m^2 = 225 of one iteration
+    calls = []
+    real = numba_kernel.dual_steps
+    monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
+    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 4, 0.5, 10, fused=True)
+    assert calls == [1, 1, 1, 1]
+    W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 4, 0.5, 10)
+    _dual_close(result, W, b, dW, db)
+
+
+# --- the blocked pass, the fused options --------------------------------------------------------------
+
+def test_example_blocks_auto_asks_choose_block(one_thread, monkeypatch):
+    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
+    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 12)  # 12 // 3 = 4 examples per block
+    X, T, sw = np.zeros((3, 10), order="F"), np.zeros((1, 10)), np.ones((1, 10))
+    blocks = solvers._example_blocks(X, T, sw, "auto")
+    assert [b[0].shape[1] for b in blocks] == [4, 4, 2]
+    assert all(b[2].shape == (1, b[0].shape[1]) for b in blocks)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_blocked_pass_by_default_returns_the_logits_too(K):
+    """Z = W.T X + b, G = X Q.T and s = sum(Q) (Q: the residual of _loss, 2 (A - T) for the sigmoid)."""
+    X, labels, sw = _weighted_problem(K)
+    k = K if K > 2 else 1
+    W, b = _start(K)
+    T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
+    blocks = solvers._example_blocks(X, T, sw, 4)
+    Z, G, s = solvers._blocked_pass(W, b, blocks, K > 2)
+    Z_ref = W.T @ X + b
+    if K > 2:
+        Q = (np.exp(Z_ref) / np.exp(Z_ref).sum(axis=0) - T) * sw
+    else:
+        Q = 2 * (1 / (1 + np.exp(-Z_ref)) - T) * sw
+    np.testing.assert_allclose(Z, Z_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(G, X @ Q.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s, Q.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-14)
+    assert Z.shape == (k, 15)
+
+
+def test_check_fused_option_takes_auto_true_false_only():
+    for fused in ("auto", True, False):
+        solvers.check_fused_option(fused)
+    for fused in ("yes", "Auto", 1, None):
+        with pytest.raises(ValueError) as info:
+            solvers.check_fused_option(fused)
+        assert str(info.value) == f"fused must be True, False or 'auto'; got {fused!r}"
+
+
+def test_check_fused_takes_a_strided_gram_matrix_for_the_dual(numba_kernel):
+    strided = np.ones((6, 6))[::2, ::2]
+    assert solvers._check_fused(True, strided, contiguous_columns=False) is True
+    with pytest.raises(ValueError, match="^fused=True cannot run here: it needs X in C or Fortran order"):
+        solvers._check_fused(True, strided)
+
+
+def test_gram_limit_and_block_elements_are_whole_numbers_from_the_machine(monkeypatch):
+    """Hand-worked: an eighth of the memory (rounded down) below GRAM_LIMIT_BYTES; L2 or L3 / 64."""
+    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 8 * 2**20 + 7)
+    assert solvers._gram_limit_bytes() == 2**20 and type(solvers._gram_limit_bytes()) is int
+    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 2**40)
+    assert solvers._gram_limit_bytes() == solvers.GRAM_LIMIT_BYTES
+    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", None)
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=512K,l3=1M")  # L3 / 64 = 16384 < L2
+    assert solvers._block_elements() == 16384 and type(solvers._block_elements()) is int
+    monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=64K,l3=32M")  # L2 = 65536 < L3 / 64
+    assert solvers._block_elements() == 65536
+
+
+# --- optimize, TrainingInterrupted, _dask_run ----------------------------------------------------------
+
+def test_optimize_defaults_and_options_against_numpy(capsys):
+    """The course's defaults (100 iterations at 0.009, a cost every 100, nothing printed), and the options
+    passed on: print_cost, record_every, callback; against the plain-NumPy course loop."""
+    X, Y = _problem(5, 30)
+    params, _, costs = optimize(np.zeros((5, 1)), 0.0, X, Y, solver="primal")
+    w_ref, b_ref, costs_ref = _numpy_loop(X, Y, 100, 0.009, 100)
+    np.testing.assert_allclose(params["w"], w_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(costs, costs_ref, rtol=1e-12)
+    _, _, costs = optimize(np.zeros((5, 1)), 0.0, X, Y, 102, solver="primal")
+    np.testing.assert_allclose(costs, _numpy_loop(X, Y, 102, 0.009, 100)[2], rtol=1e-12)  # at 0 and 100
+    assert len(costs) == 2 and capsys.readouterr().out == ""
+    seen = []
+    optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, True, solver="primal", record_every=2,
+             callback=lambda i, cost: seen.append(i))
+    expected = _numpy_loop(X, Y, 3, 0.1, 2)[2]
+    assert capsys.readouterr().out == f"Cost after iteration 0: {expected[0]:f}\nCost after iteration 2: {expected[1]:f}\n"
+    assert seen == [0, 1, 2]
+
+
+def test_optimize_checks_record_every_and_callback_by_name():
+    X, Y = _problem(5, 30)
+    with pytest.raises(ValueError, match=r"(^|[^\w])record_every([^\w]|$)"):
+        optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, record_every=0)
+    with pytest.raises(TypeError, match="callback"):
+        optimize(np.zeros((5, 1)), 0.0, X, Y, 3, 0.1, callback=5)
+
+
+def test_training_interrupted_carries_its_result():
+    result = solvers.OptimizeResult(None, None, None, None, iterations=7)
+    exc = solvers.TrainingInterrupted(result)
+    assert str(exc) == "training interrupted after 7 iterations" and exc.result is result and exc.model is None
+
+
+def test_dask_run_explains_the_failures_it_knows_and_reraises_the_others(monkeypatch):
+    import_backend("dask")
+
+    def lost(*arrays):
+        raise OSError("worker lost")
+
+    def other(*arrays):
+        raise ValueError("other")
+
+    monkeypatch.setattr(solvers._backends, "explain_dask_failure",
+                        lambda exc: RuntimeError("clearer") if "lost" in str(exc) else None)
+    with pytest.raises(RuntimeError, match="^clearer$") as info:
+        solvers._dask_run(lost)
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(ValueError, match="^other$"):
+        solvers._dask_run(other)
+    assert solvers._dask_run(lambda *a: a, 1, 2) == (1, 2)
+
+
+def test_optimize_passes_fused_on():
+    xps = import_backend("array_api_strict")
+    X, Y = _problem(5, 30)
+    Xs, Ys = xps.asarray(X), xps.asarray(Y)
+    with pytest.raises(ValueError, match="^fused=True cannot run here: it needs "):
+        optimize(xps.zeros((5, 1), dtype=xps.float64), 0.0, Xs, Ys, 3, 0.1, solver="primal", fused=True)
