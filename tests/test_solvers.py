@@ -943,3 +943,48 @@ def test_optimize_passes_fused_on():
     Xs, Ys = xps.asarray(X), xps.asarray(Y)
     with pytest.raises(ValueError, match="^fused=True cannot run here: it needs "):
         optimize(xps.zeros((5, 1), dtype=xps.float64), 0.0, Xs, Ys, 3, 0.1, solver="primal", fused=True)
+
+
+# --- run called directly, and the compiled pass's check of X (session 7) -------------------------------
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_run_defaults_against_numpy(capsys, dtype, tol):
+    """``solvers.run`` with its positional arguments only: a Python float b becomes a 0-d array of X's dtype,
+    the solver is chosen (primal or dual: the same iterates), a cost every 100 iterations, nothing printed,
+    no tol (every iteration done, converged False); against the plain-NumPy course loop."""
+    X, Y = _problem(5, 30)
+    result = solvers.run(np.zeros((5, 1), dtype), 0.0, X.astype(dtype), Y.astype(dtype), 250, 0.05)
+    w_ref, b_ref, costs_ref = _numpy_loop(X, Y, 250, 0.05, 100)
+    assert result.b.shape == () and result.b.dtype == dtype and result.w.dtype == dtype
+    assert [i for i, _ in result.costs] == [0, 100, 200]
+    np.testing.assert_allclose([c for _, c in result.costs], costs_ref, rtol=tol)
+    np.testing.assert_allclose(result.w, w_ref, rtol=tol * 10, atol=tol)
+    assert float(result.b) == pytest.approx(b_ref, rel=tol * 10, abs=tol)
+    assert result.iterations == 250 and result.converged is False and result.solver in ("primal", "dual")
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_run_sizes_the_gram_matrix_in_xs_item_size(monkeypatch, dtype):
+    """The automatic choice takes the dual when its m x m Gram matrix fits the limit, counted in X's own item
+    size: one byte short of m * m * itemsize gives primal, exactly that gives dual (here the dual's work,
+    50 * 10^2 + 100 * 10^2, is far below the primal's 2 * 100 * 50 * 10)."""
+    X, Y = _problem(50, 10)
+    size = 10 * 10 * np.dtype(dtype).itemsize
+    for limit, expected in ((size - 1, "primal"), (size, "dual")):
+        monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: limit)
+        result = solvers.run(np.zeros((50, 1), dtype), 0.0, X.astype(dtype), Y.astype(dtype), 100, 0.05)
+        assert result.solver == expected
+
+
+def test_the_compiled_pass_checks_x_by_its_gradient_not_only_its_bias_sum(numba_kernel):
+    """From a start with w > 0, +inf in X makes that example's logit +inf: its residual saturates (finite)
+    and so does the sum s, but the gradient is not finite; the check must look at G as well as s and name
+    X, not let the run go on to a diverged cost or NaN weights."""
+    X, Y = _problem(4, 40)
+    X = np.asfortranarray(X)
+    X[1, 7] = np.inf
+    with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+        solvers.primal_loop(np.full((4, 1), 0.5), np.zeros(()), X, Y, 3, 0.1, 100, fused=True, check_x="X")
+    with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+        solvers.run(np.full((4, 1), 0.5), 0.0, X, Y, 3, 0.1, solver="primal", fused=True, check_x="X")
