@@ -1,5 +1,7 @@
 """Solvers: primal, blocked primal and dual loops against an independent NumPy loop, on every backend."""
 
+import warnings
+
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device as get_device
@@ -988,3 +990,27 @@ def test_the_compiled_pass_checks_x_by_its_gradient_not_only_its_bias_sum(numba_
         solvers.primal_loop(np.full((4, 1), 0.5), np.zeros(()), X, Y, 3, 0.1, 100, fused=True, check_x="X")
     with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
         solvers.run(np.full((4, 1), 0.5), 0.0, X, Y, 3, 0.1, solver="primal", fused=True, check_x="X")
+
+
+def test_run_reports_a_cost_that_ends_ten_times_above_its_start_with_two_records():
+    """With exactly two recorded costs (iterations 0 and 1), the second far above ten times the first but
+    finite, run itself raises TrainingDiverged (train checks again; optimize and direct calls rely on run).
+    The costs come from the plain-NumPy course loop."""
+    X = np.array([[1.0, 2.0, -1.0, -2.0]])
+    Y = np.array([[0.0, 1.0, 1.0, 0.0]])
+    costs = _numpy_loop(X, Y, 2, 70.0, 1)[2]
+    assert np.isfinite(costs[1]) and costs[1] > 10 * costs[0] + 1e-7  # the premise, by NumPy
+    with pytest.raises(solvers.TrainingDiverged, match="after 2 iterations"):
+        solvers.run(np.zeros((1, 1)), 0.0, X, Y, 2, 70.0, solver="primal", record_every=1)
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky"])
+def test_run_refuses_fused_true_for_newton_with_the_whole_message(solver):
+    X, Y = _problem(3, 20)
+    with pytest.raises(ValueError, match=r"^fused=True cannot run here: the compiled kernels are gradient-descent "
+                                         rf"loops; {solver} runs on the Array API$"):
+        solvers.run(np.zeros((3, 1)), 0.0, X, Y, 5, 0.1, solver=solver, fused=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)  # 5 iterations to tol 0
+        result = solvers.run(np.zeros((3, 1)), 0.0, X, Y, 5, 0.1, solver=solver, fused=False)  # False is accepted
+    assert result.solver == solver
