@@ -806,3 +806,204 @@ def test_a_feature_that_is_zero_everywhere_trains_without_a_warning():
     reference = sklearn_linear.LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(X.T, y)
     np.testing.assert_allclose(np.ravel(model.w), reference.coef_[0], rtol=1e-6, atol=1e-9)
     assert model.b == pytest.approx(reference.intercept_[0], rel=1e-6)
+
+
+# --- newton_loop: train's Newton path, with the other loops' interface (session 8) ----------------------
+
+def _loop_problem(n_classes, n_x=3, m=20, seed=14):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_x, m))
+    y = rng.integers(0, n_classes, (1, m)).astype(float)
+    return X, y
+
+
+def _start(n_classes, n_x=3):
+    k = 1 if n_classes == 2 else n_classes
+    return np.zeros((n_x, k)), (np.zeros(()) if k == 1 else np.zeros((k, 1)))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_run_records_prints_and_calls_back_on_newton_as_on_the_other_loops(solver, n_classes, capsys):
+    """solvers.run(solver=newton-*, record_every=3, print_cost=True, callback) over 4 iterations: the costs of
+    iterates 0 and 3 recorded and printed, iterate 4's (the last) recorded but not printed; callback(i, cost)
+    after each iteration i = 0..3 with the cost it started from where that was recorded, else None. Every
+    cost is the plain-NumPy objective of the iterate (the iterate t is what a run of t iterations returns;
+    iterate 0 is zero, log K by hand); the result's gradient is the plain-NumPy gradient at its iterate."""
+    from test_loss import numpy_objective
+
+    from xlogreg import _loss, solvers
+
+    X, y = _loop_problem(n_classes)
+    loss = _loss.LogisticLoss(X, y, n_classes, l2=0.5)
+    s = np.ones((1, 20))
+    calls = []
+    with pytest.warns(xlogreg.ConvergenceWarning, match="4 iterations ended"):
+        result = solvers.run(*_start(n_classes), X, y, 4, 0.1, solver=solver, record_every=3, print_cost=True,
+                             callback=lambda i, cost: calls.append((i, cost)), loss=loss, tol=0.0)
+    iterates = []
+    for t in range(5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+            short = solvers.newton_loop(*_start(n_classes), X, y, t, 1, loss=loss, tol=0.0, method=solver)
+        iterates.append((short.w, np.reshape(short.b, (-1, 1))))
+    J = [numpy_objective(W, b, X, y, n_classes, s, 0.5) for W, b in iterates]
+    assert J[0] == pytest.approx(np.log(n_classes), rel=1e-15) and J[1] < J[0] - 1e-3
+    assert (result.iterations, result.solver, result.converged) == (4, solver, False)
+    assert [i for i, _ in result.costs] == [0, 3, 4]
+    np.testing.assert_allclose([c for _, c in result.costs], [J[0], J[3], J[4]], rtol=1e-12)
+    assert capsys.readouterr().out == f"Cost after iteration 0: {J[0]:f}\nCost after iteration 3: {J[3]:f}\n"
+    assert [i for i, _ in calls] == [0, 1, 2, 3] and calls[1][1] is None and calls[2][1] is None
+    np.testing.assert_allclose([calls[0][1], calls[3][1]], [J[0], J[3]], rtol=1e-12)
+    np.testing.assert_array_equal(result.w, iterates[4][0])
+    dW, db = _numpy_gradient(result.w, np.reshape(result.b, (-1, 1)), X, y, n_classes, s, 0.5)
+    np.testing.assert_allclose(result.dw, dW, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(np.reshape(result.db, (-1, 1)), db, rtol=1e-10, atol=1e-14)
+
+
+def test_newton_loop_defaults_print_nothing_and_take_ys_binary_loss(capsys):
+    """newton_loop(w, b, X, Y, n, record_every) alone: newton-cg, nothing printed, the loss Y's unweighted
+    binary loss without L2 (its costs the plain-NumPy objective with l2 = 0), tol 0 (run to the limit)."""
+    from test_loss import numpy_objective
+
+    from xlogreg import solvers
+
+    X, y = _loop_problem(2, seed=5)
+    with pytest.warns(xlogreg.ConvergenceWarning, match="^newton-cg: 2 iterations ended"):
+        result = solvers.newton_loop(np.zeros((3, 1)), np.zeros(()), X, y, 2, 1)
+    assert result.solver == "newton-cg" and result.iterations == 2 and capsys.readouterr().out == ""
+    assert result.b.shape == () and [i for i, _ in result.costs] == [0, 1, 2]
+    W, b = result.w, np.reshape(result.b, (1, 1))
+    assert result.costs[-1][1] == pytest.approx(numpy_objective(W, b, X, y, 2, np.ones((1, 20)), 0.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ctrl_c_during_a_newton_run_returns_the_last_iterate_whose_cost_is_known(solver, n_classes):
+    """The callback after iteration 2 raises KeyboardInterrupt: TrainingInterrupted carries iterate 3 (the
+    state record(3) was given, what a 3-iteration run returns), 3 iterations, the costs recorded before
+    (0, 1, 2), no gradient, the method's name, and b in the caller's shape (0-d for one column)."""
+    from xlogreg import _loss, solvers
+
+    X, y = _loop_problem(n_classes)
+    loss = _loss.LogisticLoss(X, y, n_classes, l2=0.5)
+
+    def stop_after_2(i, cost):
+        if i == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.newton_loop(*_start(n_classes), X, y, 10, 1, callback=stop_after_2, loss=loss, tol=0.0,
+                            method=solver)
+    result = info.value.result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+        three = solvers.newton_loop(*_start(n_classes), X, y, 3, 1, loss=loss, tol=0.0, method=solver)
+    assert (result.iterations, result.solver, result.dw, result.db) == (3, solver, None, None)
+    assert [i for i, _ in result.costs] == [0, 1, 2]
+    assert [c for _, c in result.costs] == [c for _, c in three.costs[:3]]
+    np.testing.assert_array_equal(result.w, three.w)
+    np.testing.assert_array_equal(result.b, three.b)
+    assert result.b.shape == (() if n_classes == 2 else (3, 1))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_ctrl_c_before_the_first_cost_returns_the_start(solver, monkeypatch):
+    """Ctrl-C before record(0) (inside the first evaluation): the start given (not zero), 0 iterations, no
+    costs, no gradient."""
+    from xlogreg import newton, solvers
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(newton, solver.replace("-", "_"), interrupted)
+    X, y = _loop_problem(2)
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.newton_loop(np.full((3, 1), 0.25), np.asarray(0.5), X, y, 10, 1, method=solver)
+    result = info.value.result
+    assert (result.iterations, result.costs, result.dw, result.db) == (0, [], None, None)
+    np.testing.assert_array_equal(result.w, np.full((3, 1), 0.25))
+    assert result.b.shape == () and float(result.b) == 0.5
+
+
+def test_newton_cg_takes_the_gram_matrix_within_its_limit_only(monkeypatch):
+    """newton_loop asks for the Gram iteration where there are more features than examples (not as many), the
+    start is zero, and the m x m float64 Gram matrix fits the limit: m = 4 needs 128 bytes; 128 is enough,
+    127 is not."""
+    from xlogreg import _loss, newton, solvers
+
+    asked = []
+    real = newton.newton_cg
+    monkeypatch.setattr(newton, "newton_cg", lambda *args, gram, **kwargs: asked.append(gram) or real(
+        *args, gram=gram, **kwargs))
+    rng = np.random.default_rng(8)
+    y = np.array([[0.0, 1.0, 0.0, 1.0]])
+    wide, square = rng.standard_normal((5, 4)), rng.standard_normal((4, 4))
+    cases = [(128, wide, np.zeros((5, 1)), True), (127, wide, np.zeros((5, 1)), False),
+             (10**9, square, np.zeros((4, 1)), False), (10**9, wide, np.full((5, 1), 0.1), False)]
+    for limit, X, w, expected in cases:
+        monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: limit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+            solvers.newton_loop(w, np.zeros(()), X, y, 2, 1, loss=_loss.LogisticLoss(X, y, l2=1.0))
+        assert asked.pop() is expected, (limit, X.shape, expected)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_the_separable_warning_compares_the_last_cost_strictly_below_its_threshold(solver, monkeypatch):
+    """The warning looks at the last recorded cost (not another): with the threshold set to exactly that cost
+    it is silent, one step above it warns, naming the cost (the plain-NumPy objective of the result) and the
+    weights' norm (NumPy's)."""
+    from test_loss import numpy_objective
+
+    from xlogreg import solvers
+
+    X, y = np.array([[-2.0, -1.0, 1.0, 2.0]]), np.array([[0.0, 0.0, 1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+        result = solvers.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
+    last = result.costs[-1][1]
+    assert result.costs[1][1] > 1e-3 > last > 0  # the costs fall; the first ones are far above the last
+    cost = numpy_objective(result.w, np.reshape(result.b, (1, 1)), X, y, 2, np.ones((1, 4)), 0.0)
+    assert cost == pytest.approx(last, rel=1e-6)
+    separable = []
+    for threshold in (last, np.nextafter(last, np.inf)):
+        monkeypatch.setattr(solvers, "SEPARABLE_COST", threshold)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always", xlogreg.ConvergenceWarning)
+            again = solvers.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
+        assert again.costs == result.costs
+        separable.append([str(w.message) for w in record if "separable" in str(w.message)])
+    assert separable[0] == [] and len(separable[1]) == 1
+    message = separable[1][0]
+    assert message.startswith(f"{solver}: the cost fell to {cost:.3g}: the training data look linearly separable")
+    assert f"after 8 iterations (norm {np.linalg.norm(result.w):.3g})" in message
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_dask_newton_iterates_are_data_not_a_growing_recipe(solver):
+    """On Dask (lazy X) every iterate is settled (computed and wrapped as data): the weights returned are a
+    one-task graph, not the recipe of every step; newton-cg iterates on X, never on the Gram matrix (which
+    eager X of more features than examples takes); both reach the optimum (plain-NumPy gradient zero)."""
+    da = pytest.importorskip("dask.array")
+    from xlogreg import _loss, newton, solvers
+
+    X, y = _loop_problem(2, n_x=30, m=12)
+    Xd, yd = da.from_array(X, chunks=(30, 6)), da.from_array(y, chunks=(1, 6))
+    grams = []
+    real = newton.newton_cg
+    with warnings.catch_warnings(), pytest.MonkeyPatch.context() as patch:
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+        patch.setattr(newton, "newton_cg", lambda *args, gram, **kwargs: grams.append(gram) or real(
+            *args, gram=gram, **kwargs))
+        result = solvers.newton_loop(da.zeros((30, 1), chunks=-1), da.zeros((), chunks=()), Xd, yd, 30, 1,
+                                     loss=_loss.LogisticLoss(Xd, yd, l2=1.0), method=solver, tol=1e-10)
+        eager = solvers.newton_loop(np.zeros((30, 1)), np.zeros(()), X, y, 30, 1,
+                                    loss=_loss.LogisticLoss(X, y, l2=1.0), method=solver, tol=1e-10)
+    assert result.converged and result.iterations >= 3 and len(result.w.__dask_graph__()) == 1
+    dW, db = _numpy_gradient(np.asarray(result.w), np.reshape(np.asarray(result.b), (1, 1)), X, y, 2,
+                             np.ones((1, 12)), 1.0)
+    assert np.abs(dW).max() < 1e-9 and abs(db[0, 0]) < 1e-9
+    assert grams == ([False, True] if solver == "newton-cg" else [])
+    np.testing.assert_allclose(np.asarray(result.w), eager.w, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(float(result.b), float(eager.b), rtol=1e-8, atol=1e-10)

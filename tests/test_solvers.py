@@ -1014,3 +1014,40 @@ def test_run_refuses_fused_true_for_newton_with_the_whole_message(solver):
         warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)  # 5 iterations to tol 0
         result = solvers.run(np.zeros((3, 1)), 0.0, X, Y, 5, 0.1, solver=solver, fused=False)  # False is accepted
     assert result.solver == solver
+
+
+# --- run passes its options on to every loop (session 8) -----------------------------------------------
+
+@pytest.mark.parametrize("solver", ["primal", "dual"])
+def test_run_passes_print_cost_callback_record_every_and_the_loss_on(solver, capsys):
+    """run(solver=..., print_cost=True, callback, record_every=2, loss with weights and L2, tol): the loop
+    named prints the costs the plain-NumPy weighted loop records, calls back after every iteration, and
+    stops where NumPy's gradient norm first reaches tol."""
+    X, labels, sw = _weighted_problem(3)
+    loss = _loss.LogisticLoss(X, labels, 3, sample_weight=sw, l2=0.3)
+    W, b, _, costs, done, converged = _numpy_gd(X, labels, 3, sw, 0.3, 40, 0.5, 2, tol=0.1)
+    assert converged and 4 < done < 40  # the premise: tol stops the NumPy loop early, at a record
+    calls = []
+    result = solvers.run(np.zeros((4, 3)), np.zeros((3, 1)), X, labels, 40, 0.5, solver=solver, record_every=2,
+                         print_cost=True, callback=lambda i, cost: calls.append((i, cost)), fused=False,
+                         loss=loss, tol=0.1)
+    assert (result.solver, result.iterations, result.converged) == (solver, done, True)
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    np.testing.assert_allclose(result.w, W, rtol=1e-10, atol=1e-13)
+    out = capsys.readouterr().out
+    assert out == "".join(f"Cost after iteration {i}: {c:f}\n" for i, c in result.costs)
+    assert [i for i, _ in calls] == list(range(done))
+    assert [c for i, c in calls if i % 2 == 0] == [c for i, c in result.costs[:-1]]
+
+
+def test_run_checks_the_last_recorded_cost_against_the_first():
+    """Three recorded costs (plain-NumPy course loop, learning rate 68): J0 = log 2, J1 = 3.67 (below ten
+    times J0), J2 = 7.17 (above it). run raises: the comparison is first against last, not first against the
+    second, nor second against last."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 6))
+    Y = (rng.random((1, 6)) > 0.5).astype(float)
+    J = _numpy_loop(X, Y, 3, 68.0, 1)[2]
+    assert np.all(np.isfinite(J)) and J[2] > 10 * J[0] + 1e-7 and J[2] / 10 < J[1] < 10 * J[0] - 1  # premise
+    with pytest.raises(solvers.TrainingDiverged, match=rf"rose from {J[0]:.6g} at the start to {J[2]:.6g} after 3 "):
+        solvers.run(np.zeros((2, 1)), 0.0, X, Y, 3, 68.0, solver="primal", record_every=1, fused=False)
