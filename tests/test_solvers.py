@@ -1051,3 +1051,128 @@ def test_run_checks_the_last_recorded_cost_against_the_first():
     assert np.all(np.isfinite(J)) and J[2] > 10 * J[0] + 1e-7 and J[2] / 10 < J[1] < 10 * J[0] - 1  # premise
     with pytest.raises(solvers.TrainingDiverged, match=rf"rose from {J[0]:.6g} at the start to {J[2]:.6g} after 3 "):
         solvers.run(np.zeros((2, 1)), 0.0, X, Y, 3, 68.0, solver="primal", record_every=1, fused=False)
+
+
+# --- the primal loop on Dask: one task per chunk of examples (session 8) --------------------------------
+
+def _dask_problem(K, weighted, seed=11, m=23):
+    """X of 5 features and 23 examples cut into 2 x 4 chunks; labels and weights cut elsewhere (3 chunks):
+    the loop must line them up with X's chunks. A start W0 in 2 chunks, b0 away from zero."""
+    import_backend("dask")
+    import dask.array as da
+
+    rng = np.random.default_rng(seed)
+    k = K if K > 2 else 1
+    X = rng.standard_normal((5, m))
+    labels = rng.integers(0, K, (1, m)).astype(np.float64)
+    sw = rng.uniform(0.5, 2.0, (1, m)) if weighted else np.ones((1, m))
+    W0, b0 = rng.standard_normal((5, k)) * 0.3, np.full((k, 1), 0.2)
+    dask = (da.from_array(X, chunks=(3, 6)), da.from_array(labels, chunks=(1, 8)),
+            da.from_array(sw, chunks=(1, 8)) if weighted else None, da.from_array(W0, chunks=(3, k)),
+            da.from_array(b0, chunks=(k, 1)))
+    return (X, labels, sw, W0, b0), dask
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("K, weighted", [(2, False), (2, True), (3, False), (3, True)])
+def test_chunked_primal_loop_against_numpy(K, weighted, l2):
+    """The Dask primal loop from a start, 7 iterations, a cost every 2: W, b, the last gradient (at the
+    iterate before the last step), the costs, 7 iterations, not converged; everything Dask, w data in its 2 chunks."""
+    import dask.array as da
+
+    (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(K, weighted)
+    loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=l2)
+    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 7, 0.5, 2, loss=loss)
+    W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, l2, 7, 0.5, 2, W0=W0, b0=b0)
+    assert all(isinstance(a, da.Array) for a in (result.w, result.b, result.dw, result.db))
+    assert (result.iterations, result.converged, result.solver) == (7, False, "primal")
+    assert len(result.w.__dask_graph__()) == result.w.npartitions == 2  # data (a task per chunk), not 7 steps
+    for got, expected in ((result.w, W), (result.b, b), (result.dw, dW), (result.db, db)):
+        np.testing.assert_allclose(got.compute(), expected, rtol=1e-12, atol=1e-13)
+    assert [i for i, _ in result.costs] == [0, 2, 4, 6]
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_chunked_primal_loop_stops_at_tol_prints_and_calls_back(K, capsys):
+    """tol on Dask: the loop stops at the first recorded iteration where NumPy's gradient norm is at most tol,
+    converged; every printed line is a recorded cost; callback(i, cost or None) after each iteration done."""
+    (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(K, True)
+    W, b, _, costs, done, converged = _numpy_gd(X, labels, K, sw, 0.3, 60, 0.5, 3, tol=0.05, W0=W0, b0=b0)
+    assert converged and 3 <= done < 60  # the premise, from NumPy
+    calls = []
+    loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
+    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 60, 0.5, 3, print_cost=True, loss=loss, tol=0.05,
+                                 callback=lambda i, cost: calls.append((i, cost)))
+    assert (result.iterations, result.converged) == (done, True)
+    np.testing.assert_allclose(result.w.compute(), W, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    assert capsys.readouterr().out == "".join(f"Cost after iteration {i}: {c:f}\n" for i, c in result.costs)
+    assert [i for i, _ in calls] == list(range(done))
+    assert [(i, c) for i, c in calls if c is not None] == result.costs[:-1]
+    assert all(c is None for i, c in calls if i % 3)
+    assert capsys.readouterr().out == ""
+    solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, loss=loss)  # print_cost is off by default
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_chunked_primal_loop_zero_iterations_and_ctrl_c(K):
+    """Zero iterations: the start, its gradient (NumPy's), nothing recorded. Ctrl-C in the callback after
+    iteration 3: the parameters after 4 steps, the gradient the last step took (at iterate 3), the costs
+    recorded so far (0 and 2)."""
+    import dask.array as da
+
+    (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(K, True)
+    loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
+    start = solvers.primal_loop(W0d, b0d, Xd, Ld, 0, 0.5, 2, loss=loss)
+    _, _, (dW0, db0), _, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 1, 0.5, 2, W0=W0, b0=b0)
+    assert (start.iterations, start.costs, start.converged) == (0, [], False)
+    assert isinstance(start.dw, da.Array) and isinstance(start.db, da.Array)
+    np.testing.assert_array_equal(start.w.compute(), W0)
+    np.testing.assert_allclose(start.dw.compute(), dW0, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(start.db.compute(), db0, rtol=1e-12, atol=1e-13)
+
+    def stop_after_3(i, cost):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(xlogreg.TrainingInterrupted) as info:
+        solvers.primal_loop(W0d, b0d, Xd, Ld, 9, 0.5, 2, callback=stop_after_3, loss=loss)
+    result = info.value.result
+    W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 4, 0.5, 2, W0=W0, b0=b0)
+    assert (result.iterations, result.solver) == (4, "primal")
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-12)
+    for got, expected in ((result.w, W), (result.b, b), (result.dw, dW), (result.db, db)):
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12, atol=1e-13)
+
+
+def test_as_data_embeds_small_dask_arrays_persists_big_ones_and_leaves_the_rest(monkeypatch):
+    """_as_data: Dask arrays of at most _EMBED_BYTES (exactly that size included) come back as data (one task
+    per chunk, same chunks and values), bigger ones persisted (one persist for all, before the compute of
+    the small ones); NumPy arrays and numbers among them come back as the very same objects; without any
+    Dask array nothing is computed."""
+    import_backend("dask")
+    import dask.array as da
+
+    monkeypatch.setattr(solvers, "_EMBED_BYTES", 80)
+    runs = []
+    real_run = solvers._dask_run
+    monkeypatch.setattr(solvers, "_dask_run", lambda f, *a: runs.append((f.__name__, len(a))) or real_run(f, *a))
+    rng = np.random.default_rng(2)
+    exact, big, plain = rng.standard_normal((10, 1)), rng.standard_normal((11, 1)), rng.standard_normal((3, 1))
+    exact_d = da.from_array(exact, chunks=5) * 2  # 80 bytes, a recipe of two steps over two chunks
+    big_d = da.from_array(big, chunks=6) + 1  # 88 bytes
+    out = solvers._as_data(exact_d, plain, big_d, 3.5)
+    assert runs == [("persist", 4), ("compute", 1)]
+    assert out[1] is plain and out[3] == 3.5
+    assert isinstance(out[0], da.Array) and out[0].chunks == exact_d.chunks
+    assert len(out[0].__dask_graph__()) == out[0].npartitions == 2  # data: one task per chunk
+    np.testing.assert_array_equal(out[0].compute(), exact * 2)
+    assert isinstance(out[2], da.Array) and out[2].chunks == big_d.chunks
+    np.testing.assert_array_equal(out[2].compute(), big + 1)
+    runs.clear()
+    small_only = solvers._as_data(exact_d, plain)
+    assert runs == [("compute", 1)] and small_only[1] is plain
+    runs.clear()
+    assert solvers._as_data(plain, 3.5) == (plain, 3.5) and runs == []
