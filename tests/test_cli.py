@@ -186,7 +186,8 @@ def test_predict_digit_pictures(digits_run, tmp_path):
     labels = re.findall(r": (not 0|0) \(P\(0\) = ([0-9.]+)\)$", proc.stdout, re.M)
     assert [label for label, _ in labels] == ["0"] * 3 + ["not 0"] * 3
     # The 8-bit round trip moves pixels by at most 0.5/255 of full scale.
-    proba = load_model(d / "digits.h5").predict_proba(flatten_images(test_x[picks], 16.0))[0]
+    model = load_model(d / "digits.h5")  # P(0) in plain NumPy from the saved weights
+    proba = ref.sigmoid(np.asarray(model.w).T @ (test_x[picks].reshape(len(picks), -1).T / 16.0) + model.b)[0]
     np.testing.assert_allclose([float(p) for _, p in labels], proba, atol=0.01)
 
 
@@ -244,8 +245,8 @@ def test_course_predict_pictures(course_run, course_paths, tmp_path):
     lines = re.findall(r"^(.+): (non-cat|cat) \(P\(cat\) = ([0-9.]+)\)$", proc.stdout, re.M)
     assert [line[0] for line in lines] == [str(p) for p in paths] + [str(tmp_path / "big_rgba.png"),
                                                                      str(tmp_path / "grey.png")]
-    model = load_model(d / "cat.h5")
-    proba = model.predict_proba(flatten_images(test_x[:8]))[0]
+    model = load_model(d / "cat.h5")  # P(cat) in plain NumPy from the saved weights
+    proba = ref.sigmoid(np.asarray(model.w).T @ (test_x[:8].reshape(8, -1).T / 255) + model.b)[0]
     np.testing.assert_allclose([float(p) for _, _, p in lines[:8]], proba, atol=5e-5)
     assert [label for _, label, _ in lines[:8]] == [["non-cat", "cat"][int(p > 0.5)] for p in proba]
 
@@ -257,7 +258,8 @@ def test_course_predict_data(course_run, course_paths):
     rows = dict(re.findall(r"^(non-cat|cat)\s+(\d+\s+\d+)$", proc.stdout, re.M))
     matrix = np.array([[int(n) for n in rows[name].split()] for name in ("non-cat", "cat")])
     test_x, test_y, _ = xlogreg.datasets.load_h5(course_paths[1])
-    pred = load_model(d / "cat.h5").predict(flatten_images(test_x))[0]
+    model = load_model(d / "cat.h5")  # the course's predict in plain NumPy from the saved weights
+    pred = ref.predict(np.asarray(model.w), model.b, test_x.reshape(len(test_x), -1).T / 255)[0]
     expected = [[np.sum((test_y[0] == t) & (pred == p)) for p in (0, 1)] for t in (0, 1)]
     np.testing.assert_array_equal(matrix, expected)
     assert np.trace(matrix) == 35
