@@ -1176,3 +1176,35 @@ def test_as_data_embeds_small_dask_arrays_persists_big_ones_and_leaves_the_rest(
     assert runs == [("compute", 1)] and small_only[1] is plain
     runs.clear()
     assert solvers._as_data(plain, 3.5) == (plain, 3.5) and runs == []
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_chunked_primal_loop_keeps_float32(K):
+    """float32 Dask data: the loop's chunk sums (gradient, bias sums, loss) stay float32, so the weights,
+    the gradient and the costs come back float32, close to the float64 NumPy loop."""
+    (X, labels, sw, W0, b0), _ = _dask_problem(K, True)
+    import dask.array as da
+
+    f32 = [da.from_array(a.astype(np.float32), chunks=c) for a, c in
+           ((X, (3, 6)), (labels, (1, 8)), (sw, (1, 8)), (W0, (3, W0.shape[1])), (b0, (b0.shape[0], 1)))]
+    Xd, Ld, swd, W0d, b0d = f32
+    loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
+    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 5, 0.5, 2, loss=loss)
+    W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 5, 0.5, 2, W0=W0, b0=b0)
+    for got, expected in ((result.w, W), (result.b, b), (result.dw, dW), (result.db, db)):
+        value = got.compute()
+        assert value.dtype == np.float32
+        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in costs], rtol=1e-5)
+
+
+def test_run_counts_the_softmax_rows_when_it_chooses_the_solver():
+    """50 features, 10 examples, 5 iterations. Binary (k = 1): dual work 50 * 100 + 5 * 100 = 5,500 against
+    primal 2 * 5 * 50 * 10 = 5,000: primal. Three classes (k = 3): 5,000 + 1,500 = 6,500 against 15,000:
+    dual."""
+    X, Y = _problem(50, 10)
+    labels = np.arange(10, dtype=np.float64).reshape(1, 10) % 3
+    binary = solvers.run(np.zeros((50, 1)), 0.0, X, Y, 5, 0.1)
+    softmax = solvers.run(np.zeros((50, 3)), np.zeros((3, 1)), X, labels, 5, 0.1,
+                          loss=_loss.LogisticLoss(X, labels, 3))
+    assert (binary.solver, softmax.solver) == ("primal", "dual")
