@@ -416,9 +416,9 @@ def _chunk_sums(X, labels, *rest, k, weighted, multinomial, with_loss):
     """One task of :func:`chunked_pass`: ``G``, ``s`` (and the loss) of a chunk, as one column."""
     xp = array_namespace(X)
     weights, rest = (rest[0], rest[1:]) if weighted else (None, rest)
-    # Dask makes zeros as a broadcast view of one element (stride 0), which BLAS cannot
-    # take: W.T @ X would fall back to a loop several times slower than the chunk's read.
-    W = xp.asarray(xp.concat(rest[:k], axis=1), copy=True)
+    # concat makes W a new contiguous array: Dask makes zeros as a broadcast view of one element
+    # (stride 0), which BLAS cannot take (W.T @ X would fall back to a loop several times slower).
+    W = xp.concat(rest[:k], axis=1)
     b = xp.concat(rest[k:], axis=0)
     targets = _loss.one_hot(labels, k) if multinomial else labels
     _, G, s, total = _loss.raw_pass(W, b, X, targets, weights, multinomial, with_loss=with_loss)
