@@ -1208,3 +1208,51 @@ def test_run_counts_the_softmax_rows_when_it_chooses_the_solver():
     softmax = solvers.run(np.zeros((50, 3)), np.zeros((3, 1)), X, labels, 5, 0.1,
                           loss=_loss.LogisticLoss(X, labels, 3))
     assert (binary.solver, softmax.solver) == ("primal", "dual")
+
+
+def test_chunked_pass_against_numpy_at_its_defaults():
+    """chunked_pass called with its defaults returns the loss too: G = X Q.T, s = sum(Q) and sum_i s_i L_i
+    (plain NumPy), softmax with weights, X cut along the features only (one chunk of examples: the
+    features are joined before the tasks), in float32 (declared and computed dtype) and float64."""
+    import_backend("dask")
+    import dask.array as da
+
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((5, 17))
+    labels = rng.integers(0, 3, (1, 17)).astype(np.float64)
+    sw = rng.uniform(0.5, 2.0, (1, 17))
+    W, b = rng.standard_normal((5, 3)) * 0.4, rng.standard_normal((3, 1)) * 0.2
+    Z = W.T @ X + b
+    P = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+    T = (np.arange(3)[:, None] == labels).astype(float)
+    Q = (P - T) * sw
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        Xd = da.from_array(X.astype(dtype), chunks=(2, 17))
+        G, s, loss = solvers.chunked_pass(da.from_array(W.astype(dtype)), da.from_array(b.astype(dtype)), Xd,
+                                          da.from_array(labels.astype(dtype)), da.from_array(sw.astype(dtype)),
+                                          True)
+        assert (G.shape, s.shape, loss.shape) == ((5, 3), (3, 1), ())
+        assert G.dtype == s.dtype == loss.dtype == dtype
+        G, s, loss = G.compute(), s.compute(), loss.compute()
+        assert G.dtype == s.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(G, X @ Q.T, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(s, Q.sum(axis=1, keepdims=True), rtol=rtol, atol=rtol)
+        assert float(loss) == pytest.approx(float((sw * -(T * np.log(P)).sum(axis=0)).sum()), rel=rtol)
+
+
+def test_primal_loop_on_dask_checks_fused_and_x():
+    """On Dask: fused=True refused with the reason (X is not a NumPy array), an unknown fused value refused by
+    name, False accepted; X with a NaN refused by its name where check_x names it."""
+    (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(2, False)
+    with pytest.raises(ValueError, match=r"^fused=True cannot run here: it needs a 2-D NumPy array; got "
+                                         r"dask\.array\.core\.Array$"):
+        solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=True)
+    with pytest.raises(ValueError, match=r"^fused must be True, False or 'auto'; got 'yes'$"):
+        solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused="yes")
+    assert solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=False).iterations == 2
+    X_nan = X.copy()
+    X_nan[2, 9] = np.nan
+    import dask.array as da
+
+    with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
+        solvers.primal_loop(W0d, b0d, da.from_array(X_nan, chunks=(3, 6)), Ld, 2, 0.5, 1, check_x="X")
