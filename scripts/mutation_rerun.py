@@ -25,9 +25,7 @@ that many seconds (reported as ``rc=alarm``: a hang, not a verdict).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import io
 import os
 import signal
 import sys
@@ -42,6 +40,22 @@ def pytest_collection_modifyitems(session, config, items):
         return next((i for i, s in enumerate(first) if s in item.nodeid), len(first))
 
     items.sort(key=rank)
+
+
+class _Report:
+    """pytest plugin: the first test that failed or errored, and how many passed."""
+
+    def __init__(self):
+        self.passed, self.first = 0, None
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed and self.first is None:
+            self.first = f"{'FAILED' if report.when == 'call' else 'ERROR'} {report.nodeid}"
+        elif report.passed and report.when == "call":
+            self.passed += 1
+
+    def summary(self):
+        return self.first or f"{self.passed} passed"
 
 
 def _alarm(*_):
@@ -75,20 +89,18 @@ def main(argv=None):
                 module, functions = spec.split(":")
                 for function in functions.split(","):
                     getattr(importlib.import_module(module), function).cache_clear()
-            buffer = io.StringIO()
+            report = _Report()
             start = time.time()
             signal.alarm(args.limit)
-            try:
-                with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-                    rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-p", "mutation_rerun", *pytest_args])
+            try:  # pytest's output goes to this script's own (a StringIO in its place breaks tests using fileno)
+                rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-p", "mutation_rerun", *pytest_args],
+                                 plugins=[report])
             except KeyboardInterrupt:
                 rc = "alarm"
             finally:
                 signal.alarm(0)
-            lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
-            failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))][:1]
             verdict = {1: "killed", 0: "survived"}.get(rc, f"rc={rc}")
-            out.write(f"{name}: {verdict} {time.time() - start:.1f}s {failed or lines[-1:]}\n")
+            out.write(f"{name}: {verdict} {time.time() - start:.1f}s {report.summary()}\n")
             out.flush()
 
 
