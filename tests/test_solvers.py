@@ -1256,3 +1256,17 @@ def test_primal_loop_on_dask_checks_fused_and_x():
 
     with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
         solvers.primal_loop(W0d, b0d, da.from_array(X_nan, chunks=(3, 6)), Ld, 2, 0.5, 1, check_x="X")
+
+
+def test_run_keeps_dask_on_the_primal_where_the_gram_matrix_would_outgrow_x():
+    """10 features, 12 examples, 100 iterations: dual work 10 * 144 + 100 * 144 = 15,840 against primal
+    2 * 100 * 10 * 12 = 24,000, so NumPy takes the dual; on Dask (lazy) a Gram matrix bigger than X
+    (m > n_x) is not formed, and run takes the primal."""
+    import_backend("dask")
+    import dask.array as da
+
+    X, Y = _problem(10, 12)
+    eager = solvers.run(np.zeros((10, 1)), 0.0, X, Y, 100, 0.1)
+    lazy = solvers.run(da.zeros((10, 1)), 0.0, da.from_array(X, chunks=(10, 6)), da.from_array(Y, chunks=(1, 6)),
+                       100, 0.1)
+    assert (eager.solver, lazy.solver) == ("dual", "primal")
