@@ -2,7 +2,7 @@
 
 import importlib.util
 
-# xlogreg/_kernels.py is the optional numba module (the "fast" extra): where numba is not
+# xlogreg/data/_kernels.py is the optional numba module (the "fast" extra): where numba is not
 # installed there is nothing in it to import or test (tests/test_fused.py skips, or fails
 # where XLOGREG_REQUIRE_BACKENDS names numba).
-collect_ignore = [] if importlib.util.find_spec("numba") is not None else ["xlogreg/_kernels.py"]
+collect_ignore = [] if importlib.util.find_spec("numba") is not None else ["xlogreg/data/_kernels.py"]

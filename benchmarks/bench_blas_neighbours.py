@@ -6,7 +6,7 @@
 For X of 315 MB in C order (200 features, float32 and float64) it times, in one run:
 
 * ``w.T @ X`` alone (BLAS, one read of X: the limit);
-* the compiled pass (:class:`xlogreg._fused.PrimalPass`) back to back, as ``train``'s loop calls it;
+* the compiled pass (:class:`xlogreg.data.compiled.PrimalPass`) back to back, as ``train``'s loop calls it;
 * the compiled pass right after a ``w.T @ X``, and ``w.T @ X`` right after a compiled pass, alternating;
 * ``PrimalPass.logits`` (the compiled ``W.T X + b``) right after a compiled pass.
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_core import machine  # noqa: E402
 from bench_layouts import problem  # noqa: E402
 
-from xlogreg import _fused  # noqa: E402
+from xlogreg.data import compiled as data_compiled  # noqa: E402
 
 
 def seconds(f):
@@ -43,7 +43,7 @@ def bench(dtype, megabytes=315, n_x=200, repeats=6):
     rng = np.random.default_rng(1)
     W = (rng.standard_normal((n_x, 1)) * 0.05).astype(dtype)
     b = np.full((1, 1), 0.1, dtype)
-    one_pass = _fused.PrimalPass(X, y.reshape(1, m).astype(dtype), None, False)
+    one_pass = data_compiled.PrimalPass(X, y.reshape(1, m).astype(dtype), None, False)
     matvec = lambda: W.T @ X  # noqa: E731
     compiled = lambda: one_pass(W, b)  # noqa: E731
     logits = lambda: one_pass.logits(W, b)  # noqa: E731
@@ -76,7 +76,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args()
-    if not _fused.available():
+    if not data_compiled.available():
         sys.exit("numba is not installed: pip install 'xlogreg[fast]'")
     rows = [bench(dtype) for dtype in (np.float32, np.float64)]
     print("times over one w.T @ X alone, min (median) of 6")

@@ -11,7 +11,7 @@
     ``w.T @ X`` over the same X (one read of X from memory: the limit), for X
     of a few hundred MB in float32 and float64. Target: <= 1.5x. Timed: what
     ``solver="primal"`` picks (the compiled one-pass iteration of
-    ``xlogreg._fused`` where numba is installed), the Array API loop, and the
+    ``xlogreg.data.compiled`` where numba is installed), the Array API loop, and the
     plain two-pass loop where the Array API loop uses blocks.
 (c) Time to reach the course's final training cost (0.140872) against
     scikit-learn's ``LogisticRegression`` without penalty (lbfgs) on the same
@@ -46,6 +46,8 @@ import numpy as np
 import xlogreg
 from xlogreg import _backends, _machine, solvers
 from xlogreg.core import zeros_like_params
+from xlogreg.solvers import gd
+from xlogreg.data import blocks as data_blocks, compiled as data_compiled
 
 DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR",
                                        pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"))
@@ -248,7 +250,7 @@ def bench_memory_limit(repeats, megabytes, n_xs, iterations):
             m = int(megabytes * 2**20 / (n_x * np.dtype(dtype).itemsize))
             X, Y = synthetic(n_x, m, dtype)
             w, b = zeros_like_params(X)
-            fused, block = solvers.choose_fused(X), solvers.choose_block(X)
+            fused, block = data_compiled.choose_fused(X), data_blocks.choose_block(X)
 
             def loop(**how):
                 def run():
@@ -256,7 +258,7 @@ def bench_memory_limit(repeats, megabytes, n_xs, iterations):
                     # timing, as a default run (record_every=100) does once per 100 iterations. It is a
                     # pass over m logits (~19 ms for a million float32: NumPy's log1p is scalar), so
                     # 10 iterations per timing would charge each iteration ten times its share
-                    return solvers.primal_loop(w, b, X, Y, iterations, 0.01, iterations + 1, **how).w
+                    return gd.primal_loop(w, b, X, Y, iterations, 0.01, iterations + 1, **how).w
                 return run
 
             contenders = {"w.T @ X": lambda: w.T @ X, "primal (auto)": loop(fused=fused)}
@@ -339,7 +341,7 @@ def bench_blocks(repeats, megabytes, n_x, iterations):
             w, b = zeros_like_params(X)
 
             def loop(block):
-                return lambda: solvers.primal_loop(w, b, X, Y, iterations, 0.01, iterations + 1,
+                return lambda: gd.primal_loop(w, b, X, Y, iterations, 0.01, iterations + 1,
                                                    block=block, fused=False).w
 
             contenders = {"w.T @ X": lambda: w.T @ X, "plain": loop(None)}

@@ -34,7 +34,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_core import machine, ratio, side_by_side, summary  # noqa: E402
 
 import xlogreg  # noqa: E402
-from xlogreg import solvers  # noqa: E402
+
+from xlogreg.data import compiled as data_compiled  # noqa: E402
 
 
 def problem(n_x, m, dtype, order, classes, seed=0):
@@ -69,7 +70,7 @@ def bench(n_x, megabytes, dtype, order, classes, iterations, repeats):
     contenders = {"w.T @ X": lambda: w.T @ X, "train (auto)": train(),
                   "train (fused=True)": train(fused=True), "train (fused=False)": train(fused=False)}
     times = side_by_side(contenders, repeats)
-    row["auto_fused"] = bool(solvers.choose_fused(X, iterations))  # after the warm-up loaded the kernels
+    row["auto_fused"] = bool(data_compiled.choose_fused(X, iterations))  # after the warm-up loaded the kernels
     matvec = summary(times["w.T @ X"])
     row["matvec_s"] = matvec
     row["GB_per_s"] = X.nbytes / matvec["min"] / 1e9

@@ -34,6 +34,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_core import _fmt, machine, ratio, side_by_side, summary  # noqa: E402
 
 from xlogreg import _loss, solvers  # noqa: E402
+from xlogreg.solvers import dual  # noqa: E402
 
 
 def _problem(n_x, m, K, dtype, order, seed=0):

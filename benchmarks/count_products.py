@@ -5,7 +5,7 @@ preconditioner, on the problems of bench_solvers.py. Counts, not timings: the sa
     python benchmarks/count_products.py --json out.json
 
 For each problem (C = 1, so ``l2 = 1``) and ``tol`` 1e-4 (the estimator's default) and 1e-5, it runs
-:func:`xlogreg.newton.newton_cg` from zero with ``precondition`` False and True, and prints the
+:func:`xlogreg.solvers.newton.newton_cg` from zero with ``precondition`` False and True, and prints the
 iterations, the Hessian-vector products, the passes over X in all (each product two, each gradient two,
 each Newton iteration's probabilities one, each diagonal one) and the gap of the objective (float64) to
 a tight optimum (newton-cg at tol 1e-11, float64). The course data runs on the Gram matrix, where no
@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_solvers import problems  # noqa: E402
 
-from xlogreg import _loss, newton  # noqa: E402
+from xlogreg import _loss  # noqa: E402
+from xlogreg.solvers import newton  # noqa: E402
 
 NAMES = ("breast_cancer", "digits", "classification_100k", "classification_50k_10_float32")
 

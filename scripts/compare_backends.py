@@ -45,6 +45,7 @@ except ImportError:
 
 import xlogreg
 from xlogreg import _backends, solvers
+from xlogreg.data import compiled as data_compiled
 
 DATA_DIR = pathlib.Path(os.environ.get("XLOGREG_DATA_DIR",
                                        pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"))
@@ -111,13 +112,13 @@ def time_loop(X, Y, solver, iterations, repeats, learning_rate):
         solver = solvers.choose_solver(*X.shape, iterations, itemsize, lazy=is_dask_array(X))
     # The compiled primal pass is what "auto" picks for a training run long enough to pay for loading
     # it (~1 s, once per process); a timing here runs only a few iterations, so it is chosen from X alone.
-    fused = True if solver == "primal" and solvers.choose_fused(X) else "auto"
+    fused = True if solver == "primal" and data_compiled.choose_fused(X) else "auto"
     once(min(iterations, 3))  # warm-up: JIT compilation, memory pools, caches
     runs = [once(iterations) for _ in range(repeats)]
     seconds = [t / iterations for t, _ in runs]
     ran = runs[0][1]
     if ran == "primal" and fused is True:
-        ran = "primal, compiled"  # xlogreg._fused: one read of X per iteration (numba)
+        ran = "primal, compiled"  # xlogreg.data.compiled: one read of X per iteration (numba)
     return min(seconds), statistics.median(seconds), ran
 
 

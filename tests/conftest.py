@@ -173,12 +173,12 @@ def import_backend(name):
 
 @pytest.fixture
 def numba_kernel():
-    """The compiled one-pass primal iteration (xlogreg._fused); skips, or fails when "numba" is required."""
-    from xlogreg import _fused
+    """The compiled one-pass primal iteration (xlogreg.data.compiled); skips, or fails when "numba" is required."""
+    from xlogreg.data import compiled as data_compiled
 
-    if not _fused.available():
+    if not data_compiled.available():
         Missing("numba", "numba is not installed (pip install 'xlogreg[fast]')", "numba" in REQUIRED).resolve()
-    return _fused
+    return data_compiled
 
 
 @pytest.fixture(scope="session")

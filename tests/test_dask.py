@@ -30,6 +30,8 @@ import pytest
 import _reference as ref
 import xlogreg
 from xlogreg import _backends, datasets, solvers
+from xlogreg.solvers import gd
+from xlogreg.data import dask as data_dask
 
 try:
     import dask
@@ -257,11 +259,11 @@ def test_chunked_pass_matches_a_numpy_reference(n_classes, weighted):
     Wd, bd = da.from_array(W, chunks=(15, k)), da.from_array(b)
     sd = da.from_array(s, chunks=(1, 70)) if weighted else None
     for Yd in (da.from_array(labels, chunks=(1, 120)), da.from_array(labels, chunks=(1, 200)), da.from_array(labels)):
-        got = dask.compute(*solvers.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1))
+        got = dask.compute(*gd.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1))
         assert_close(got[0], X @ Q.T, 1e-12, "G")
         assert_close(got[1], Q.sum(axis=1, keepdims=True), 1e-12, "s")
         assert_close(got[2], np.sum(L * s), 1e-12, "loss")
-    assert solvers.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1, with_loss=False)[2] is None
+    assert gd.chunked_pass(Wd, bd, Xd, Yd, sd, k > 1, with_loss=False)[2] is None
 
 
 def test_lazy_solver_choice_is_primal_for_big_m():
@@ -280,13 +282,13 @@ def test_graph_does_not_grow_and_each_chunk_is_read_once_per_iteration(synthetic
     X, Y, _ = datasets.open_lazy(synthetic_path, chunk_examples=700)
     chunks = X.numblocks[1]
     graph_sizes, reads = [], []
-    materialize = solvers._materialize
+    materialize = data_dask.materialize
 
     def measuring(*arrays):
         graph_sizes.append(sum(len(a.__dask_graph__()) for a in arrays if hasattr(a, "__dask_graph__")))
         return materialize(*arrays)
 
-    monkeypatch.setattr(solvers, "_materialize", measuring)
+    monkeypatch.setattr(data_dask, "materialize", measuring)
     model = xlogreg.train(X, Y, num_iterations=12, learning_rate=0.5, solver="primal", record_every=4,
                           callback=lambda i, cost: reads.append(counter.reads))
     # The graph of iteration i has the same size for every i (recording ones carry the cost too).
@@ -481,8 +483,8 @@ def test_small_dual_state_iterates_off_dask(monkeypatch):
     """The dual's small state is computed once and iterated outside Dask: the number of Dask
     computations does not grow with the iterations, and the result equals NumPy's."""
     calls = []
-    real = solvers._dask_run
-    monkeypatch.setattr(solvers, "_dask_run", lambda f, *a: calls.append(f.__name__) or real(f, *a))
+    real = data_dask.dask_run
+    monkeypatch.setattr(data_dask, "dask_run", lambda f, *a: calls.append(f.__name__) or real(f, *a))
     rng = np.random.default_rng(7)
     X = rng.standard_normal((300, 40))
     Y = (rng.random((1, 40)) < 1 / (1 + np.exp(-X[:1]))).astype(np.float64)
@@ -503,7 +505,7 @@ def test_fused_true_is_refused_on_a_dask_primal():
     """The compiled kernels take NumPy arrays only: asked for on a Dask X, a clear error, not a silent no."""
     X, Y = da.ones((4, 10), chunks=(4, 5)), da.zeros((1, 10), chunks=(1, 5))
     with pytest.raises(ValueError, match="fused=True cannot run here"):
-        solvers.primal_loop(da.zeros((4, 1)), da.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+        gd.primal_loop(da.zeros((4, 1)), da.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
 
 
 def test_cli_predict_data_on_dask_reads_the_file_in_chunks_not_whole(synthetic_path, tmp_path, monkeypatch, capsys):

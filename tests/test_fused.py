@@ -1,4 +1,4 @@
-"""The optional compiled kernels (xlogreg._fused, xlogreg._kernels) against plain NumPy, and their use
+"""The optional compiled kernels (xlogreg.data.compiled, xlogreg.data._kernels) against plain NumPy, and their use
 by the primal and dual loops."""
 
 import os
@@ -12,7 +12,9 @@ import pytest
 
 import xlogreg
 from xlogreg import solvers
-from xlogreg.solvers import choose_fused
+from xlogreg.data.compiled import choose_fused
+from xlogreg.solvers import dual, gd
+from xlogreg.data import compiled as data_compiled
 
 
 def _reference(wh, bh, X, C):
@@ -51,12 +53,12 @@ def test_half_gradient_matches_numpy(numba_kernel, monkeypatch, n_x, m, dtype, t
 
 def test_tile_sizes(monkeypatch):
     """On the recorded machine's L1d (32 KiB): tiles of 16 KiB, interleaved above 4 KiB (tests/test_machine.py)."""
-    from xlogreg import _fused
+    from xlogreg.data import compiled as data_compiled
 
     monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K")
-    assert _fused.tile_examples(100, 4) == 40 and _fused.tile_examples(100, 8) == 20
-    assert _fused.tile_examples(1, 8) == 64 and _fused.tile_examples(512, 8) == 4
-    assert _fused.tile_examples(1000, 4) == 4 and _fused.tile_examples(1000, 8) == 0  # 8000 bytes: interleaved
+    assert data_compiled.tile_examples(100, 4) == 40 and data_compiled.tile_examples(100, 8) == 20
+    assert data_compiled.tile_examples(1, 8) == 64 and data_compiled.tile_examples(512, 8) == 4
+    assert data_compiled.tile_examples(1000, 4) == 4 and data_compiled.tile_examples(1000, 8) == 0  # 8000 bytes: interleaved
 
 
 @pytest.mark.parametrize("loop", ["tiles", "interleaved"])
@@ -168,7 +170,7 @@ def test_fused_primal_loop_matches_course_loop(numba_kernel, dtype, tol):
             costs.append(float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))))
         w, b = w - 0.2 * X @ (A - Y).T / 203, b - 0.2 * np.mean(A - Y)
     Xd = np.asfortranarray(X.astype(dtype))
-    result = solvers.primal_loop(np.zeros((30, 1), dtype), np.asarray(0.0, dtype), Xd, Y.astype(dtype),
+    result = gd.primal_loop(np.zeros((30, 1), dtype), np.asarray(0.0, dtype), Xd, Y.astype(dtype),
                                  40, 0.2, 10, fused=True)
     assert result.w.dtype == result.b.dtype == result.dw.dtype == dtype
     np.testing.assert_allclose(result.w, w, rtol=0, atol=tol * np.max(np.abs(w)))
@@ -181,8 +183,8 @@ def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
     X, Y, *_ = course_data
     assert X.flags.f_contiguous and X.nbytes == 12288 * 209 * 8  # 20.5 MB, columns contiguous
     w, b = np.zeros((X.shape[0], 1)), np.asarray(0.0)
-    plain = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=False, block=None)
-    fused = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=True)
+    plain = gd.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=False, block=None)
+    fused = gd.primal_loop(w, b, X, Y, 300, 0.005, 50, fused=True)
     for got, want in ((fused.w, plain.w), (fused.dw, plain.dw)):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
     np.testing.assert_allclose([c for _, c in fused.costs], [c for _, c in plain.costs], rtol=1e-12)
@@ -191,29 +193,29 @@ def test_fused_primal_loop_on_course_data(numba_kernel, course_data):
 def test_choose_fused_only_for_big_contiguous_numpy(numba_kernel, monkeypatch):
     monkeypatch.setattr(numba_kernel, "loaded", lambda: False)  # as in a new process
     X = np.asfortranarray(np.ones((10, 20)))  # 1600 bytes
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1600)
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 1600)
     assert choose_fused(X)
     assert choose_fused(np.ascontiguousarray(X))  # rows contiguous: the C-order pass
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1601)
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 1601)
     assert not choose_fused(X)
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 1000)
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 1000)
     # given the iterations: only if the reads it saves take longer than loading the kernels.
     # By hand, for a load of 2 s and reads at 1 GB/s: 2 s x 1e9 B/s / 1600 B = 1,250,000 iterations.
-    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 2.0)
-    monkeypatch.setattr(solvers, "FUSED_READ_BYTES_PER_S", 1e9)
+    monkeypatch.setattr(data_compiled, "FUSED_LOAD_S", 2.0)
+    monkeypatch.setattr(data_compiled, "FUSED_READ_BYTES_PER_S", 1e9)
     assert choose_fused(X, 1_250_000) and choose_fused(X, 1_250_001) and not choose_fused(X, 1_249_999)
     assert not choose_fused(X.astype(np.float32, order="F")[:, :5])  # 400 bytes: too small
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 0)
     assert not choose_fused(np.ones((10, 40))[:, ::2])  # a strided view: neither order
     monkeypatch.setattr(numba_kernel, "loaded", lambda: True)  # loaded already: no load to pay for
-    assert choose_fused(X, 1) and solvers.choose_fused_dual(np.ones((3, 3)), 1)
+    assert choose_fused(X, 1) and data_compiled.choose_fused_dual(np.ones((3, 3)), 1)
 
 
 def test_loaded_says_whether_this_process_has_loaded_the_kernels(numba_kernel):
     """Checked in a new process: False before the first use, True after."""
-    code = ("import numpy as np; from xlogreg import _fused; a = _fused.loaded(); "
-            "_fused.PrimalPass(np.ones((2, 3)), np.zeros((1, 3)), None, False)(np.zeros((2, 1)), np.zeros((1, 1))); "
-            "print(a, _fused.loaded())")
+    code = ("import numpy as np; from xlogreg.data import compiled as data_compiled; a = data_compiled.loaded(); "
+            "data_compiled.PrimalPass(np.ones((2, 3)), np.zeros((1, 3)), None, False)(np.zeros((2, 1)), np.zeros((1, 1))); "
+            "print(a, data_compiled.loaded())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])})
     assert out.stdout.split() == ["False", "True"]
@@ -223,39 +225,39 @@ def test_loaded_says_whether_this_process_has_loaded_the_kernels(numba_kernel):
 def test_fused_true_is_refused_where_it_cannot_run(numba_kernel):
     X, Y = np.ones((4, 20))[:, ::2], np.zeros((1, 10))
     with pytest.raises(ValueError, match="fused=True cannot run here: .*C or Fortran order"):
-        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+        gd.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
-        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), Y, 1, 0.1, 1, fused="yes")
+        gd.primal_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), Y, 1, 0.1, 1, fused="yes")
 
 
 def test_fused_true_without_numba_names_the_fix(monkeypatch):
     """Runs everywhere: numba reported missing."""
-    from xlogreg import _fused
+    from xlogreg.data import compiled as data_compiled
 
-    monkeypatch.setattr(_fused, "available", lambda: False)
+    monkeypatch.setattr(data_compiled, "available", lambda: False)
     X, Y = np.asfortranarray(np.ones((4, 10))), np.zeros((1, 10))
     assert not choose_fused(X)
     with pytest.raises(ValueError, match=r"needs numba \(pip install 'xlogreg\[fast\]'\)"):
-        solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
+        gd.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
 
 
 def test_train_uses_the_fused_pass_where_chosen(numba_kernel, monkeypatch):
     """xlogreg.train(solver="primal") goes through the compiled pass for a big Fortran-ordered X."""
-    from xlogreg import _fused
+    from xlogreg.data import compiled as data_compiled
 
-    monkeypatch.setattr(_fused, "loaded", lambda: False)  # as in a new process
+    monkeypatch.setattr(data_compiled, "loaded", lambda: False)  # as in a new process
     calls = []
-    real = _fused.PrimalPass.__call__
-    monkeypatch.setattr(_fused.PrimalPass, "__call__", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 0)
+    real = data_compiled.PrimalPass.__call__
+    monkeypatch.setattr(data_compiled.PrimalPass, "__call__", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 0)
     wh, bh, X, C = _data(8, 50, np.float64)
     Y = (C < 0).astype(np.float64)
     xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
     assert calls == []  # 7 reads of 3 KB save less than loading the kernels would cost
-    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 0.0)
+    monkeypatch.setattr(data_compiled, "FUSED_LOAD_S", 0.0)
     model = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
     assert len(calls) == 7
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 2**62)
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 2**62)
     again = xlogreg.train(X, Y, num_iterations=7, learning_rate=0.1, solver="primal")
     assert len(calls) == 7
     np.testing.assert_allclose(model.w, again.w, rtol=0, atol=1e-13 * np.max(np.abs(again.w)))
@@ -274,7 +276,7 @@ def test_concurrent_calls_from_threads(numba_kernel):
         assert float(s) == pytest.approx(float(s_ref), abs=1e-12 * H.shape[1])
 
 
-# The compiled dual loop (xlogreg._fused.dual_steps) ----------------------------------------------
+# The compiled dual loop (xlogreg.data.compiled.dual_steps) ----------------------------------------------
 
 
 def _gram_problem(m, dtype, seed=0):
@@ -363,15 +365,15 @@ def test_fused_dual_loop_matches_the_array_api_loop_on_course_data(numba_kernel,
     """The course run (2000 iterations at 0.005) compiled vs the Array API dual loop, and vs the primal."""
     X, Y, *_ = course_data
     w, b = np.zeros((X.shape[0], 1)), np.asarray(0.0)
-    plain = solvers.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=False)
-    fused = solvers.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=True)
+    plain = dual.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=False)
+    fused = dual.dual_loop(w, b, X, Y, 2000, 0.005, 100, fused=True)
     for got, want in ((fused.w, plain.w), (fused.dw, plain.dw)):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
     assert float(fused.b) == pytest.approx(float(plain.b), rel=1e-12)
     np.testing.assert_allclose([c for _, c in fused.costs], [c for _, c in plain.costs], rtol=1e-12)
     assert fused.iterations == 2000 and len(fused.costs) == 20
-    primal = solvers.primal_loop(w, b, X, Y, 300, 0.005, 100, fused=False)
-    short = solvers.dual_loop(w, b, X, Y, 300, 0.005, 100, fused=True)
+    primal = gd.primal_loop(w, b, X, Y, 300, 0.005, 100, fused=False)
+    short = dual.dual_loop(w, b, X, Y, 300, 0.005, 100, fused=True)
     np.testing.assert_allclose(short.w, primal.w, rtol=0, atol=1e-9 * np.max(np.abs(primal.w)))
 
 
@@ -379,7 +381,7 @@ def test_fused_dual_loop_matches_the_array_api_loop_on_course_data(numba_kernel,
 def test_fused_dual_loop_records_and_calls_back_like_the_array_api_loop(numba_kernel, monkeypatch, dtype):
     """Calls of 3 iterations (a small chunk) that must stop at every 7th, recorded, iteration:
     the same costs at the same iterations, one callback per iteration in order, the same result."""
-    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 20 * 20)
+    monkeypatch.setattr(dual, "DUAL_CHUNK_WORK", 3 * 20 * 20)
     calls = []
     monkeypatch.setattr(numba_kernel, "loaded", lambda: False)  # as in a new process
     real = numba_kernel.dual_steps
@@ -390,7 +392,7 @@ def test_fused_dual_loop_records_and_calls_back_like_the_array_api_loop(numba_ke
     runs = {}
     for fused in (False, True):
         seen = []
-        result = solvers.dual_loop(np.zeros((50, 1), dtype), np.asarray(0.0, dtype), X, Y, 30, 0.1, 7,
+        result = dual.dual_loop(np.zeros((50, 1), dtype), np.asarray(0.0, dtype), X, Y, 30, 0.1, 7,
                                    callback=lambda i, c: seen.append((i, c)), fused=fused)
         runs[fused] = result, seen
     assert calls == [3, 3, 1, 3, 3, 1, 3, 3, 1, 3, 3, 1, 2]  # 30 iterations, never past 0, 7, 14, 21, 28
@@ -417,10 +419,10 @@ def test_interrupted_fused_dual_loop_reports_the_iterations_it_completed(numba_k
 
     w, b = np.zeros((30, 1)), np.asarray(0.0)
     with pytest.raises(solvers.TrainingInterrupted) as info:
-        solvers.dual_loop(w, b, X, Y, 100, 0.1, 10, callback=stop_at_7, fused=True)
+        dual.dual_loop(w, b, X, Y, 100, 0.1, 10, callback=stop_at_7, fused=True)
     partial = info.value.result
     assert partial.iterations == 10
-    reference = solvers.primal_loop(w, b, X, Y, 10, 0.1, 10, fused=False)
+    reference = gd.primal_loop(w, b, X, Y, 10, 0.1, 10, fused=False)
     np.testing.assert_allclose(partial.w, reference.w, rtol=0, atol=1e-12 * np.max(np.abs(reference.w)))
 
 
@@ -429,10 +431,10 @@ def test_fused_dual_is_refused_where_it_cannot_run(numba_kernel):
 
     X, Y = xps.ones((4, 10), dtype=xps.float64), xps.zeros((1, 10), dtype=xps.float64)
     with pytest.raises(ValueError, match="fused=True cannot run here: it needs a 2-D NumPy array"):
-        solvers.dual_loop(xps.zeros((4, 1), dtype=xps.float64), xps.asarray(0.0, dtype=xps.float64), X, Y, 1, 0.1, 1,
+        dual.dual_loop(xps.zeros((4, 1), dtype=xps.float64), xps.asarray(0.0, dtype=xps.float64), X, Y, 1, 0.1, 1,
                           fused=True)
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 1"):
-        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), np.zeros((1, 10)), 1, 0.1, 1, fused=1)
+        dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), np.ones((4, 10)), np.zeros((1, 10)), 1, 0.1, 1, fused=1)
 
 
 def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, monkeypatch):
@@ -449,10 +451,10 @@ def test_train_uses_the_compiled_dual_loop_where_asked_or_long(numba_kernel, mon
     model = xlogreg.train(X, Y, num_iterations=250, learning_rate=0.1, solver="dual", fused=True)
     assert calls == [100, 100, 50]
     # By hand, for a load of 0.5 s and 2e-5 s saved per iteration: 25,000 iterations pay for it.
-    monkeypatch.setattr(solvers, "FUSED_LOAD_S", 0.5)
-    monkeypatch.setattr(solvers, "FUSED_DUAL_SAVES_S", 2e-5)
-    assert solvers.choose_fused_dual(np.ones((3, 3)), 25_001)
-    assert not solvers.choose_fused_dual(np.ones((3, 3)), 24_999)
+    monkeypatch.setattr(data_compiled, "FUSED_LOAD_S", 0.5)
+    monkeypatch.setattr(data_compiled, "FUSED_DUAL_SAVES_S", 2e-5)
+    assert data_compiled.choose_fused_dual(np.ones((3, 3)), 25_001)
+    assert not data_compiled.choose_fused_dual(np.ones((3, 3)), 24_999)
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got 'yes'"):
         xlogreg.train(X, Y, num_iterations=5, fused="yes")
     with pytest.raises(ValueError, match="fused must be True, False or 'auto'; got None"):
@@ -466,10 +468,10 @@ def test_a_new_process_loads_the_kernels_from_numbas_cache(numba_kernel, tmp_pat
     inside a function, as they first were, they were compiled again in every process, 5-6 s)."""
     code = """if True:
         import numpy as np
-        from xlogreg import _fused
+        from xlogreg.data import compiled as data_compiled
         X = np.asfortranarray(np.ones((5, 9)))
-        _fused.half_gradient(np.zeros((5, 1)), np.asarray(0.0), X, np.ones((1, 9)))
-        _fused.dual_steps(_fused.dual_rows(X.T @ X), np.zeros((1, 9)), np.ones((1, 9)), np.zeros((1, 9)), 2)
+        data_compiled.half_gradient(np.zeros((5, 1)), np.asarray(0.0), X, np.ones((1, 9)))
+        data_compiled.dual_steps(data_compiled.dual_rows(X.T @ X), np.zeros((1, 9)), np.ones((1, 9)), np.zeros((1, 9)), 2)
     """
     root = pathlib.Path(__file__).resolve().parents[1]
     env = dict(os.environ, NUMBA_DEBUG_CACHE="1", NUMBA_CACHE_DIR=str(tmp_path),
@@ -570,16 +572,16 @@ def test_primal_pass_saturates_without_nan(numba_kernel):
 def test_rows_block_sizes(monkeypatch):
     """Worked by hand: 512 KiB of X per block (a quarter of a 2 MiB L2; 16 KiB of logits for k > 1), a
     multiple of 16, 64 to 4096 examples (16 for k > 1)."""
-    from xlogreg import _fused
+    from xlogreg.data import compiled as data_compiled
 
     monkeypatch.setenv("XLOGREG_MACHINE", "l2=2M")
 
-    assert _fused.rows_block(200, 1, 8) == 320  # 524288 / 1600 = 327.7
-    assert _fused.rows_block(100, 1, 4) == 1296  # 524288 / 400 = 1310.7
-    assert _fused.rows_block(1, 1, 8) == 4096 and _fused.rows_block(12288, 1, 4) == 64
-    assert _fused.rows_block(200, 10, 8) == 192  # 16384 / 80 = 204.8
-    assert _fused.rows_block(200, 10, 4) == 400  # 16384 / 40 = 409.6; 524288 / 800 = 655
-    assert _fused.rows_block(5000, 10, 8) == 16  # 524288 / 40000 = 13.1
+    assert data_compiled.rows_block(200, 1, 8) == 320  # 524288 / 1600 = 327.7
+    assert data_compiled.rows_block(100, 1, 4) == 1296  # 524288 / 400 = 1310.7
+    assert data_compiled.rows_block(1, 1, 8) == 4096 and data_compiled.rows_block(12288, 1, 4) == 64
+    assert data_compiled.rows_block(200, 10, 8) == 192  # 16384 / 80 = 204.8
+    assert data_compiled.rows_block(200, 10, 4) == 400  # 16384 / 40 = 409.6; 524288 / 800 = 655
+    assert data_compiled.rows_block(5000, 10, 8) == 16  # 524288 / 40000 = 13.1
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
@@ -587,7 +589,7 @@ def test_rows_block_sizes(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_x, m", [(7, 130), (300, 1003), (4099, 37)])
 def test_a_non_finite_entry_anywhere_makes_the_pass_gradient_non_finite(numba_kernel, order, k, dtype, n_x, m):
-    """What ``solvers._check_x_by_pass`` rests on: one NaN or infinity anywhere in X (the first and last
+    """What ``gd._check_x_by_pass`` rests on: one NaN or infinity anywhere in X (the first and last
     entries, the remainder rows of the unrolled loops, a random spot), even at an example of weight 0 and
     from W = 0, makes G or s of the compiled pass not finite."""
     rng = np.random.default_rng(n_x + m + k)

@@ -9,7 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from xlogreg import _fused, _machine, solvers
+from xlogreg.data import compiled as data_compiled
+from xlogreg import _machine, solvers
+from xlogreg.solvers import _loop
+from xlogreg.data import blocks as data_blocks
 
 RECORDED = "l1d=32K,l2=512K,l3=32M,memory=23.5G"
 KiB, MiB, GiB = 2**10, 2**20, 2**30
@@ -185,7 +188,7 @@ def test_blas_threads_without_threadpoolctl(monkeypatch, env, expected):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert _machine.blas_threads() == (expected or _affinity())
-    assert solvers._blas_threads() == (expected or _affinity())
+    assert data_blocks._blas_threads() == (expected or _affinity())
 
 
 def test_blas_threads_follow_threadpoolctl_limits():
@@ -194,7 +197,7 @@ def test_blas_threads_follow_threadpoolctl_limits():
     assert _machine.describe()["blas_threads"]["source"] == "threadpoolctl"
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         assert _machine.blas_threads() == 1
-        assert solvers._blas_threads() == 1
+        assert data_blocks._blas_threads() == 1
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         expected = [c["num_threads"] for c in threadpoolctl.threadpool_info() if c["user_api"] == "blas"][0]
         assert _machine.blas_threads() == expected
@@ -264,39 +267,39 @@ def test_cpu_name_from_cpuinfo(tmp_path):
 def test_the_recorded_machine_gets_the_values_it_was_tuned_with(monkeypatch):
     """The values the code held as constants before it read the machine."""
     monkeypatch.setenv(_machine.ENV, RECORDED)
-    assert solvers._fused_min_bytes() == 32 * 2**20
-    assert solvers._block_elements() == 2**19
-    assert solvers._block_min_bytes() == 64 * 2**20
-    assert solvers._gram_limit_bytes() == 2 * 2**30
+    assert data_compiled._fused_min_bytes() == 32 * 2**20
+    assert data_blocks._block_elements() == 2**19
+    assert data_blocks._block_min_bytes() == 64 * 2**20
+    assert _loop._gram_limit_bytes() == 2 * 2**30
     # TILE_BYTES = 16 KiB, TILE_MAX_EXAMPLE_BYTES = 4096: examples per tile as before
     tiles = {(100, 4): 40, (100, 8): 20, (1, 8): 64, (512, 8): 4, (1000, 4): 4, (1000, 8): 0, (513, 8): 0}
-    assert {key: _fused.tile_examples(*key) for key in tiles} == tiles
+    assert {key: data_compiled.tile_examples(*key) for key in tiles} == tiles
 
 
 def test_the_recorded_machine_makes_the_decisions_it_made(monkeypatch):
     """choose_fused, choose_block, choose_fused_dual and choose_solver at the edges of the old constants.
     np.empty: the big arrays are never touched, so no memory is used."""
     monkeypatch.setenv(_machine.ENV, RECORDED + ",blas_threads=1")
-    monkeypatch.setattr(_fused, "available", lambda: True)  # numba need not be installed to decide
-    monkeypatch.setattr(_fused, "loaded", lambda: False)  # as in a new process: loading costs FUSED_LOAD_S
+    monkeypatch.setattr(data_compiled, "available", lambda: True)  # numba need not be installed to decide
+    monkeypatch.setattr(data_compiled, "loaded", lambda: False)  # as in a new process: loading costs FUSED_LOAD_S
     # FUSED_MIN_BYTES was 32 MiB = 33,554,432 B: 1000 x 4194 float64 is 33,552,000 B, x 4195 is 33,560,000 B
-    assert not solvers.choose_fused(np.empty((1000, 4194), order="F"))
-    assert solvers.choose_fused(np.empty((1000, 4195), order="F"))
+    assert not data_compiled.choose_fused(np.empty((1000, 4194), order="F"))
+    assert data_compiled.choose_fused(np.empty((1000, 4195), order="F"))
     # with iterations: 33,560,000 B per read at 20 GB/s against 1 s of loading: 596 iterations, not 595
-    assert solvers.choose_fused(np.empty((1000, 4195), order="F"), 596)
-    assert not solvers.choose_fused(np.empty((1000, 4195), order="F"), 595)
+    assert data_compiled.choose_fused(np.empty((1000, 4195), order="F"), 596)
+    assert not data_compiled.choose_fused(np.empty((1000, 4195), order="F"), 595)
     # BLOCK_MIN_BYTES was 64 MiB: 256 x 32768 float64 is exactly that; BLOCK_ELEMENTS 2**19: 2048 per block
-    assert solvers.choose_block(np.empty((256, 32768), order="F")) == 2048
-    assert solvers.choose_block(np.empty((256, 32767), order="F")) is None
-    assert solvers.choose_block(np.empty((256, 65536), dtype=np.float32, order="F")) == 2048
+    assert data_blocks.choose_block(np.empty((256, 32768), order="F")) == 2048
+    assert data_blocks.choose_block(np.empty((256, 32767), order="F")) is None
+    assert data_blocks.choose_block(np.empty((256, 65536), dtype=np.float32, order="F")) == 2048
     # a block of 2**19 elements needs n_x <= 4096 for 128 examples
-    assert solvers.choose_block(np.empty((4096, 2048), order="F")) == 128
-    assert solvers.choose_block(np.empty((4097, 2048), order="F")) is None
+    assert data_blocks.choose_block(np.empty((4096, 2048), order="F")) == 128
+    assert data_blocks.choose_block(np.empty((4097, 2048), order="F")) is None
     monkeypatch.setenv(_machine.ENV, RECORDED + ",blas_threads=2")
-    assert solvers.choose_block(np.empty((256, 32768), order="F")) is None
+    assert data_blocks.choose_block(np.empty((256, 32768), order="F")) is None
     # the dual loop: 1e-5 s saved per iteration against 1 s of loading
-    assert solvers.choose_fused_dual(np.ones((3, 3)), 100_000)
-    assert not solvers.choose_fused_dual(np.ones((3, 3)), 99_999)
+    assert data_compiled.choose_fused_dual(np.ones((3, 3)), 100_000)
+    assert not data_compiled.choose_fused_dual(np.ones((3, 3)), 99_999)
     # GRAM_LIMIT_BYTES was 2 GiB: a float64 Gram matrix of 16384 x 16384 is exactly that
     assert solvers.choose_solver(10**6, 16384, 10**6) == "dual"
     assert solvers.choose_solver(10**6, 16385, 10**6) == "primal"
@@ -305,26 +308,26 @@ def test_the_recorded_machine_makes_the_decisions_it_made(monkeypatch):
 def test_the_decisions_follow_another_machine(monkeypatch):
     """This VM's readings (Intel Xeon, 48 KiB L1d, 2 MiB L2, 300 MiB L3), then a laptop's (8 GiB)."""
     monkeypatch.setenv(_machine.ENV, "l1d=48K,l2=2M,l3=300M,memory=23.5G,blas_threads=1")
-    monkeypatch.setattr(_fused, "available", lambda: True)
-    assert solvers._fused_min_bytes() == 300 * MiB
-    assert solvers._block_elements() == 2 * MiB  # L2 (2**21) is under L3 / 64 (4,915,200)
-    assert solvers._block_min_bytes() == 600 * MiB
-    assert not solvers.choose_fused(np.empty((1000, 39321), order="F"))  # 314,568,000 B < 300 MiB
-    assert solvers.choose_fused(np.empty((1000, 39322), order="F"))  # 314,576,000 B
+    monkeypatch.setattr(data_compiled, "available", lambda: True)
+    assert data_compiled._fused_min_bytes() == 300 * MiB
+    assert data_blocks._block_elements() == 2 * MiB  # L2 (2**21) is under L3 / 64 (4,915,200)
+    assert data_blocks._block_min_bytes() == 600 * MiB
+    assert not data_compiled.choose_fused(np.empty((1000, 39321), order="F"))  # 314,568,000 B < 300 MiB
+    assert data_compiled.choose_fused(np.empty((1000, 39322), order="F"))  # 314,576,000 B
     # tiles of 24 KiB, interleaved above 6 KiB: 100 float64 features: 24576 // 800 = 30 -> 28 examples
-    assert _fused.tile_examples(100, 8) == 28 and _fused.tile_examples(768, 8) == 4
-    assert _fused.tile_examples(769, 8) == 0
+    assert data_compiled.tile_examples(100, 8) == 28 and data_compiled.tile_examples(768, 8) == 4
+    assert data_compiled.tile_examples(769, 8) == 0
     monkeypatch.setenv(_machine.ENV, "l1d=48K,l2=2M,l3=12M,memory=8G")  # L3 / 64 = 196,608 < L2
-    assert solvers._block_elements() == 196_608
-    assert solvers._gram_limit_bytes() == GiB  # an eighth of 8 GiB, under 2 GiB
+    assert data_blocks._block_elements() == 196_608
+    assert _loop._gram_limit_bytes() == GiB  # an eighth of 8 GiB, under 2 GiB
 
 
 def test_an_int_set_on_the_module_overrides_the_reading(monkeypatch):
     monkeypatch.setenv(_machine.ENV, RECORDED)
-    monkeypatch.setattr(solvers, "FUSED_MIN_BYTES", 5)
-    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 7)
-    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 11)
-    monkeypatch.setattr(_fused, "TILE_BYTES", 4 * 8 * 8)
-    monkeypatch.setattr(_fused, "TILE_MAX_EXAMPLE_BYTES", 64)
-    assert (solvers._fused_min_bytes(), solvers._block_elements(), solvers._block_min_bytes()) == (5, 7, 11)
-    assert _fused.tile_examples(8, 8) == 4 and _fused.tile_examples(9, 8) == 0
+    monkeypatch.setattr(data_compiled, "FUSED_MIN_BYTES", 5)
+    monkeypatch.setattr(data_blocks, "BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_BYTES", 11)
+    monkeypatch.setattr(data_compiled, "TILE_BYTES", 4 * 8 * 8)
+    monkeypatch.setattr(data_compiled, "TILE_MAX_EXAMPLE_BYTES", 64)
+    assert (data_compiled._fused_min_bytes(), data_blocks._block_elements(), data_blocks._block_min_bytes()) == (5, 7, 11)
+    assert data_compiled.tile_examples(8, 8) == 4 and data_compiled.tile_examples(9, 8) == 0

@@ -200,7 +200,7 @@ def test_compiled_kernels_cover_l2_and_refuse_what_they_do_not_compute(numba_ker
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
 def test_compiled_primal_pass_takes_weights_and_classes_in_either_order(numba_kernel, order, n_classes, dtype,
                                                                         rtol):
-    """The one-read primal pass (xlogreg._fused.PrimalPass) with sample weights, L2 and K classes, X in
+    """The one-read primal pass (xlogreg.data.compiled.PrimalPass) with sample weights, L2 and K classes, X in
     C or Fortran order, against the plain NumPy loop of this file."""
     rng = np.random.default_rng(16)
     X = rng.standard_normal((23, 301))

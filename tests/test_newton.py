@@ -1,4 +1,4 @@
-"""Newton-CG (xlogreg/newton.py, ``train(solver="newton-cg")``) against scikit-learn's optimum.
+"""Newton-CG (xlogreg/solvers/newton.py, ``train(solver="newton-cg")``) against scikit-learn's optimum.
 
 scikit-learn's ``LogisticRegression(C=c)`` minimises the same objective as
 ``train(l2=1/c)``; its ``newton-cholesky`` solver at ``tol=1e-12`` is the
@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 import xlogreg
 from xlogreg import _backends
+from xlogreg.solvers import _loop, newton
 
 
 def reference(X, y, C, sample_weight=None):
@@ -137,7 +138,7 @@ def test_fused_true_is_refused():
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_more_features_than_examples_iterate_on_the_gram_matrix(case, n_classes, monkeypatch):
     """n_x > m: Newton-CG runs in the coordinates of the examples (W = X A), to the same optimum."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     made = []
     real = newton._Gram.__init__
@@ -184,7 +185,8 @@ def test_hessian_diagonal_against_plain_numpy(n_classes, weighted):
 def test_preconditioned_cg_reaches_the_same_optimum_in_fewer_products(n_classes, monkeypatch):
     """Features on scales from 1 to 1000: Jacobi scaling gives the optimum of the unscaled CG (and of
     scikit-learn) with fewer Hessian-vector products."""
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     rng = np.random.default_rng(22)
     X = rng.standard_normal((400, 8)) * np.logspace(0, 3, 8)
@@ -211,7 +213,7 @@ def test_preconditioned_cg_reaches_the_same_optimum_in_fewer_products(n_classes,
 
 
 # ---------------------------------------------------------------------------------------------------
-# The pieces of xlogreg/newton.py one by one, from the survivors of mutation testing
+# The pieces of xlogreg/solvers/newton.py one by one, from the survivors of mutation testing
 # (docs/mutation-testing.md).
 
 
@@ -219,7 +221,7 @@ class _DiagonalProblem:
     """A stand-in for newton's problem objects: H = diag(h_W) on W and diag(h_b) on b."""
 
     def __init__(self, h_W, h_b):
-        from xlogreg import newton
+        from xlogreg.solvers import newton
 
         self.h_W, self.h_b = np.asarray(h_W, float), np.asarray(h_b, float)
         self.dot = newton._dot
@@ -237,7 +239,7 @@ class _DiagonalProblem:
 
 
 def _cg(h_W, h_b, g_W, g_b, max_cg=10, precondition=False, problem=None):
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     g = (np.asarray(g_W, float), np.asarray(g_b, float))
     g_norm = float(np.sqrt((g[0] ** 2).sum() + (g[1] ** 2).sum()))
@@ -286,7 +288,8 @@ def test_gram_coordinates_against_numpy(n_classes):
     """_Gram (W = X A) against plain NumPy at W = X A: J, X times its gradient, X times its Hessian product."""
     from test_loss import finite_difference_gradient, numpy_hessian, numpy_objective, problem
 
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     X, labels, _, b, s = problem(11, n_x=9, m=6, n_classes=n_classes)
     k = b.shape[0]
@@ -310,7 +313,8 @@ def test_gram_coordinates_against_numpy(n_classes):
 
 def test_gram_iteration_keeps_float32_and_the_device():
     """From W = 0 in float32 (NumPy, and array_api_strict's device1), the Gram iteration stays there."""
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     xs = pytest.importorskip("array_api_strict")
     rng = np.random.default_rng(13)
@@ -338,7 +342,7 @@ def _small_loss(l2=1.0, n_classes=2):
 def test_direct_call_defaults_record_settle_and_start(solver):
     """newton_cg / newton_cholesky called directly: tol 1e-4 by default, its name, record and settle used,
     and the start given kept (max_iter=0 returns it)."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
@@ -371,7 +375,7 @@ def test_newton_cg_with_one_product_per_iteration_takes_the_cauchy_step():
     """max_cg=1: the direction is -t g with t = g.g / g.H g (H from plain NumPy), which the line search accepts."""
     from test_loss import numpy_hessian
 
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     W0, b0 = np.zeros((3, 1)), np.zeros((1, 1))
@@ -386,7 +390,7 @@ def test_newton_cg_with_one_product_per_iteration_takes_the_cauchy_step():
 
 
 def test_newton_cholesky_falls_back_to_the_gradient_on_a_singular_system_only(monkeypatch):
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
 
@@ -408,7 +412,7 @@ def test_newton_cholesky_falls_back_to_the_gradient_on_a_singular_system_only(mo
 
 def test_an_ascent_direction_is_replaced_by_the_gradient_step():
     """Given a direction that climbs (here +g, with |g|^2 < 1), the iteration falls back to -g and descends."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     with pytest.warns(newton.ConvergenceWarning, match="1 iterations ended"):
@@ -420,7 +424,7 @@ def test_an_ascent_direction_is_replaced_by_the_gradient_step():
 
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_a_non_finite_start_is_named(solver):
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
@@ -433,7 +437,7 @@ class _OneDimensional:
     """A stand-in problem in one weight (b is held at 0): J(w) = f(w), J' by hand, the Euclidean product."""
 
     def __init__(self, f, df):
-        from xlogreg import newton
+        from xlogreg.solvers import newton
 
         self.f, self.df, self.dot = f, df, newton._dot
 
@@ -451,7 +455,7 @@ class _OneDimensional:
 def test_backtracking_halves_the_step_until_armijo_holds():
     """J(w) = (w - 1)^2 from w = 0 (J = 1, J' = -2) along p = 4: t = 1 gives J(4) = 9, t = 1/2 gives J(2) = 1
     (no decrease, gradient no smaller), t = 1/4 gives J(1) = 0, the minimum; the next iteration has J' = 0."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     problem = _OneDimensional(lambda w: (w - 1) ** 2, lambda w: 2 * (w - 1))
     result = newton._newton(problem, np.zeros((1, 1)), np.zeros((1, 1)), lambda W, b, g, g_norm: (
@@ -462,7 +466,7 @@ def test_backtracking_halves_the_step_until_armijo_holds():
 
 def test_no_decrease_along_the_direction_returns_the_start_unconverged():
     """J = 1 at w = 0 and 2 everywhere else, J' = -1: 40 halvings find no decrease, so the start comes back."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     problem = _OneDimensional(lambda w: 1.0 if w == 0 else 2.0, lambda w: -1.0)
     result = newton._newton(problem, np.zeros((1, 1)), np.zeros((1, 1)), lambda W, b, g, g_norm: (
@@ -494,7 +498,8 @@ def test_direct_call_stops_after_100_iterations_by_default(solver, monkeypatch):
     """A direct call with tol=0 on a problem that 100 iterations do not solve runs to its default limit, 100:
     the costs of iterates 0 to 100. Features of scales 1 and 100, and gradient steps: newton-cg with one
     product per iteration (steepest descent), newton-cholesky told its system is singular (-g)."""
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     rng = np.random.default_rng(35)
     X = rng.standard_normal((2, 20)) * np.array([[1.0], [100.0]])
@@ -518,7 +523,7 @@ def test_direct_call_stops_after_100_iterations_by_default(solver, monkeypatch):
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_the_iteration_limit_returns_the_last_iterate_with_its_gradient_and_name(solver, n_classes):
     """max_iter=2, tol=0: the result is iterate 2, its gradient (plain NumPy) and the solver's name."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss(l2=0.5, n_classes=n_classes)
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
@@ -535,7 +540,8 @@ def test_conjugate_gradients_are_capped_and_preconditioned_as_documented(monkeyp
     """What newton_cg hands to conjugate gradients: at most as many products as parameters, 200 at most,
     a given max_cg kept, on the Gram matrix at most (m + 1) k (its dimension); Jacobi scaling by default,
     never on the Gram matrix."""
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     calls = []
 
@@ -569,7 +575,7 @@ def test_conjugate_gradients_are_capped_and_preconditioned_as_documented(monkeyp
 
 def _cholesky_direction(monkeypatch, loss, W, b):
     """newton_cholesky's direction at (W, b): _newton replaced by a call of the direction it is given."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     def first_direction(problem, W, b, direction, name, tol, max_iter, record, settle):
         _, dW, db = problem.value_and_gradient(W, b)
@@ -606,7 +612,7 @@ def test_newton_cholesky_direction_against_numpy(monkeypatch, n_classes, l2):
 def test_newton_cholesky_takes_minus_the_gradient_on_a_singular_system(monkeypatch, n_classes):
     from test_loss import problem
 
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     X, labels, W, b, s = problem(33, n_x=4, m=30, n_classes=n_classes)
 
@@ -632,7 +638,8 @@ def test_record_gives_the_primal_state_of_the_gram_iteration(n_classes):
     zero, the last is the result, and each recorded cost is the plain-NumPy objective of its state."""
     from test_loss import numpy_objective
 
-    from xlogreg import _loss, newton
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
 
     rng = np.random.default_rng(34)
     X, y = rng.standard_normal((30, 8)), rng.integers(0, n_classes, (1, 8)).astype(float)
@@ -659,7 +666,7 @@ class _Tabulated(_OneDimensional):
 def _one_iteration(table, p_W, p_b=0.0):
     """One iteration of _newton on _Tabulated(table) from w = 0 along the direction (p_W, p_b): the iterate
     (w, b) and the iteration count (1 if a step was accepted, 0 if the start came back)."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     direction = (np.array([[p_W]]), np.array([[p_b]]))
     with warnings.catch_warnings():
@@ -714,7 +721,7 @@ def test_the_fallback_step_moves_the_weights_and_the_bias_along_minus_the_gradie
     meeting Armijo there (checked in NumPy); the bias's gradient is not zero on these labels."""
     from test_loss import numpy_objective
 
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     s = np.ones((1, 20))
@@ -733,7 +740,7 @@ def test_warnings_name_the_users_line(solver):
     """The iteration limit's ConvergenceWarning names the line that called the library (this file), whether
     the user called newton_cg / newton_cholesky or train, not a line inside xlogreg; so does the warning
     about separable data."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     loss, X, y = _small_loss()
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
@@ -765,7 +772,7 @@ def test_conjugate_gradient_stops_when_the_residual_reaches_the_forcing_term():
 
 def test_conjugate_gradient_is_not_preconditioned_unless_asked():
     """Called without `precondition`, CG on H = diag(1, 0.01, 1) needs its two products (two eigenvalues)."""
-    from xlogreg import newton
+    from xlogreg.solvers import newton
 
     problem = _DiagonalProblem([[1.0], [0.01]], [[1.0]])
     g = (np.array([[2.0], [2.0]]), np.array([[2.0]]))
@@ -845,7 +852,7 @@ def test_run_records_prints_and_calls_back_on_newton_as_on_the_other_loops(solve
     for t in range(5):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
-            short = solvers.newton_loop(*_start(n_classes), X, y, t, 1, loss=loss, tol=0.0, method=solver)
+            short = newton.newton_loop(*_start(n_classes), X, y, t, 1, loss=loss, tol=0.0, method=solver)
         iterates.append((short.w, np.reshape(short.b, (-1, 1))))
     J = [numpy_objective(W, b, X, y, n_classes, s, 0.5) for W, b in iterates]
     assert J[0] == pytest.approx(np.log(n_classes), rel=1e-15) and J[1] < J[0] - 1e-3
@@ -870,7 +877,7 @@ def test_newton_loop_defaults_print_nothing_and_take_ys_binary_loss(capsys):
 
     X, y = _loop_problem(2, seed=5)
     with pytest.warns(xlogreg.ConvergenceWarning, match="^newton-cg: 2 iterations ended"):
-        result = solvers.newton_loop(np.zeros((3, 1)), np.zeros(()), X, y, 2, 1)
+        result = newton.newton_loop(np.zeros((3, 1)), np.zeros(()), X, y, 2, 1)
     assert result.solver == "newton-cg" and result.iterations == 2 and capsys.readouterr().out == ""
     assert result.b.shape == () and [i for i, _ in result.costs] == [0, 1, 2]
     W, b = result.w, np.reshape(result.b, (1, 1))
@@ -893,12 +900,12 @@ def test_ctrl_c_during_a_newton_run_returns_the_last_iterate_whose_cost_is_known
             raise KeyboardInterrupt
 
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.newton_loop(*_start(n_classes), X, y, 10, 1, callback=stop_after_2, loss=loss, tol=0.0,
+        newton.newton_loop(*_start(n_classes), X, y, 10, 1, callback=stop_after_2, loss=loss, tol=0.0,
                             method=solver)
     result = info.value.result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
-        three = solvers.newton_loop(*_start(n_classes), X, y, 3, 1, loss=loss, tol=0.0, method=solver)
+        three = newton.newton_loop(*_start(n_classes), X, y, 3, 1, loss=loss, tol=0.0, method=solver)
     assert (result.iterations, result.solver, result.dw, result.db) == (3, solver, None, None)
     assert [i for i, _ in result.costs] == [0, 1, 2]
     assert [c for _, c in result.costs] == [c for _, c in three.costs[:3]]
@@ -911,7 +918,8 @@ def test_ctrl_c_during_a_newton_run_returns_the_last_iterate_whose_cost_is_known
 def test_ctrl_c_before_the_first_cost_returns_the_start(solver, monkeypatch):
     """Ctrl-C before record(0) (inside the first evaluation): the start given (not zero), 0 iterations, no
     costs, no gradient."""
-    from xlogreg import newton, solvers
+    from xlogreg.solvers import newton
+    from xlogreg import solvers
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -919,7 +927,7 @@ def test_ctrl_c_before_the_first_cost_returns_the_start(solver, monkeypatch):
     monkeypatch.setattr(newton, solver.replace("-", "_"), interrupted)
     X, y = _loop_problem(2)
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.newton_loop(np.full((3, 1), 0.25), np.asarray(0.5), X, y, 10, 1, method=solver)
+        newton.newton_loop(np.full((3, 1), 0.25), np.asarray(0.5), X, y, 10, 1, method=solver)
     result = info.value.result
     assert (result.iterations, result.costs, result.dw, result.db) == (0, [], None, None)
     np.testing.assert_array_equal(result.w, np.full((3, 1), 0.25))
@@ -930,7 +938,8 @@ def test_newton_cg_takes_the_gram_matrix_within_its_limit_only(monkeypatch):
     """newton_loop asks for the Gram iteration where there are more features than examples (not as many), the
     start is zero, and the m x m float64 Gram matrix fits the limit: m = 4 needs 128 bytes; 128 is enough,
     127 is not."""
-    from xlogreg import _loss, newton, solvers
+    from xlogreg import _loss, solvers
+    from xlogreg.solvers import newton
 
     asked = []
     real = newton.newton_cg
@@ -942,10 +951,10 @@ def test_newton_cg_takes_the_gram_matrix_within_its_limit_only(monkeypatch):
     cases = [(128, wide, np.zeros((5, 1)), True), (127, wide, np.zeros((5, 1)), False),
              (10**9, square, np.zeros((4, 1)), False), (10**9, wide, np.full((5, 1), 0.1), False)]
     for limit, X, w, expected in cases:
-        monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: limit)
+        monkeypatch.setattr(_loop, "_gram_limit_bytes", lambda: limit)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
-            solvers.newton_loop(w, np.zeros(()), X, y, 2, 1, loss=_loss.LogisticLoss(X, y, l2=1.0))
+            newton.newton_loop(w, np.zeros(()), X, y, 2, 1, loss=_loss.LogisticLoss(X, y, l2=1.0))
         assert asked.pop() is expected, (limit, X.shape, expected)
 
 
@@ -961,17 +970,17 @@ def test_the_separable_warning_compares_the_last_cost_strictly_below_its_thresho
     X, y = np.array([[-2.0, -1.0, 1.0, 2.0]]), np.array([[0.0, 0.0, 1.0, 1.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
-        result = solvers.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
+        result = newton.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
     last = result.costs[-1][1]
     assert result.costs[1][1] > 1e-3 > last > 0  # the costs fall; the first ones are far above the last
     cost = numpy_objective(result.w, np.reshape(result.b, (1, 1)), X, y, 2, np.ones((1, 4)), 0.0)
     assert cost == pytest.approx(last, rel=1e-6)
     separable = []
     for threshold in (last, np.nextafter(last, np.inf)):
-        monkeypatch.setattr(solvers, "SEPARABLE_COST", threshold)
+        monkeypatch.setattr(newton, "SEPARABLE_COST", threshold)
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always", xlogreg.ConvergenceWarning)
-            again = solvers.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
+            again = newton.newton_loop(np.zeros((1, 1)), np.zeros(()), X, y, 8, 1, method=solver)
         assert again.costs == result.costs
         separable.append([str(w.message) for w in record if "separable" in str(w.message)])
     assert separable[0] == [] and len(separable[1]) == 1
@@ -986,7 +995,8 @@ def test_dask_newton_iterates_are_data_not_a_growing_recipe(solver):
     one-task graph, not the recipe of every step; newton-cg iterates on X, never on the Gram matrix (which
     eager X of more features than examples takes); both reach the optimum (plain-NumPy gradient zero)."""
     da = pytest.importorskip("dask.array")
-    from xlogreg import _loss, newton, solvers
+    from xlogreg import _loss, solvers
+    from xlogreg.solvers import newton
 
     X, y = _loop_problem(2, n_x=30, m=12)
     Xd, yd = da.from_array(X, chunks=(30, 6)), da.from_array(y, chunks=(1, 6))
@@ -996,9 +1006,9 @@ def test_dask_newton_iterates_are_data_not_a_growing_recipe(solver):
         warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
         patch.setattr(newton, "newton_cg", lambda *args, gram, **kwargs: grams.append(gram) or real(
             *args, gram=gram, **kwargs))
-        result = solvers.newton_loop(da.zeros((30, 1), chunks=-1), da.zeros((), chunks=()), Xd, yd, 30, 1,
+        result = newton.newton_loop(da.zeros((30, 1), chunks=-1), da.zeros((), chunks=()), Xd, yd, 30, 1,
                                      loss=_loss.LogisticLoss(Xd, yd, l2=1.0), method=solver, tol=1e-10)
-        eager = solvers.newton_loop(np.zeros((30, 1)), np.zeros(()), X, y, 30, 1,
+        eager = newton.newton_loop(np.zeros((30, 1)), np.zeros(()), X, y, 30, 1,
                                     loss=_loss.LogisticLoss(X, y, l2=1.0), method=solver, tol=1e-10)
     assert result.converged and result.iterations >= 3 and len(result.w.__dask_graph__()) == 1
     dW, db = _numpy_gradient(np.asarray(result.w), np.reshape(np.asarray(result.b), (1, 1)), X, y, 2,

@@ -1,5 +1,6 @@
 """Solvers: primal, blocked primal and dual loops against an independent NumPy loop, on every backend."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -10,7 +11,12 @@ import _reference as ref
 import xlogreg
 from conftest import import_backend
 from xlogreg import _loss, solvers
-from xlogreg.solvers import choose_block, choose_solver, optimize
+from xlogreg.core import optimize
+from xlogreg.data.blocks import choose_block
+from xlogreg.solvers import choose_solver, dual, gd, _loop
+from xlogreg.data import blocks as data_blocks, compiled as data_compiled, dask as data_dask
+from xlogreg import _backends
+from xlogreg import _machine
 
 
 def _problem(n_x, m, seed=0):
@@ -45,7 +51,7 @@ def _run(case, X, Y, solver, num_iterations=30, learning_rate=0.1, record_every=
     if kwargs:  # the loop itself, for its keyword-only options
         Xc, Yc = case.asarray(X), case.asarray(Y)
         b = case.xp.asarray(0.0, dtype=case.dtype, device=case.device)
-        result = solvers.primal_loop(w, b, Xc, Yc, num_iterations, learning_rate, record_every, **kwargs)
+        result = gd.primal_loop(w, b, Xc, Yc, num_iterations, learning_rate, record_every, **kwargs)
         return result.w, result.b, [c for _, c in result.costs]
     params, grads, costs = optimize(w, b, case.asarray(X), case.asarray(Y), num_iterations, learning_rate,
                                     solver=solver, record_every=record_every)
@@ -78,13 +84,13 @@ def test_the_iteration_is_compiled_on_jax_and_nowhere_else(case, solver, monkeyp
     operation); every other backend runs the same function as written. The results on every backend
     are checked against NumPy by the test above."""
     compiled = []
-    jit = solvers._backends._jax_jit
+    jit = _backends._jax_jit
 
     def spy(function):
         compiled.append(function.__name__)
         return jit(function)
 
-    monkeypatch.setattr(solvers._backends, "_jax_jit", spy)
+    monkeypatch.setattr(_backends, "_jax_jit", spy)
     X, Y = _problem(6, 40)
     w, b, costs = _run(case, X, Y, solver)
     expected = {"primal": "_one_pass", "dual": "_dual_step"}[solver]
@@ -114,8 +120,8 @@ def test_blocked_primal_matches_plain(case):
 def test_blocked_primal_edge_blocks(block):
     """One example per block, a last block of one, a single block, a block wider than X."""
     X, Y = _problem(6, 40, seed=1)
-    plain = solvers.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=None)
-    blocked = solvers.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=block)
+    plain = gd.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=None)
+    blocked = gd.primal_loop(np.zeros((6, 1)), np.asarray(0.0), X, Y, 30, 0.1, 5, block=block)
     np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
     np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
     np.testing.assert_allclose(blocked.dw, plain.dw, rtol=0, atol=1e-12 * np.max(np.abs(plain.dw)))
@@ -131,8 +137,8 @@ def test_blocked_primal_on_course_data(course_data):
     assert choose_block(X) is None  # 20 MB stays in cache: the plain loop is used
     w, b = xlogreg.initialize_with_zeros(X.shape[0])
     b = np.asarray(0.0)
-    plain = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, block=None)
-    blocked = solvers.primal_loop(w, b, X, Y, 300, 0.005, 50, block=30)  # 6 blocks of 30, one of 29
+    plain = gd.primal_loop(w, b, X, Y, 300, 0.005, 50, block=None)
+    blocked = gd.primal_loop(w, b, X, Y, 300, 0.005, 50, block=30)  # 6 blocks of 30, one of 29
     np.testing.assert_allclose(blocked.w, plain.w, rtol=0, atol=1e-12 * np.max(np.abs(plain.w)))
     np.testing.assert_allclose([c for _, c in blocked.costs], [c for _, c in plain.costs], rtol=1e-12)
 
@@ -155,7 +161,7 @@ def test_no_mutation_and_dtype_device_kept(case, solver, block):
     w = case.asarray(np.full((6, 1), 0.1))
     b = case.xp.asarray(0.2, dtype=case.dtype, device=case.device)
     before = [case.to_numpy(a).copy() for a in (Xc, Yc, w, b)]
-    loop = solvers.dual_loop if solver == "dual" else solvers.primal_loop
+    loop = dual.dual_loop if solver == "dual" else gd.primal_loop
     kwargs = {} if solver == "dual" else {"block": block}
     result = loop(w, b, Xc, Yc, 20, 0.1, 5, **kwargs)
     for arr, old in zip((Xc, Yc, w, b), before):
@@ -196,14 +202,14 @@ def test_cost_computed_only_on_recorded_iterations(monkeypatch):
         optimize(w, b, X, Y, 95, 0.1, solver=solver, record_every=10)
         assert len(calls) == 10  # iterations 0, 10, ..., 90
     calls.clear()
-    solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 95, 0.1, 10, block=7)
+    gd.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 95, 0.1, 10, block=7)
     assert len(calls) == 10
 
 
 def test_zero_iterations_report_the_starting_gradient():
     X, Y = _problem(5, 30)
     for kwargs in ({"block": None}, {"block": 7}):
-        result = solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 0, 0.1, 10, **kwargs)
+        result = gd.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 0, 0.1, 10, **kwargs)
         assert result.iterations == 0 and result.costs == []
         np.testing.assert_allclose(result.dw, X @ (0.5 - Y).T / 30, atol=1e-15)
 
@@ -212,7 +218,7 @@ def test_bad_block_is_refused():
     X, Y = _problem(5, 30)
     for block in (0, -3, 2.5, True, "big"):
         with pytest.raises(ValueError, match="block must be a number of examples"):
-            solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, block=block)
+            gd.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, block=block)
 
 
 def test_bad_solver_is_refused():
@@ -242,7 +248,7 @@ def test_choose_solver_by_work(n_x, m, iterations, expected):
 
 
 def test_choose_solver_falls_back_to_primal_when_the_gram_matrix_is_too_big():
-    m = int((solvers._gram_limit_bytes() / 8) ** 0.5) + 1  # K of m x m float64 just over the limit
+    m = int((_loop._gram_limit_bytes() / 8) ** 0.5) + 1  # K of m x m float64 just over the limit
     assert choose_solver(10**6, m, 10**6) == "primal"
     assert choose_solver(10**6, m, 10**6, itemsize=4) == "dual"  # float32 K fits
     assert choose_solver(10**6, m - 1, 10**6) == "dual"
@@ -268,58 +274,58 @@ def test_auto_solver_is_recorded(case64):
 @pytest.fixture
 def one_thread(monkeypatch):
     """One BLAS thread, on the recorded machine's caches (the block sizes follow them: tests/test_machine.py)."""
-    monkeypatch.setattr(solvers, "_blas_threads", lambda: 1)
+    monkeypatch.setattr(data_blocks, "_blas_threads", lambda: 1)
     monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=512K,l3=32M")
 
 
 def _big(n_x=256, order="F", dtype=np.float64):
     """An uninitialised X of exactly the blocks' minimum size (np.empty: no page is touched)."""
-    m = solvers._block_min_bytes() // (n_x * np.dtype(dtype).itemsize)
+    m = data_blocks._block_min_bytes() // (n_x * np.dtype(dtype).itemsize)
     return np.empty((n_x, m), dtype=dtype, order=order)
 
 
 def test_choose_block_for_large_fortran_numpy(one_thread):
     X = _big()
-    assert choose_block(X) == solvers._block_elements() // 256
-    assert choose_block(_big(dtype=np.float32)) == solvers._block_elements() // 256
+    assert choose_block(X) == data_blocks._block_elements() // 256
+    assert choose_block(_big(dtype=np.float32)) == data_blocks._block_elements() // 256
     assert choose_block(X[:, : X.shape[1] // 2]) is None  # a view of half: under the minimum size
 
 
 def test_choose_block_declines_where_blocks_do_not_pay(one_thread, monkeypatch):
     assert choose_block(_big(order="C")) is None  # examples are strided in a C-ordered X
     assert choose_block(np.empty((256, 1000), order="F")) is None  # fits in cache
-    n_x = solvers._block_elements() // solvers.BLOCK_MIN_EXAMPLES + 1
+    n_x = data_blocks._block_elements() // data_blocks.BLOCK_MIN_EXAMPLES + 1
     assert choose_block(_big(n_x=n_x)) is None  # too few examples per block
-    monkeypatch.setattr(solvers, "_blas_threads", lambda: 2)
+    monkeypatch.setattr(data_blocks, "_blas_threads", lambda: 2)
     assert choose_block(_big()) is None  # threaded BLAS reads all of X faster than one core
 
 
 def test_choose_block_at_its_edges(one_thread, monkeypatch):
     """Hand-worked: a block is BLOCK_ELEMENTS // n_x examples (an int), used where BLOCK_MIN_EXAMPLES <= block < m."""
-    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
-    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_EXAMPLES", 4)
     X = np.zeros((3, 10), order="F")
     for elements, expected in [(14, 4),      # 14 // 3 = 4: exactly the minimum
                                (11, None),   # 3 examples: too few
                                (29, 9),      # 9 < m = 10
                                (30, None),   # 10 = m: a single block is the plain loop
                                (300, None)]:  # wider than X
-        monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", elements)
+        monkeypatch.setattr(data_blocks, "BLOCK_ELEMENTS", elements)
         block = choose_block(X)
         assert block == expected and type(block) is type(expected), elements
 
 
 def test_choose_block_only_for_numpy(case, one_thread, monkeypatch):
     """With the thresholds lowered so that a tiny X qualifies, only NumPy gets blocks."""
-    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
-    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 8)
-    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 1)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(data_blocks, "BLOCK_ELEMENTS", 8)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_EXAMPLES", 1)
     X = case.asarray(np.asfortranarray(np.zeros((4, 10))))
     expected = 2 if case.backend == "numpy" else None
     assert choose_block(X) == expected
 
 
-# solvers._blas_threads reads xlogreg._machine.blas_threads: tests/test_machine.py
+# data_blocks._blas_threads reads xlogreg._machine.blas_threads: tests/test_machine.py
 
 
 
@@ -340,14 +346,14 @@ def _no_host_sync_class(torch):
     return NoHostSync
 
 
-@pytest.mark.parametrize(("loop", "kwargs"), [(solvers.primal_loop, {"block": None}),
-                                               (solvers.primal_loop, {"block": 7}),
-                                               (solvers.dual_loop, {})])
+@pytest.mark.parametrize(("loop", "kwargs"), [(gd.primal_loop, {"block": None}),
+                                               (gd.primal_loop, {"block": 7}),
+                                               (dual.dual_loop, {})])
 def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs):
     """Tensors that refuse float(), bool(), .item(), ... go through the loops: only _record converts."""
     torch = import_backend("torch")
     NoHostSync = _no_host_sync_class(torch)
-    record = solvers._record
+    record = _loop._record
 
     def allowed_record(*args):
         NoHostSync.allowed = True
@@ -356,7 +362,7 @@ def test_no_host_sync_except_where_a_cost_is_recorded(monkeypatch, loop, kwargs)
         finally:
             NoHostSync.allowed = False
 
-    monkeypatch.setattr(solvers, "_record", allowed_record)
+    monkeypatch.setattr(sys.modules[loop.__module__], "_record", allowed_record)  # where the loop reads it
     X, Y = (torch.from_numpy(a).as_subclass(NoHostSync) for a in _problem(6, 40))
     w, b = torch.zeros((6, 1), dtype=X.dtype).as_subclass(NoHostSync), torch.tensor(0.0, dtype=X.dtype)
     result = loop(w, b.as_subclass(NoHostSync), X, Y, 25, 0.1, 10, **kwargs)
@@ -378,26 +384,26 @@ _SMALLER = "the learning rate is probably too large, try a smaller one"
 def test_check_final_refuses_parameters_that_are_not_finite(w, b):
     message = f"training diverged: the parameters are not finite after 7 iterations; {_SMALLER}"
     with pytest.raises(xlogreg.TrainingDiverged) as info:
-        solvers._check_final(np.asarray(w), np.asarray(b), 7)
+        _loop._check_final(np.asarray(w), np.asarray(b), 7)
     assert str(info.value) == message
 
 
 def test_check_final_passes_finite_parameters():
-    assert solvers._check_final(np.asarray([[1e300], [-2.0]]), np.asarray(-1e300), 3) is None
+    assert _loop._check_final(np.asarray([[1e300], [-2.0]]), np.asarray(-1e300), 3) is None
 
 
 def test_check_not_diverged_at_and_just_over_its_bound():
     """The rule ``final > 10 * start + 1e-7``, worked by hand at its edges."""
     for start, final in ((2.0, 20.0), (2.0, 20.0 + 1e-7), (0.0, 1e-7), (0.693147, 0.7), (0.5, 0.0)):
-        assert solvers.check_not_diverged(start, final, 3) is None
+        assert _loop.check_not_diverged(start, final, 3) is None
     for start, final in ((2.0, 20.0 + 1e-6), (0.0, 2e-7), (1.0, 10.5), (0.5, 6.0)):
         with pytest.raises(xlogreg.TrainingDiverged):
-            solvers.check_not_diverged(start, final, 3)
+            _loop.check_not_diverged(start, final, 3)
 
 
 def test_check_not_diverged_message():
     with pytest.raises(xlogreg.TrainingDiverged) as info:
-        solvers.check_not_diverged(0.693147, 50000.0, 12)
+        _loop.check_not_diverged(0.693147, 50000.0, 12)
     assert str(info.value) == (
         "training diverged: the cost rose from 0.693147 at the start to 50000 after 12 iterations, although "
         "every number stayed finite; the learning rate is too large for this data, try a smaller one "
@@ -415,12 +421,12 @@ def test_check_not_diverged_message():
     (np.float64(9.0), 3.0, True),
 ])
 def test_converged_by_hand(gradient_sq, tol, expected):
-    assert solvers._converged(gradient_sq, tol) is expected
+    assert _loop._converged(gradient_sq, tol) is expected
 
 
 def test_sum_sq_by_hand():
-    assert float(solvers._sum_sq(np.asarray([[1.0, -2.0]]), np.asarray([[3.0]]))) == 14.0
-    assert float(solvers._sum_sq(np.asarray([[0.5], [0.0]]))) == 0.25
+    assert float(_loop._sum_sq(np.asarray([[1.0, -2.0]]), np.asarray([[3.0]]))) == 14.0
+    assert float(_loop._sum_sq(np.asarray([[0.5], [0.0]]))) == 0.25
 
 
 def test_choose_solver_at_its_edges(monkeypatch):
@@ -434,7 +440,7 @@ def test_choose_solver_at_its_edges(monkeypatch):
     # m == n_x on a lazy backend: K (m x m) is as big as X, allowed
     assert choose_solver(500, 500, 10**6, lazy=True) == "dual"
     # a Gram matrix of exactly the limit fits; default itemsize 8
-    monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: 800)
+    monkeypatch.setattr(_loop, "_gram_limit_bytes", lambda: 800)
     assert choose_solver(10**6, 10, 10**6) == "dual"               # 10 * 10 * 8 = 800
     assert choose_solver(10**6, 10, 10**6, itemsize=9) == "primal"  # 900
     assert choose_solver(10**6, 11, 10**6, itemsize=4) == "dual"    # 484
@@ -442,8 +448,8 @@ def test_choose_solver_at_its_edges(monkeypatch):
 
 def test_record_appends_and_prints(capsys):
     costs = [(0, 0.75)]
-    assert solvers._record(costs, 100, np.float64(0.5), True) is None
-    assert solvers._record(costs, 200, np.asarray(0.25), False) is None
+    assert _loop._record(costs, 100, np.float64(0.5), True) is None
+    assert _loop._record(costs, 200, np.asarray(0.25), False) is None
     assert costs == [(0, 0.75), (100, 0.5), (200, 0.25)]
     assert all(type(c) is float for _, c in costs[1:])
     assert capsys.readouterr().out == "Cost after iteration 100: 0.500000\n"
@@ -456,7 +462,7 @@ def test_record_appends_and_prints(capsys):
 def test_record_refuses_a_cost_that_is_not_finite(costs, cost, tail, capsys):
     before = list(costs)
     with pytest.raises(xlogreg.TrainingDiverged) as info:
-        solvers._record(costs, 300, np.float64(cost), True)
+        _loop._record(costs, 300, np.float64(cost), True)
     assert str(info.value) == f"training diverged: the cost is {float(cost)} at iteration 300{tail}; {_SMALLER}"
     assert costs == before and capsys.readouterr().out == ""
 
@@ -505,7 +511,7 @@ def test_primal_loop_weighted_l2_against_numpy(K, block):
     X, labels, sw = _weighted_problem(K)
     k = K if K > 2 else 1
     loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
-    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss,
+    result = gd.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss,
                                  block=block, fused=False)
     W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
     np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
@@ -527,7 +533,7 @@ def test_primal_loop_stops_at_tol_like_numpy(block):
     W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, sw, 0.3, 9, 0.5, 2, tol=tol)
     assert (done, converged) == (4, True)
     loss = _loss.LogisticLoss(X, labels, 2, sample_weight=sw, l2=0.3)
-    result = solvers.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 9, 0.5, 2, loss=loss,
+    result = gd.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 9, 0.5, 2, loss=loss,
                                  block=block, fused=False, tol=tol)
     assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
     np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
@@ -547,7 +553,7 @@ def test_primal_loop_interrupted_result_against_numpy(K, block):
             raise KeyboardInterrupt
 
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 9, 0.5, 2, callback=stop_at_3,
+        gd.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 9, 0.5, 2, callback=stop_at_3,
                             loss=loss, block=block, fused=False)
     result = info.value.result
     W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 4, 0.5, 2)  # 4 steps; gradient at W_3
@@ -562,7 +568,7 @@ def test_compiled_primal_loop_weighted_l2_against_numpy(numba_kernel, K):
     X, labels, sw = _weighted_problem(K)
     k = K if K > 2 else 1
     loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=0.3)
-    result = solvers.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss, fused=True)
+    result = gd.primal_loop(np.zeros((4, k)), np.zeros((k, 1)), X, labels, 7, 0.5, 2, loss=loss, fused=True)
     W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, 0.3, 7, 0.5, 2)
     np.testing.assert_allclose(result.w, W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(result.dw, dW, rtol=1e-12, atol=1e-14)
@@ -573,15 +579,15 @@ def test_fused_auto_asks_choose_fused_with_x_and_the_iterations(monkeypatch):
     X, Y = _problem(5, 30)
     X = np.ascontiguousarray(X)
     seen = []
-    monkeypatch.setattr(solvers, "choose_fused", lambda *args: seen.append(args) or False)
-    solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+    monkeypatch.setattr(data_compiled, "choose_fused", lambda *args: seen.append(args) or False)
+    gd.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
     assert len(seen) == 1 and seen[0][0] is X and seen[0][1:] == (3,)
-    monkeypatch.setattr(solvers, "choose_fused", lambda *args: True)
+    monkeypatch.setattr(data_compiled, "choose_fused", lambda *args: True)
     used = []
-    real = solvers._fused.PrimalPass
-    monkeypatch.setattr(solvers._fused, "PrimalPass", lambda *args: used.append(1) or real(*args))
-    if solvers._fused.available():
-        solvers.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
+    real = data_compiled.PrimalPass
+    monkeypatch.setattr(data_compiled, "PrimalPass", lambda *args: used.append(1) or real(*args))
+    if data_compiled.available():
+        gd.primal_loop(np.zeros((5, 1)), np.asarray(0.0), X, Y, 3, 0.1, 1, block=None)
         assert used == [1]
 
 
@@ -589,12 +595,12 @@ def test_interrupt_during_the_first_pass_reports_no_gradient(monkeypatch):
     """Ctrl-C before any pass finished: the start, no iteration, no gradient (dW and db None)."""
     X, Y = _problem(5, 30)
 
-    def interrupted(*args):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(solvers, "_blocked_pass", interrupted)
+    monkeypatch.setattr(data_blocks, "blocked_pass", interrupted)
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.primal_loop(np.ones((5, 1)), np.asarray(0.5), X, Y, 3, 0.1, 1, block=7, fused=False)
+        gd.primal_loop(np.ones((5, 1)), np.asarray(0.5), X, Y, 3, 0.1, 1, block=7, fused=False)
     result = info.value.result
     assert result.iterations == 0 and result.dw is None and result.db is None and result.costs == []
     np.testing.assert_array_equal(result.w, np.ones((5, 1)))
@@ -624,7 +630,7 @@ def test_dual_loop_weighted_from_a_start_against_numpy(K, l2):
     X, labels, sw = _weighted_problem(K)
     W0, b0 = _start(K)
     loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
-    result = solvers.dual_loop(W0, b0, X, labels, 7, 0.5, 2, loss=loss, fused=False)
+    result = dual.dual_loop(W0, b0, X, labels, 7, 0.5, 2, loss=loss, fused=False)
     W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, l2, 7, 0.5, 2, W0=W0, b0=b0)
     _dual_close(result, W, b, dW, db)
     assert [i for i, _ in result.costs] == [i for i, _ in costs] == [0, 2, 4, 6]
@@ -644,12 +650,12 @@ def test_dual_loop_stops_at_tol_like_numpy(K, l2):
     W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, K, sw, l2, 9, 0.5, 2, tol=tol, W0=W0, b0=b0)
     assert (done, converged) == (4, True)
     loss = _loss.LogisticLoss(X, labels, K, sample_weight=sw, l2=l2)
-    result = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=tol)
+    result = dual.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=tol)
     assert result.converged is True and result.iterations == 4 and [i for i, _ in result.costs] == [0, 2, 4]
     _dual_close(result, W, b, dW, db)
     # just above the norm at 4 stops there; just below it, one recorded iteration later
-    above = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 + 1e-9))
-    below = solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 - 1e-9))
+    above = dual.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 + 1e-9))
+    below = dual.dual_loop(W0, b0, X, labels, 9, 0.5, 2, loss=loss, fused=False, tol=norms[2] * (1 - 1e-9))
     assert (above.iterations, below.iterations) == (4, 6) and above.converged is below.converged is True
 
 
@@ -667,7 +673,7 @@ def test_dual_loop_interrupted_result_against_numpy(K, l2):
             raise KeyboardInterrupt
 
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.dual_loop(W0, b0, X, labels, 9, 0.5, 2, callback=stop_at_3, loss=loss, fused=False)
+        dual.dual_loop(W0, b0, X, labels, 9, 0.5, 2, callback=stop_at_3, loss=loss, fused=False)
     result = info.value.result
     W, b, _, costs, _, _ = _numpy_gd(X, labels, K, sw, l2, 4, 0.5, 2, W0=W0, b0=b0)  # 4 steps done
     assert result.iterations == 4 and result.solver == "dual" and result.dw is None and result.db is None
@@ -683,7 +689,7 @@ def test_dual_loop_zero_iterations_gives_the_start_and_its_gradient(l2):
     X, labels, sw = _weighted_problem(3)
     W0, b0 = _start(3)
     loss = _loss.LogisticLoss(X, labels, 3, sample_weight=sw, l2=l2)
-    result = solvers.dual_loop(W0, b0, X, labels, 0, 0.5, 2, loss=loss, fused=False)
+    result = dual.dual_loop(W0, b0, X, labels, 0, 0.5, 2, loss=loss, fused=False)
     _, _, (dW, db), _, _, _ = _numpy_gd(X, labels, 3, sw, l2, 1, 0.5, 2, W0=W0, b0=b0)  # gradient at the start
     _dual_close(result, W0, b0, dW, db)
     assert result.iterations == 0 and result.costs == [] and result.solver == "dual" and result.converged is False
@@ -692,7 +698,7 @@ def test_dual_loop_zero_iterations_gives_the_start_and_its_gradient(l2):
 def test_dual_loop_with_a_scalar_b_gives_0d_b_and_db():
     X, labels, sw = _weighted_problem(2)
     W0, b0 = _start(2)
-    result = solvers.dual_loop(W0, np.asarray(b0[0, 0]), X, labels, 5, 0.5, 2, fused=False)
+    result = dual.dual_loop(W0, np.asarray(b0[0, 0]), X, labels, 5, 0.5, 2, fused=False)
     W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2, W0=W0, b0=b0)
     assert result.b.shape == () and result.db.shape == ()
     _dual_close(result, W, b, dW, db)
@@ -704,7 +710,7 @@ def test_compiled_dual_loop_from_a_start_against_numpy(numba_kernel, monkeypatch
     X, labels, _ = _weighted_problem(2)
     W0, b0 = _start(2)
     ones = np.ones((1, 15))
-    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 3 * 15 * 15 + 1)
+    monkeypatch.setattr(dual, "DUAL_CHUNK_WORK", 3 * 15 * 15 + 1)
     calls = []
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
@@ -714,7 +720,7 @@ def test_compiled_dual_loop_from_a_start_against_numpy(numba_kernel, monkeypatch
         assert norms[0] > norms[1] > norms[2]
         tol = (norms[0] + norms[1]) / 2
     seen = []
-    result = solvers.dual_loop(W0, b0, X, labels, 11, 0.5, 5, callback=lambda i, c: seen.append((i, c)),
+    result = dual.dual_loop(W0, b0, X, labels, 11, 0.5, 5, callback=lambda i, c: seen.append((i, c)),
                                fused=True, tol=tol)
     W, b, (dW, db), costs, done, converged = _numpy_gd(X, labels, 2, ones, 0.0, 11, 0.5, 5, tol=tol, W0=W0, b0=b0)
     assert (result.iterations, result.converged) == (done, converged) == ((11, False) if tol is None else (5, True))
@@ -735,10 +741,10 @@ def test_dual_loop_on_dask_against_numpy(m, monkeypatch):
     import dask.array as da
 
     if m == 15:
-        monkeypatch.setattr(solvers, "_EMBED_BYTES", 15 * 15 * 8)  # the Gram matrix's size exactly: still small
+        monkeypatch.setattr(data_dask, "_EMBED_BYTES", 15 * 15 * 8)  # the Gram matrix's size exactly: still small
     materialized, iterated_on = [], []
-    real_materialize, real_residual = solvers._materialize, _loss.residual
-    monkeypatch.setattr(solvers, "_materialize", lambda *a: materialized.append(len(a)) or real_materialize(*a))
+    real_materialize, real_residual = data_dask.materialize, _loss.residual
+    monkeypatch.setattr(data_dask, "materialize", lambda *a: materialized.append(len(a)) or real_materialize(*a))
     monkeypatch.setattr(_loss, "residual", lambda Z, *a: iterated_on.append(type(Z)) or real_residual(Z, *a))
 
     rng = np.random.default_rng(m)
@@ -748,7 +754,7 @@ def test_dual_loop_on_dask_against_numpy(m, monkeypatch):
     W0, b0 = rng.standard_normal((3, 1)) * 0.3, np.full((1, 1), 0.2)
     Xd, Yd, swd = (da.from_array(a, chunks=(a.shape[0], 5 if m == 15 else 400)) for a in (X, labels, sw))
     loss = _loss.LogisticLoss(Xd, Yd, 2, sample_weight=swd, l2=0.3)
-    result = solvers.dual_loop(da.from_array(W0), da.from_array(b0), Xd, Yd, 4, 0.5, 2, loss=loss, fused=False)
+    result = dual.dual_loop(da.from_array(W0), da.from_array(b0), Xd, Yd, 4, 0.5, 2, loss=loss, fused=False)
     W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, 2, sw, 0.3, 4, 0.5, 2, W0=W0, b0=b0)
     assert all(isinstance(a, da.Array) for a in (result.w, result.b, result.dw, result.db))
     np.testing.assert_allclose(result.w.compute(), W, rtol=1e-12, atol=1e-13)
@@ -766,9 +772,9 @@ def test_dual_loop_on_dask_against_numpy(m, monkeypatch):
 def test_dual_loop_prints_only_when_asked(capsys):
     X, labels, _ = _weighted_problem(2)
     _, _, _, costs, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 5, 0.5, 2)
-    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=False)
+    dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=False)
     assert capsys.readouterr().out == ""
-    solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, print_cost=True, fused=False)
+    dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, print_cost=True, fused=False)
     assert capsys.readouterr().out == "".join(f"Cost after iteration {i}: {c:f}\n" for i, c in costs)
 
 
@@ -777,20 +783,20 @@ def test_choose_fused_dual_at_its_bound_and_on_any_layout(numba_kernel, monkeypa
     any layout, a strided view too (neither C nor Fortran order), but not integers."""
     strided = np.ones((6, 6))[::2, ::2]
     assert not (strided.flags.c_contiguous or strided.flags.f_contiguous)
-    monkeypatch.setattr(solvers, "_load_cost_s", lambda: 1.0)
-    monkeypatch.setattr(solvers, "FUSED_DUAL_SAVES_S", 0.25)
-    assert solvers.choose_fused_dual(strided, 4)  # 4 x 0.25 = 1.0: exactly the load cost
-    assert not solvers.choose_fused_dual(strided, 3)
-    assert not solvers.choose_fused_dual(np.ones((3, 3), dtype=np.int64), 4)
+    monkeypatch.setattr(data_compiled, "_load_cost_s", lambda: 1.0)
+    monkeypatch.setattr(data_compiled, "FUSED_DUAL_SAVES_S", 0.25)
+    assert data_compiled.choose_fused_dual(strided, 4)  # 4 x 0.25 = 1.0: exactly the load cost
+    assert not data_compiled.choose_fused_dual(strided, 3)
+    assert not data_compiled.choose_fused_dual(np.ones((3, 3), dtype=np.int64), 4)
 
 
 def test_fused_auto_dual_asks_choose_fused_dual_with_the_step_gram_and_the_iterations(numba_kernel, monkeypatch):
     X, labels, sw = _weighted_problem(2)
     seen, calls = [], []
-    monkeypatch.setattr(solvers, "choose_fused_dual", lambda G, n: seen.append((G, n)) or True)
+    monkeypatch.setattr(data_compiled, "choose_fused_dual", lambda G, n: seen.append((G, n)) or True)
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
-    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2)
+    result = dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2)
     assert len(seen) == 1 and seen[0][1] == 5 and calls == [2, 2, 1]
     # learning_rate scale (X.T X + 1), scale = 1 / (2 m) for the binary loss (its residual is 2 (A - Y))
     np.testing.assert_allclose(seen[0][0], (X.T @ X + 1) * 0.5 / 30, rtol=1e-14)
@@ -799,14 +805,14 @@ def test_fused_auto_dual_asks_choose_fused_dual_with_the_step_gram_and_the_itera
     # sample weights or L2: the compiled loop does not compute them, and is not asked
     seen.clear()
     for loss in (_loss.LogisticLoss(X, labels, 2, sample_weight=sw), _loss.LogisticLoss(X, labels, 2, l2=0.3)):
-        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, loss=loss)
+        dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, loss=loss)
     assert seen == [] and calls == [2, 2, 1]
 
 
 def test_fused_true_dual_refused_with_its_whole_message(numba_kernel):
     X, labels, sw = _weighted_problem(2)
     with pytest.raises(ValueError) as info:
-        solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=True,
+        dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 5, 0.5, 2, fused=True,
                           loss=_loss.LogisticLoss(X, labels, 2, sample_weight=sw))
     assert str(info.value) == ("fused=True cannot run here: the compiled dual loop computes the binary loss without "
                                "sample weights or L2 only; use fused='auto' (the Array API loop) for this problem")
@@ -814,11 +820,11 @@ def test_fused_true_dual_refused_with_its_whole_message(numba_kernel):
 
 def test_compiled_dual_loop_takes_one_iteration_per_call_below_one_iteration_of_work(numba_kernel, monkeypatch):
     X, labels, _ = _weighted_problem(2)
-    monkeypatch.setattr(solvers, "DUAL_CHUNK_WORK", 1)  # less than the m^2 = 225 of one iteration
+    monkeypatch.setattr(dual, "DUAL_CHUNK_WORK", 1)  # less than the m^2 = 225 of one iteration
     calls = []
     real = numba_kernel.dual_steps
     monkeypatch.setattr(numba_kernel, "dual_steps", lambda *a: calls.append(a[-1]) or real(*a))
-    result = solvers.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 4, 0.5, 10, fused=True)
+    result = dual.dual_loop(np.zeros((4, 1)), np.asarray(0.0), X, labels, 4, 0.5, 10, fused=True)
     assert calls == [1, 1, 1, 1]
     W, b, (dW, db), _, _, _ = _numpy_gd(X, labels, 2, np.ones((1, 15)), 0.0, 4, 0.5, 10)
     _dual_close(result, W, b, dW, db)
@@ -827,13 +833,13 @@ def test_compiled_dual_loop_takes_one_iteration_per_call_below_one_iteration_of_
 # --- the blocked pass, the fused options --------------------------------------------------------------
 
 def test_example_blocks_auto_asks_choose_block(one_thread, monkeypatch):
-    monkeypatch.setattr(solvers, "BLOCK_MIN_BYTES", 0)
-    monkeypatch.setattr(solvers, "BLOCK_MIN_EXAMPLES", 4)
-    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", 12)  # 12 // 3 = 4 examples per block
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(data_blocks, "BLOCK_MIN_EXAMPLES", 4)
+    monkeypatch.setattr(data_blocks, "BLOCK_ELEMENTS", 12)  # 12 // 3 = 4 examples per block
     X, T, sw = np.zeros((3, 10), order="F"), np.zeros((1, 10)), np.ones((1, 10))
-    blocks = solvers._example_blocks(X, T, sw, "auto")
+    blocks = data_blocks.example_blocks(X, [T, sw], "auto")
     assert [b[0].shape[1] for b in blocks] == [4, 4, 2]
-    assert all(b[2].shape == (1, b[0].shape[1]) for b in blocks)
+    assert all(b[1][1].shape == (1, b[0].shape[1]) for b in blocks)
 
 
 @pytest.mark.parametrize("K", [2, 3])
@@ -843,8 +849,8 @@ def test_blocked_pass_by_default_returns_the_logits_too(K):
     k = K if K > 2 else 1
     W, b = _start(K)
     T = (np.arange(K)[:, None] == labels).astype(float) if K > 2 else labels
-    blocks = solvers._example_blocks(X, T, sw, 4)
-    Z, G, s = solvers._blocked_pass(W, b, blocks, K > 2)
+    blocks = data_blocks.example_blocks(X, [T, sw], 4)
+    Z, G, s = data_blocks.blocked_pass(W, b, blocks, _loss.example_terms, K > 2, False)
     Z_ref = W.T @ X + b
     if K > 2:
         Q = (np.exp(Z_ref) / np.exp(Z_ref).sum(axis=0) - T) * sw
@@ -858,31 +864,31 @@ def test_blocked_pass_by_default_returns_the_logits_too(K):
 
 def test_check_fused_option_takes_auto_true_false_only():
     for fused in ("auto", True, False):
-        solvers.check_fused_option(fused)
+        data_compiled.check_fused_option(fused)
     for fused in ("yes", "Auto", 1, None):
         with pytest.raises(ValueError) as info:
-            solvers.check_fused_option(fused)
+            data_compiled.check_fused_option(fused)
         assert str(info.value) == f"fused must be True, False or 'auto'; got {fused!r}"
 
 
 def test_check_fused_takes_a_strided_gram_matrix_for_the_dual(numba_kernel):
     strided = np.ones((6, 6))[::2, ::2]
-    assert solvers._check_fused(True, strided, contiguous_columns=False) is True
+    assert data_compiled._check_fused(True, strided, contiguous_columns=False) is True
     with pytest.raises(ValueError, match="^fused=True cannot run here: it needs X in C or Fortran order"):
-        solvers._check_fused(True, strided)
+        data_compiled._check_fused(True, strided)
 
 
 def test_gram_limit_and_block_elements_are_whole_numbers_from_the_machine(monkeypatch):
     """Hand-worked: an eighth of the memory (rounded down) below GRAM_LIMIT_BYTES; L2 or L3 / 64."""
-    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 8 * 2**20 + 7)
-    assert solvers._gram_limit_bytes() == 2**20 and type(solvers._gram_limit_bytes()) is int
-    monkeypatch.setattr(solvers._machine, "memory_bytes", lambda: 2**40)
-    assert solvers._gram_limit_bytes() == solvers.GRAM_LIMIT_BYTES
-    monkeypatch.setattr(solvers, "BLOCK_ELEMENTS", None)
+    monkeypatch.setattr(_machine, "memory_bytes", lambda: 8 * 2**20 + 7)
+    assert _loop._gram_limit_bytes() == 2**20 and type(_loop._gram_limit_bytes()) is int
+    monkeypatch.setattr(_machine, "memory_bytes", lambda: 2**40)
+    assert _loop._gram_limit_bytes() == _loop.GRAM_LIMIT_BYTES
+    monkeypatch.setattr(data_blocks, "BLOCK_ELEMENTS", None)
     monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=512K,l3=1M")  # L3 / 64 = 16384 < L2
-    assert solvers._block_elements() == 16384 and type(solvers._block_elements()) is int
+    assert data_blocks._block_elements() == 16384 and type(data_blocks._block_elements()) is int
     monkeypatch.setenv("XLOGREG_MACHINE", "l1d=32K,l2=64K,l3=32M")  # L2 = 65536 < L3 / 64
-    assert solvers._block_elements() == 65536
+    assert data_blocks._block_elements() == 65536
 
 
 # --- optimize, TrainingInterrupted, _dask_run ----------------------------------------------------------
@@ -915,7 +921,7 @@ def test_optimize_checks_record_every_and_callback_by_name():
 
 
 def test_training_interrupted_carries_its_result():
-    result = solvers.OptimizeResult(None, None, None, None, iterations=7)
+    result = _loop.OptimizeResult(None, None, None, None, iterations=7)
     exc = solvers.TrainingInterrupted(result)
     assert str(exc) == "training interrupted after 7 iterations" and exc.result is result and exc.model is None
 
@@ -929,14 +935,14 @@ def test_dask_run_explains_the_failures_it_knows_and_reraises_the_others(monkeyp
     def other(*arrays):
         raise ValueError("other")
 
-    monkeypatch.setattr(solvers._backends, "explain_dask_failure",
+    monkeypatch.setattr(_backends, "explain_dask_failure",
                         lambda exc: RuntimeError("clearer") if "lost" in str(exc) else None)
     with pytest.raises(RuntimeError, match="^clearer$") as info:
-        solvers._dask_run(lost)
+        data_dask.dask_run(lost)
     assert isinstance(info.value.__cause__, OSError)
     with pytest.raises(ValueError, match="^other$"):
-        solvers._dask_run(other)
-    assert solvers._dask_run(lambda *a: a, 1, 2) == (1, 2)
+        data_dask.dask_run(other)
+    assert data_dask.dask_run(lambda *a: a, 1, 2) == (1, 2)
 
 
 def test_optimize_passes_fused_on():
@@ -974,7 +980,7 @@ def test_run_sizes_the_gram_matrix_in_xs_item_size(monkeypatch, dtype):
     X, Y = _problem(50, 10)
     size = 10 * 10 * np.dtype(dtype).itemsize
     for limit, expected in ((size - 1, "primal"), (size, "dual")):
-        monkeypatch.setattr(solvers, "_gram_limit_bytes", lambda: limit)
+        monkeypatch.setattr(_loop, "_gram_limit_bytes", lambda: limit)
         result = solvers.run(np.zeros((50, 1), dtype), 0.0, X.astype(dtype), Y.astype(dtype), 100, 0.05)
         assert result.solver == expected
 
@@ -987,7 +993,7 @@ def test_the_compiled_pass_checks_x_by_its_gradient_not_only_its_bias_sum(numba_
     X = np.asfortranarray(X)
     X[1, 7] = np.inf
     with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
-        solvers.primal_loop(np.full((4, 1), 0.5), np.zeros(()), X, Y, 3, 0.1, 100, fused=True, check_x="X")
+        gd.primal_loop(np.full((4, 1), 0.5), np.zeros(()), X, Y, 3, 0.1, 100, fused=True, check_x="X")
     with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
         solvers.run(np.full((4, 1), 0.5), 0.0, X, Y, 3, 0.1, solver="primal", fused=True, check_x="X")
 
@@ -1082,7 +1088,7 @@ def test_chunked_primal_loop_against_numpy(K, weighted, l2):
 
     (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(K, weighted)
     loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=l2)
-    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 7, 0.5, 2, loss=loss)
+    result = gd.primal_loop(W0d, b0d, Xd, Ld, 7, 0.5, 2, loss=loss)
     W, b, (dW, db), costs, done, _ = _numpy_gd(X, labels, K, sw, l2, 7, 0.5, 2, W0=W0, b0=b0)
     assert all(isinstance(a, da.Array) for a in (result.w, result.b, result.dw, result.db))
     assert (result.iterations, result.converged, result.solver) == (7, False, "primal")
@@ -1102,7 +1108,7 @@ def test_chunked_primal_loop_stops_at_tol_prints_and_calls_back(K, capsys):
     assert converged and 3 <= done < 60  # the premise, from NumPy
     calls = []
     loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
-    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 60, 0.5, 3, print_cost=True, loss=loss, tol=0.05,
+    result = gd.primal_loop(W0d, b0d, Xd, Ld, 60, 0.5, 3, print_cost=True, loss=loss, tol=0.05,
                                  callback=lambda i, cost: calls.append((i, cost)))
     assert (result.iterations, result.converged) == (done, True)
     np.testing.assert_allclose(result.w.compute(), W, rtol=1e-12, atol=1e-13)
@@ -1112,7 +1118,7 @@ def test_chunked_primal_loop_stops_at_tol_prints_and_calls_back(K, capsys):
     assert [(i, c) for i, c in calls if c is not None] == result.costs[:-1]
     assert all(c is None for i, c in calls if i % 3)
     assert capsys.readouterr().out == ""
-    solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, loss=loss)  # print_cost is off by default
+    gd.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, loss=loss)  # print_cost is off by default
     assert capsys.readouterr().out == ""
 
 
@@ -1125,7 +1131,7 @@ def test_chunked_primal_loop_zero_iterations_and_ctrl_c(K):
 
     (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(K, True)
     loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
-    start = solvers.primal_loop(W0d, b0d, Xd, Ld, 0, 0.5, 2, loss=loss)
+    start = gd.primal_loop(W0d, b0d, Xd, Ld, 0, 0.5, 2, loss=loss)
     _, _, (dW0, db0), _, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 1, 0.5, 2, W0=W0, b0=b0)
     assert (start.iterations, start.costs, start.converged) == (0, [], False)
     assert isinstance(start.dw, da.Array) and isinstance(start.db, da.Array)
@@ -1138,7 +1144,7 @@ def test_chunked_primal_loop_zero_iterations_and_ctrl_c(K):
             raise KeyboardInterrupt
 
     with pytest.raises(xlogreg.TrainingInterrupted) as info:
-        solvers.primal_loop(W0d, b0d, Xd, Ld, 9, 0.5, 2, callback=stop_after_3, loss=loss)
+        gd.primal_loop(W0d, b0d, Xd, Ld, 9, 0.5, 2, callback=stop_after_3, loss=loss)
     result = info.value.result
     W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 4, 0.5, 2, W0=W0, b0=b0)
     assert (result.iterations, result.solver) == (4, "primal")
@@ -1155,15 +1161,15 @@ def test_as_data_embeds_small_dask_arrays_persists_big_ones_and_leaves_the_rest(
     import_backend("dask")
     import dask.array as da
 
-    monkeypatch.setattr(solvers, "_EMBED_BYTES", 80)
+    monkeypatch.setattr(data_dask, "_EMBED_BYTES", 80)
     runs = []
-    real_run = solvers._dask_run
-    monkeypatch.setattr(solvers, "_dask_run", lambda f, *a: runs.append((f.__name__, len(a))) or real_run(f, *a))
+    real_run = data_dask.dask_run
+    monkeypatch.setattr(data_dask, "dask_run", lambda f, *a: runs.append((f.__name__, len(a))) or real_run(f, *a))
     rng = np.random.default_rng(2)
     exact, big, plain = rng.standard_normal((10, 1)), rng.standard_normal((11, 1)), rng.standard_normal((3, 1))
     exact_d = da.from_array(exact, chunks=5) * 2  # 80 bytes, a recipe of two steps over two chunks
     big_d = da.from_array(big, chunks=6) + 1  # 88 bytes
-    out = solvers._as_data(exact_d, plain, big_d, 3.5)
+    out = data_dask.as_data(exact_d, plain, big_d, 3.5)
     assert runs == [("persist", 4), ("compute", 1)]
     assert out[1] is plain and out[3] == 3.5
     assert isinstance(out[0], da.Array) and out[0].chunks == exact_d.chunks
@@ -1172,10 +1178,10 @@ def test_as_data_embeds_small_dask_arrays_persists_big_ones_and_leaves_the_rest(
     assert isinstance(out[2], da.Array) and out[2].chunks == big_d.chunks
     np.testing.assert_array_equal(out[2].compute(), big + 1)
     runs.clear()
-    small_only = solvers._as_data(exact_d, plain)
+    small_only = data_dask.as_data(exact_d, plain)
     assert runs == [("compute", 1)] and small_only[1] is plain
     runs.clear()
-    assert solvers._as_data(plain, 3.5) == (plain, 3.5) and runs == []
+    assert data_dask.as_data(plain, 3.5) == (plain, 3.5) and runs == []
 
 
 @pytest.mark.parametrize("K", [2, 3])
@@ -1189,7 +1195,7 @@ def test_chunked_primal_loop_keeps_float32(K):
            ((X, (3, 6)), (labels, (1, 8)), (sw, (1, 8)), (W0, (3, W0.shape[1])), (b0, (b0.shape[0], 1)))]
     Xd, Ld, swd, W0d, b0d = f32
     loss = _loss.LogisticLoss(Xd, Ld, K, sample_weight=swd, l2=0.3)
-    result = solvers.primal_loop(W0d, b0d, Xd, Ld, 5, 0.5, 2, loss=loss)
+    result = gd.primal_loop(W0d, b0d, Xd, Ld, 5, 0.5, 2, loss=loss)
     W, b, (dW, db), costs, _, _ = _numpy_gd(X, labels, K, sw, 0.3, 5, 0.5, 2, W0=W0, b0=b0)
     for got, expected in ((result.w, W), (result.b, b), (result.dw, dW), (result.db, db)):
         value = got.compute()
@@ -1228,7 +1234,7 @@ def test_chunked_pass_against_numpy_at_its_defaults():
     Q = (P - T) * sw
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         Xd = da.from_array(X.astype(dtype), chunks=(2, 17))
-        G, s, loss = solvers.chunked_pass(da.from_array(W.astype(dtype)), da.from_array(b.astype(dtype)), Xd,
+        G, s, loss = gd.chunked_pass(da.from_array(W.astype(dtype)), da.from_array(b.astype(dtype)), Xd,
                                           da.from_array(labels.astype(dtype)), da.from_array(sw.astype(dtype)),
                                           True)
         assert (G.shape, s.shape, loss.shape) == ((5, 3), (3, 1), ())
@@ -1246,16 +1252,16 @@ def test_primal_loop_on_dask_checks_fused_and_x():
     (X, labels, sw, W0, b0), (Xd, Ld, swd, W0d, b0d) = _dask_problem(2, False)
     with pytest.raises(ValueError, match=r"^fused=True cannot run here: it needs a 2-D NumPy array; got "
                                          r"dask\.array\.core\.Array$"):
-        solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=True)
+        gd.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=True)
     with pytest.raises(ValueError, match=r"^fused must be True, False or 'auto'; got 'yes'$"):
-        solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused="yes")
-    assert solvers.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=False).iterations == 2
+        gd.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused="yes")
+    assert gd.primal_loop(W0d, b0d, Xd, Ld, 2, 0.5, 1, fused=False).iterations == 2
     X_nan = X.copy()
     X_nan[2, 9] = np.nan
     import dask.array as da
 
     with pytest.raises(ValueError, match="^X must hold only finite values; it contains NaN or infinity$"):
-        solvers.primal_loop(W0d, b0d, da.from_array(X_nan, chunks=(3, 6)), Ld, 2, 0.5, 1, check_x="X")
+        gd.primal_loop(W0d, b0d, da.from_array(X_nan, chunks=(3, 6)), Ld, 2, 0.5, 1, check_x="X")
 
 
 def test_run_keeps_dask_on_the_primal_where_the_gram_matrix_would_outgrow_x():

@@ -1,4 +1,4 @@
-"""xlogreg.solvers_agd: the step bound, and the minimiser it reaches (checked with plain NumPy)."""
+"""xlogreg.solvers.agd: the step bound, and the minimiser it reaches (checked with plain NumPy)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xlogreg._loss import LogisticLoss
-from xlogreg.solvers_agd import accelerated_gradient, lipschitz_constant, preconditioner
+from xlogreg.solvers.agd import accelerated_gradient, lipschitz_constant, preconditioner
 
 
 def _problem(K, weighted, seed=0):

@@ -156,7 +156,7 @@ def test_divergence_is_an_error_not_nan(case64, solver):
 def test_divergence_after_the_last_recorded_cost_is_an_error_not_nan(case, solver):
     """The cost is recorded (and checked) at iteration 0 only; w overflows at 1 and is NaN by 4.
 
-    Only the check of the final parameters (``solvers._check_final``) can catch this run:
+    Only the check of the final parameters (``_loop._check_final``) can catch this run:
     without it, train returns w = [[nan], [nan]], b = nan on every backend (checked by hand).
     """
     X = case.asarray(np.array([[1.0, 2.0, -1.0, -3.0], [3.0, -4.0, 1.0, 0.5]]) * 1e10)

@@ -18,6 +18,7 @@ from .core import (
     l2,
     normalize_rows,
     normalizeRows,
+    optimize,
     predict,
     propagate,
     sigmoid,
@@ -26,8 +27,8 @@ from .core import (
 )
 from .datasets import DataError, flatten_images, load_dataset, load_digits
 from .model_io import load_model, save_model
-from .newton import ConvergenceWarning
-from .solvers import TrainingDiverged, TrainingInterrupted, optimize
+from ._warnings import ConvergenceWarning
+from .solvers import TrainingDiverged, TrainingInterrupted
 from .training import Model, model, train
 
 __all__ = [

@@ -29,7 +29,7 @@ subtraction, and never an overflow (``tanh`` is bounded for every input,
 infinities included).
 
 Everything here is plain Array API on the arrays it is given, with no host
-synchronisation: the gradient-descent loops (:mod:`xlogreg.solvers`) call
+synchronisation: the gradient-descent loops (:mod:`xlogreg.solvers.gd`, :mod:`xlogreg.solvers.dual`) call
 :func:`raw_pass` (on whole arrays, or on each chunk of a Dask array) and
 :func:`residual`, and :class:`LogisticLoss` bundles the data with the value,
 gradient and Hessian-vector product for solvers that want an object.
@@ -39,8 +39,10 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device as get_device
 
-__all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "loss_sum", "losses", "one_hot", "softplus",
-           "sigmoid"]
+from . import data, penalties
+
+__all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "example_terms", "label_terms", "loss_sum",
+           "losses", "one_hot", "softplus", "sigmoid"]
 
 
 def sigmoid(z):
@@ -121,12 +123,27 @@ def raw_pass(W, b, X, targets, weights, multinomial, with_loss=True):
     array), or None without `with_loss`. This is the only place the solvers
     read X during an iteration.
     """
-    xp = array_namespace(X)
-    Z = W.T @ X + b
-    Q = residual(Z, targets, weights, multinomial)
-    G = X @ Q.T
-    s = xp.sum(Q, axis=1, keepdims=True)
-    return Z, G, s, (loss_sum(Z, targets, weights, multinomial) if with_loss else None)
+    return data.operations(X).one_pass(W, b, X, example_terms, targets, weights, multinomial, with_loss)
+
+
+def example_terms(Z, targets, weights, multinomial, with_loss=True):
+    """What one pass needs of the logits Z between its two products over X: ``(Q, loss or None)``.
+
+    ``Q`` is :func:`residual`, ``loss`` is ``sum_i s_i L_i`` (a 0-d array).
+    The ``terms`` of :func:`xlogreg.data.dense.one_pass`.
+    """
+    return residual(Z, targets, weights, multinomial), (loss_sum(Z, targets, weights, multinomial) if with_loss
+                                                        else None)
+
+
+def label_terms(Z, labels, weights=None, *, with_extra=True, k, multinomial):
+    """:func:`example_terms` from the labels ``(1, m)`` (one-hot made here, for K classes ``k = K``).
+
+    The ``terms`` of :func:`xlogreg.data.dask.chunked_pass`: each chunk of
+    examples makes its own targets, which then line up with its chunk of X.
+    """
+    targets = one_hot(labels, k) if multinomial else labels
+    return example_terms(Z, targets, weights, multinomial, with_extra)
 
 
 def curvature(Z, weights, total_weight, multinomial):
@@ -162,15 +179,15 @@ def curvature_apply(P, Ps, U, multinomial):
 class _HessianOperator:
     """The Hessian at one point as an operator: ``H(V, vb)``, and its diagonal (see LogisticLoss.hessian_operator)."""
 
-    def __init__(self, X, P, Ps, alpha, multinomial):
-        self.X, self.P, self.Ps, self.alpha, self.multinomial = X, P, Ps, alpha, multinomial
+    def __init__(self, X, P, Ps, penalty, multinomial):
+        self.X, self.P, self.Ps, self.penalty, self.multinomial = X, P, Ps, penalty, multinomial
+        self.ops = data.operations(X)
 
     def __call__(self, V, vb):
-        X, alpha = self.X, self.alpha
-        D = curvature_apply(self.P, self.Ps, V.T @ X + vb, self.multinomial)
+        X = self.X
+        D = curvature_apply(self.P, self.Ps, self.ops.forward(V, vb, X), self.multinomial)
         xp = array_namespace(D)
-        HV = X @ D.T
-        return (HV + alpha * V if alpha else HV), xp.sum(D, axis=1, keepdims=True)
+        return self.penalty.add_hessian_product(self.ops.backward(X, D), V), xp.sum(D, axis=1, keepdims=True)
 
     def diagonal(self):
         """The Hessian's diagonal as a pair ``(dW, db)`` of W's and b's shapes: one more product over X.
@@ -180,8 +197,8 @@ class _HessianOperator:
         """
         xp = array_namespace(self.X)
         d = self.Ps * (1 - self.P) if self.multinomial else self.Ps
-        dW = (self.X * self.X) @ d.T
-        return (dW + self.alpha if self.alpha else dW), xp.sum(d, axis=1, keepdims=True)
+        dW = self.ops.squares_backward(self.X, d)
+        return self.penalty.add_hessian_diagonal(dW), xp.sum(d, axis=1, keepdims=True)
 
 
 class LogisticLoss:
@@ -236,8 +253,11 @@ class LogisticLoss:
             total_weight = X.shape[1] if sample_weight is None else float(xp.sum(sample_weight))
         self.total_weight = float(total_weight)
         self.l2 = float(l2)
-        self.alpha = self.l2 / self.total_weight
+        #: The penalty on W (:mod:`xlogreg.penalties`), in J's scale: ``alpha / 2 ||W||^2``.
+        self.penalty_term = penalties.L2(self.l2 / self.total_weight)
+        self.alpha = self.penalty_term.alpha
         self.scale = residual_scale(self.total_weight, self.multinomial)
+        self.ops = data.operations(X)
 
     @property
     def n_classes(self):
@@ -245,12 +265,11 @@ class LogisticLoss:
 
     def logits(self, W, b):
         """``Z = W.T X + b``, shape ``(k, m)``."""
-        return W.T @ self.X + b
+        return self.ops.forward(W, b, self.X)
 
     def penalty(self, W):
         """``l2 / (2 S) ||W||^2`` as a 0-d array (0 without L2)."""
-        xp = array_namespace(W)
-        return self.alpha / 2 * xp.sum(W * W)
+        return self.penalty_term.value(W)
 
     def data_value(self, Z):
         """``sum_i s_i L_i / S`` from the logits Z (a 0-d array): J without the penalty."""
@@ -270,8 +289,7 @@ class LogisticLoss:
 
     def gradient_from_raw(self, G, s, W):
         """``(dW, db)`` from :func:`raw_pass`'s ``G`` and ``s``."""
-        dW = self.scale * G
-        return (dW + self.alpha * W if self.alpha else dW), self.scale * s
+        return self.penalty_term.add_gradient(self.scale * G, W), self.scale * s
 
     def value_and_gradient(self, W, b):
         """``(J, dW, db)``: one forward and one backward product over X."""
@@ -306,7 +324,7 @@ class LogisticLoss:
         P, Ps = curvature(self.logits(W, b), self.weights, self.total_weight, self.multinomial)
         if settle is not None:
             P, Ps = settle(P, Ps)
-        return _HessianOperator(self.X, P, Ps, self.alpha, self.multinomial)
+        return _HessianOperator(self.X, P, Ps, self.penalty_term, self.multinomial)
 
     def hessian_matrix(self, W, b):
         """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.
@@ -320,7 +338,7 @@ class LogisticLoss:
         every class", which changes no probability, and without L2 any Hessian
         nears singular as the probabilities saturate; a ridge of ``1e-12``
         times its largest entry keeps it solvable, and
-        :func:`xlogreg.newton.newton_cholesky` removes that direction from
+        :func:`xlogreg.solvers.newton.newton_cholesky` removes that direction from
         each step.
         """
         xp = array_namespace(self.X)
@@ -338,12 +356,8 @@ class LogisticLoss:
                     D = P[c:c + 1, :] * ((1.0 if c == e else 0.0) - P[e:e + 1, :]) * s
                 else:
                     D = P * (1 - P) * s
-                if c == e:  # D >= 0: X D X.T = R R.T with R = X sqrt(D), half the work (NumPy: BLAS syrk)
-                    R = X * xp.sqrt(D)
-                    XDX = R @ xp.permute_dims(R, (1, 0))
-                else:
-                    XDX = (X * D) @ xp.permute_dims(X, (1, 0))
-                XD1 = X @ xp.permute_dims(D, (1, 0))  # (n_x, 1): the W-b entries, without a copy of [X; 1]
+                XDX = self.ops.weighted_gram(X, D, nonnegative=c == e)  # D >= 0 on the diagonal blocks
+                XD1 = self.ops.backward(X, D)  # (n_x, 1): the W-b entries, without a copy of [X; 1]
                 block = xp.concat([xp.concat([XDX, XD1], axis=1),
                                    xp.concat([xp.permute_dims(XD1, (1, 0)), xp.reshape(xp.sum(D), (1, 1))],
                                              axis=1)], axis=0)

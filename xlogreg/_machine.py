@@ -1,6 +1,6 @@
 """What the tuning reads from the machine: cache sizes, usable cores, BLAS threads, memory.
 
-A few choices of :mod:`xlogreg.solvers` and :mod:`xlogreg._fused` depend on the
+A few choices of :mod:`xlogreg.solvers`, :mod:`xlogreg.data.blocks` and :mod:`xlogreg.data.compiled` depend on the
 machine: whether X stays in cache between two products, how large a block or a
 tile may be, whether BLAS runs on one thread. They were measured on one machine
 (the *recorded machine* of benchmarks/README.md: an AMD EPYC Zen 3 VM, 2 vCPUs,
@@ -12,22 +12,22 @@ memory it depends on; this module reads those at run time, once per process
 =========================================  ===================================  ===================
 tuning value                               rule (the ratio kept)                 recorded machine
 =========================================  ===================================  ===================
-``solvers.FUSED_MIN_BYTES``                the L3 cache                          32 MiB
-``solvers.BLOCK_ELEMENTS``                 as many elements as L2 has bytes,     2**19
+``data.compiled.FUSED_MIN_BYTES``         the L3 cache                          32 MiB
+``data.blocks.BLOCK_ELEMENTS``            as many elements as L2 has bytes,     2**19
                                            at most L3 / 64
-``solvers.BLOCK_MIN_BYTES``                twice the L3 cache                    64 MiB
-``solvers.GRAM_LIMIT_BYTES``               2 GiB, at most memory / 8             2 GiB
-``solvers._blas_threads()``                :func:`blas_threads`                  2 (1 with the
+``data.blocks.BLOCK_MIN_BYTES``           twice the L3 cache                    64 MiB
+``solvers._loop.GRAM_LIMIT_BYTES``        2 GiB, at most memory / 8             2 GiB
+``data.blocks._blas_threads()``           :func:`blas_threads`                  2 (1 with the
                                                                                  usual variables)
-``_fused.TILE_BYTES``                      half the L1d cache                    16 KiB
-``_fused.TILE_MAX_EXAMPLE_BYTES``          an eighth of the L1d cache            4 KiB
+``data.compiled.TILE_BYTES``              half the L1d cache                    16 KiB
+``data.compiled.TILE_MAX_EXAMPLE_BYTES``  an eighth of the L1d cache            4 KiB
 =========================================  ===================================  ===================
 
 The rest are measured constants, kept as they are because nothing that could
 be read without timing predicts them: ``BLOCK_MIN_EXAMPLES`` (Python's cost per
 block), ``FUSED_LOAD_S`` (importing numba), ``FUSED_READ_BYTES_PER_S`` (one
 core's memory bandwidth), ``FUSED_DUAL_SAVES_S`` (Python's cost per NumPy call)
-and ``_fused.DUAL_PARALLEL_MIN`` (waking numba's threads). Each says where its
+and ``data.compiled.DUAL_PARALLEL_MIN`` (waking numba's threads). Each says where its
 value comes from where it is defined.
 
 Where the readings come from:

@@ -315,3 +315,33 @@ def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {_describe(value)}")
     return int(value)
+
+
+def check_problem(w, b, X, Y=None):
+    """Validate (w, b, X, Y) once at a public entry point; return them ready to use.
+
+    X and Y become the floating dtype of X (or the default one for integer
+    data); w and b are cast to it. All arrays must share one namespace and
+    device.
+    """
+    X = check_X(X)
+    n_x, m = X.shape
+    if Y is not None:
+        Y = as_array(Y, "Y")
+        check_not_transposed(Y, tuple(X.shape))  # before w's check, whose message would blame w
+    w = check_w(w, n_x)
+    b = check_b(b)
+    arrays = {"X": X, "w": w, "b": b}
+    if Y is not None:
+        arrays["Y"] = Y
+    xp, dev = same_namespace(**arrays)
+    w = check_float(w, "w", xp, X.dtype)
+    if is_array(b):
+        b = xp.astype(xp.reshape(b, ()), X.dtype)
+    check_finite(X, "X")
+    check_finite(w, "w")
+    if is_array(b):
+        check_finite(b, "b")
+    if Y is not None:
+        Y = check_Y(arrays["Y"], m, xp=xp, dtype=X.dtype)
+    return w, b, X, Y

@@ -1,10 +1,12 @@
-"""Warnings attributed to the user's line, not to the library's inside."""
+"""xlogreg's warnings, attributed to the user's line, not to the library's inside."""
 
 from __future__ import annotations
 
 import os
 import sys
 import warnings
+
+__all__ = ["ConvergenceWarning", "warn"]
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -23,3 +25,7 @@ def warn(message, category):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+class ConvergenceWarning(UserWarning):
+    """The solver stopped at its iteration limit before its tolerance was met."""

@@ -15,7 +15,7 @@ import numbers
 
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends, _loss
+from . import _backends, _loss, solvers
 from . import _validation as v
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "normalizeRows",
     "initialize_with_zeros",
     "propagate",
+    "optimize",
     "predict",
 ]
 
@@ -253,36 +254,6 @@ def initialize_with_zeros(dim, *, xp=None, device=None, dtype=None):
     return xp.zeros((dim, 1), dtype=dtype, device=device), 0.0
 
 
-def check_problem(w, b, X, Y=None):
-    """Validate (w, b, X, Y) once at a public entry point; return them ready to use.
-
-    X and Y become the floating dtype of X (or the default one for integer
-    data); w and b are cast to it. All arrays must share one namespace and
-    device.
-    """
-    X = v.check_X(X)
-    n_x, m = X.shape
-    if Y is not None:
-        Y = v.as_array(Y, "Y")
-        v.check_not_transposed(Y, tuple(X.shape))  # before w's check, whose message would blame w
-    w = v.check_w(w, n_x)
-    b = v.check_b(b)
-    arrays = {"X": X, "w": w, "b": b}
-    if Y is not None:
-        arrays["Y"] = Y
-    xp, dev = v.same_namespace(**arrays)
-    w = v.check_float(w, "w", xp, X.dtype)
-    if v.is_array(b):
-        b = xp.astype(xp.reshape(b, ()), X.dtype)
-    v.check_finite(X, "X")
-    v.check_finite(w, "w")
-    if v.is_array(b):
-        v.check_finite(b, "b")
-    if Y is not None:
-        Y = v.check_Y(arrays["Y"], m, xp=xp, dtype=X.dtype)
-    return w, b, X, Y
-
-
 def propagate(w, b, X, Y):
     """Cost and gradient of logistic regression (forward and backward pass).
 
@@ -315,10 +286,72 @@ def propagate(w, b, X, Y):
     >>> round(float(cost), 10)
     5.8015453194
     """
-    w, b, X, Y = check_problem(w, b, X, Y)
+    w, b, X, Y = v.check_problem(w, b, X, Y)
     xp = array_namespace(X)
     cost, dw, db = _loss.LogisticLoss(X, Y).value_and_gradient(w, b)
     return {"dw": dw, "db": xp.reshape(db, ())}, cost
+
+
+def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=False, *,
+             solver="auto", record_every=100, callback=None, fused="auto"):
+    """Learn w and b by batch gradient descent, as in the course.
+
+    Parameters
+    ----------
+    w : array of shape (n_x, 1)
+    b : float or 0-d array
+    X : array of shape (n_x, m)
+    Y : array of shape (1, m) (or (m,)) of labels 0 / 1
+    num_iterations : int >= 0
+    learning_rate : float > 0
+    print_cost : bool
+        Print ``Cost after iteration i: ...`` every `record_every` iterations.
+    solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky"}
+        ``"dual"`` runs the same iterates on the m x m Gram matrix; ``"auto"``
+        picks the cheaper one from the shapes (:func:`xlogreg.solvers.choose_solver`). The
+        Newton solvers (:mod:`xlogreg.solvers.newton`) take `num_iterations` as their
+        most iterations and set each step by a line search (`learning_rate`
+        is not used).
+    record_every : int
+        Record (and print) the cost every this many iterations, from 0.
+    callback : callable, optional
+        ``callback(i, cost)`` after iteration i; cost is the recorded float
+        on recording iterations, else None. It costs no device sync.
+    fused : {"auto", True, False}
+        The optional compiled kernels (numba: ``pip install "xlogreg[fast]"``;
+        NumPy float32/float64 only): True wherever they apply (an error where
+        they cannot), False never, ``"auto"`` where they are predicted to save
+        more than the ~1 s a new process takes to load them
+        (:func:`xlogreg.data.compiled.choose_fused`, :func:`~xlogreg.data.compiled.choose_fused_dual`). True pays in a
+        process that trains many times: the course run takes ~30 instead of
+        ~50 ms once they are loaded.
+
+    Returns
+    -------
+    params : dict
+        ``"w"``, ``"b"`` (arrays in the namespace and on the device of X).
+    grads : dict
+        ``"dw"``, ``"db"`` of the last iteration.
+    costs : list of float
+        The cost at iterations 0, record_every, 2 record_every, ...
+
+    Raises
+    ------
+    TrainingDiverged
+        When the cost or the parameters stop being finite.
+    TrainingInterrupted
+        On Ctrl-C; it carries the parameters reached.
+    """
+    w, b, X, Y = v.check_problem(w, b, X, Y)
+    num_iterations = v.check_iterations(num_iterations)
+    learning_rate = v.check_learning_rate(learning_rate)
+    record_every = v.check_positive_int(record_every, "record_every")
+    v.check_callback(callback)
+    result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver, record_every=record_every,
+                 print_cost=print_cost, callback=callback, fused=fused)
+    params = {"w": result.w, "b": result.b}
+    grads = {"dw": result.dw, "db": result.db}
+    return params, grads, [c for _, c in result.costs]
 
 
 def predict(w, b, X):
@@ -328,7 +361,7 @@ def predict(w, b, X):
     -------
     Y_prediction : array of shape (1, m), in the floating dtype of X
     """
-    w, b, X, _ = check_problem(w, b, X)
+    w, b, X, _ = v.check_problem(w, b, X)
     return predict_unchecked(w, b, X)
 
 

@@ -52,9 +52,11 @@ import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends, _loss, newton, solvers
+from . import _backends, _loss, solvers
 from . import _validation as v
-from .solvers_agd import accelerated_gradient, lipschitz_constant
+from . import _warnings
+from .solvers import newton
+from .solvers.agd import accelerated_gradient, lipschitz_constant
 
 __all__ = ["LogisticRegression"]
 
@@ -114,14 +116,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     fit_intercept : bool
         False keeps the intercepts at 0.
     solver : {"auto", "newton-cg", "newton-cholesky", "agd", "gd"}
-        ``"auto"``: Newton's method (:mod:`xlogreg.newton`), with the Hessian
+        ``"auto"``: Newton's method (:mod:`xlogreg.solvers.newton`), with the Hessian
         formed and solved up to :data:`CHOLESKY_MAX_PARAMETERS` parameters
         (``"newton-cholesky"``), by conjugate gradients on Hessian-vector
         products above (``"newton-cg"``; on the Gram matrix when there are
         more features than samples); tens of iterations to a tight `tol`.
         Without an intercept it falls back to ``"agd"``: accelerated gradient
         descent with the step ``1 / L`` from the loss's Lipschitz bound
-        (:mod:`xlogreg.solvers_agd`). ``"gd"``: the course's batch gradient
+        (:mod:`xlogreg.solvers.agd`). ``"gd"``: the course's batch gradient
         descent (:func:`xlogreg.train`'s iteration) with `learning_rate`;
         for two classes without a penalty and ``tol=0`` it gives exactly
         :func:`xlogreg.train`'s model.
@@ -351,7 +353,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         elif self.solver in ("auto", "newton-cg", "newton-cholesky") and self.fit_intercept:
             method = choose_newton(Xt.shape[0], loss.k) if self.solver == "auto" else self.solver
             with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
-                warnings.simplefilter("ignore", newton.ConvergenceWarning)
+                warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
                 if method == "newton-cholesky":
                     result = newton.newton_cholesky(loss, W0, b0, tol=tol, max_iter=int(self.max_iter))
                 else:

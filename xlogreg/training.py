@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from array_api_compat import array_namespace, device as get_device
 
 from . import _backends, _loss, solvers
+from .data import compiled
+from .solvers import _loop
 from . import _validation as v
 
 __all__ = ["Model", "train", "model"]
@@ -256,7 +258,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky"}
         Gradient descent on X (``"primal"``) or on its Gram matrix
         (``"dual"``, same iterates), ``"auto"`` the cheaper of the two; or
-        Newton's method (:mod:`xlogreg.newton`), its direction by conjugate
+        Newton's method (:mod:`xlogreg.solvers.newton`), its direction by conjugate
         gradients on Hessian-vector products (``"newton-cg"``) or by solving
         the formed Hessian (``"newton-cholesky"``: for a few thousand
         parameters at most). `num_iterations` is then the most
@@ -307,7 +309,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     ------
     TrainingDiverged
         The cost or parameters stopped being finite, or the cost ended above
-        ten times its start (:func:`xlogreg.solvers.check_not_diverged`):
+        ten times its start (:func:`xlogreg.solvers._loop.check_not_diverged`):
         the learning rate is too large.
     TrainingInterrupted
         Ctrl-C; its ``model`` attribute holds the model trained so far.
@@ -331,7 +333,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     n_classes = v.check_n_classes(n_classes)
     if solver not in solvers.SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(solvers.SOLVERS)}; got {solver!r}")
-    solvers.check_fused_option(fused)
+    compiled.check_fused_option(fused)
     v.check_callback(callback)
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
@@ -377,7 +379,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     final_cost = xp.reshape(loss.value_from_logits(Z, result.w), ())
     final_cost, errors = (float(value) for value in _backends.to_numpy(xp.stack([final_cost, errors])))
     if trained.costs:
-        solvers.check_not_diverged(trained.costs[0], final_cost, result.iterations)
+        _loop.check_not_diverged(trained.costs[0], final_cost, result.iterations)
     trained.train_accuracy = 100 - errors / Y.shape[1] * 100  # as _accuracy
     if X_test is not None:
         trained.test_accuracy = _accuracy(trained.predict(X_test), Y_test)

@@ -1,11 +1,11 @@
-"""The numba kernels behind :mod:`xlogreg._fused` (imported by it on first use only).
+"""The numba kernels behind :mod:`xlogreg.data.compiled` (imported by it on first use only).
 
 They live at module level, not inside a function, so that numba's on-disk
 cache (``cache=True``, in ``__pycache__`` or numba's user-wide fallback) finds
 them again in the next process (~0.7 s with numba's import). Defined inside a
 function, as they first were, they missed the cache and the primal pass was
 compiled again in every process (5-6 s). See
-:mod:`xlogreg._fused` for what they compute; the tests are in
+:mod:`xlogreg.data.compiled` for what they compute; the tests are in
 tests/test_fused.py.
 """
 

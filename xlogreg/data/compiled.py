@@ -25,7 +25,7 @@ either layout:
   gradient, the same rows again from L2, a few dot products per pass.
 
 Either way memory traffic is one read of X; the second read comes from
-cache. :func:`xlogreg.solvers.primal_loop` uses it for NumPy float32/float64
+cache. :func:`xlogreg.solvers.gd.primal_loop` uses it for NumPy float32/float64
 X in C or Fortran order when numba is installed (``pip install
 "xlogreg[fast]"``); a strided view, and every other backend, run the Array
 API code, which this module matches up to rounding (tests/test_fused.py). The
@@ -42,7 +42,7 @@ product four at a time, over several numba threads from
 :data:`DUAL_PARALLEL_MIN` examples on, where the product is big enough to pay
 for waking them).
 
-The kernels themselves are in :mod:`xlogreg._kernels`, imported on first use:
+The kernels themselves are in :mod:`xlogreg.data._kernels`, imported on first use:
 a new process spends ~0.7 s importing numba and loading them from numba's
 disk cache (compiling them the first time, ~5 s), which is why
 :mod:`xlogreg.solvers` uses them automatically only where they are predicted
@@ -51,7 +51,7 @@ to save more than that.
 The binary residual is computed as ``2 / (1 + exp(-2 h)) - 1 + c`` (h the
 half logit), which equals ``tanh(h) + c`` and never gives NaN for a finite
 or infinite h, in X's precision (float32 in float32, as NumPy's ``tanh``). ``exp`` is the kernels'
-own (:func:`xlogreg._kernels.exp`, Cephes' polynomial, within 1.5 ulp): libm's
+own (:func:`xlogreg.data._kernels.exp`, Cephes' polynomial, within 1.5 ulp): libm's
 is a call per value, which keeps the loop scalar, while this one lets the
 residuals of a tile or of a dual iteration compile to vector instructions.
 The softmax is shifted by each example's largest logit before ``exp``, so
@@ -68,10 +68,10 @@ import threading
 
 import numpy as np
 
-from . import _machine
+from .. import _machine
 
 __all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows",
-           "dual_steps"]
+           "dual_steps", "choose_fused", "choose_fused_dual", "check_fused_option"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -125,7 +125,7 @@ def available():
 
 def loaded():
     """True once this process has loaded the kernels: using them again costs nothing more."""
-    return "xlogreg._kernels" in sys.modules
+    return "xlogreg.data._kernels" in sys.modules
 
 
 def why_unusable(X, contiguous_columns=True):
@@ -157,7 +157,7 @@ def usable(X, contiguous_columns=True):
 
 
 def _kernels():
-    """The numba kernels (:mod:`xlogreg._kernels`), imported on first use: compiled, or loaded from numba's cache."""
+    """The numba kernels (:mod:`xlogreg.data._kernels`), imported on first use: compiled, or loaded from numba's cache."""
     from . import _kernels
 
     return _kernels
@@ -375,3 +375,94 @@ def dual_steps(R, H, C, S, k):
         else:
             kernels.dual_serial(R, H, C, S, Q, k, dtype.type(0), dtype.type(1))
     return H.reshape(1, m), S.reshape(1, m), Q.reshape(1, m)
+
+
+# When the kernels pay: the choices the solvers make (measured constants, see each).
+
+#: The compiled one-pass primal iteration (this module) is chosen
+#: automatically for X of at least this many bytes; None: the L3 cache as read
+#: (:func:`_fused_min_bytes`), 32 MiB on the recorded machine, where it was
+#: measured. Smaller X stays in L3 between BLAS's two products, and
+#: the compiled pass was sometimes faster, sometimes slower there; above, it
+#: won clearly (2 vCPUs, 20 iterations, best of 7, compiled / BLAS: 0.42 for
+#: 100 x 50,000 float64, 0.61 for 1000 x 5,000 float64, both 40 MB; 0.89 and
+#: 1.25 for the float32 halves, 20 MB; 1.34 for the course data, 20 MB).
+FUSED_MIN_BYTES = None
+
+
+#: Seconds it takes a new process to load the compiled kernels (import numba,
+#: then numba's on-disk cache): 0.7 s measured on the 2-vCPU machine of
+#: benchmarks/README.md, rounded up. ``fused="auto"`` uses them only where they
+#: are predicted to save more than this. A measured constant: it cannot be read
+#: without loading them.
+FUSED_LOAD_S = 1.0
+
+
+#: For that prediction: the primal pass saves about one read of X per
+#: iteration, at this many bytes per second (one core of the recorded machine
+#: streams 18-24 GB/s). A measured constant: memory bandwidth cannot be read
+#: without timing ...
+FUSED_READ_BYTES_PER_S = 20e9
+
+
+#: ... and the compiled dual loop the Python and dispatch of five NumPy calls
+#: per iteration, this many seconds (course data, 2 vCPUs: ~10 microseconds
+#: per iteration between `train` with and without ``fused=True`` over 2000
+#: iterations; 22-28 against 5-8 for the bare iteration, min / median). A
+#: measured constant, as the two above.
+FUSED_DUAL_SAVES_S = 1e-5
+
+
+def _fused_min_bytes():
+    """:data:`FUSED_MIN_BYTES`, or the L3 cache (:mod:`xlogreg._machine`)."""
+    return _machine.cache_bytes("l3") if FUSED_MIN_BYTES is None else FUSED_MIN_BYTES
+
+
+def _load_cost_s():
+    """Seconds that using the compiled kernels adds for loading them: :data:`FUSED_LOAD_S`, or 0 once loaded."""
+    return 0.0 if loaded() else FUSED_LOAD_S
+
+
+def choose_fused(X, num_iterations=None):
+    """True where the primal loop should use the compiled pass of this module.
+
+    That is: numba is installed, X is a NumPy float32/float64 array in C or
+    Fortran order (:func:`usable`) and at least
+    :data:`FUSED_MIN_BYTES`, below which X stays in cache between BLAS's two
+    products anyway; and, given `num_iterations`, the reads of X it saves
+    (one per iteration, at :data:`FUSED_READ_BYTES_PER_S`) take longer than
+    loading the kernels in a new process (:data:`FUSED_LOAD_S`; nothing once
+    this process has loaded them).
+    """
+    if not (usable(X) and X.nbytes >= _fused_min_bytes()):
+        return False
+    return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
+
+
+def choose_fused_dual(G, num_iterations):
+    """True where the dual loop should run in compiled calls (:func:`dual_steps`).
+
+    That is: numba is installed, the Gram matrix G is a NumPy float32/float64
+    array, and the time the compiled loop saves (:data:`FUSED_DUAL_SAVES_S`
+    per iteration) exceeds that of loading it in a new process
+    (:data:`FUSED_LOAD_S`): about 100,000 iterations. Shorter runs, the course
+    run among them (2000 iterations, ~50 ms), finish sooner without it, unless
+    asked for with ``fused=True`` (in a process that trains many times, where
+    the kernels load once).
+    """
+    return usable(G, contiguous_columns=False) and num_iterations * FUSED_DUAL_SAVES_S >= _load_cost_s()
+
+
+def check_fused_option(fused):
+    """Refuse a `fused` option other than ``"auto"``, True or False, naming what was given."""
+    if not (isinstance(fused, bool) or (isinstance(fused, str) and fused == "auto")):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+
+
+def _check_fused(fused, A, contiguous_columns=True):
+    """`fused` (True or False) as given; True where the compiled kernel cannot take A is an error."""
+    if not isinstance(fused, bool):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+    if fused and not usable(A, contiguous_columns):
+        raise ValueError(f"fused=True cannot run here: {why_unusable(A, contiguous_columns)}")
+    return fused

@@ -54,8 +54,9 @@ from dataclasses import dataclass
 
 from array_api_compat import array_namespace, device as get_device, is_dask_array
 
-from . import _backends
-from .solvers import TrainingDiverged, _materialize
+from .. import _backends, data
+from ..data.dask import materialize as _materialize
+from ._loop import TrainingDiverged
 
 __all__ = ["AGDResult", "lipschitz_constant", "accelerated_gradient"]
 
@@ -94,8 +95,9 @@ def preconditioner(loss, fit_intercept=True):
         sw = xp.ones((m, 1), dtype=X.dtype, device=get_device(X)) / loss.total_weight
     else:
         sw = xp.reshape(loss.weights, (m, 1)) / loss.total_weight
-    mean = X @ sw
-    mean_sq = (X * X) @ sw
+    ops = data.operations(X)
+    mean = ops.backward(X, sw.T)
+    mean_sq = ops.squares_backward(X, sw.T)
     c = 0.5 if loss.multinomial else 0.25
     mu = mean if fit_intercept else xp.zeros_like(mean)
     variance = xp.maximum(mean_sq - mu * mu, 0.0) + loss.alpha / c
@@ -145,11 +147,13 @@ def lipschitz_constant(loss, fit_intercept=True, iterations=POWER_ITERATIONS, d=
     if not fit_intercept:
         v1 = v1 * 0
 
+    ops = data.operations(X)
+
     def gram_times(v, v1):
         dv = d * v
-        u = (dv.T @ X - dv.T @ mu + v1) * sw  # (1, m)
+        u = (ops.forward(dv, None, X) - dv.T @ mu + v1) * sw  # (1, m)
         w1 = xp.sum(u, axis=1, keepdims=True) if fit_intercept else v1 * 0
-        return d * (X @ u.T - mu * xp.sum(u)), w1
+        return d * (ops.backward(X, u) - mu * xp.sum(u)), w1
 
     for _ in range(iterations):
         scale = 1 / xp.sqrt(xp.sum(v * v) + xp.sum(v1 * v1))
@@ -209,7 +213,7 @@ def accelerated_gradient(loss, W, b, *, max_iter, tol, step=None, fit_intercept=
     --------
     >>> import array_api_strict as xp
     >>> from xlogreg._loss import LogisticLoss
-    >>> from xlogreg.solvers_agd import accelerated_gradient
+    >>> from xlogreg.solvers.agd import accelerated_gradient
     >>> X = xp.asarray([[0.0, 1.0, 2.0, 3.0]])
     >>> loss = LogisticLoss(X, xp.asarray([[0.0, 1.0, 0.0, 1.0]]), l2=1.0)
     >>> result = accelerated_gradient(loss, *loss.zeros(), max_iter=1000, tol=1e-10)

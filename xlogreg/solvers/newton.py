@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import array_namespace, device as get_device, is_dask_array
 
-from . import _loss, _warnings
-from .solvers import OptimizeResult, TrainingDiverged
+from .. import _loss, _warnings
+from .._warnings import ConvergenceWarning
+from ..data import dask as dask_data
+from . import _loop
+from ._loop import (OptimizeResult, TrainingDiverged, TrainingInterrupted, _default_loss, _matrix_params,
+                    _shaped_interrupt, _sum_sq)
 
-__all__ = ["newton_cg", "newton_cholesky", "ConvergenceWarning"]
-
-
-class ConvergenceWarning(UserWarning):
-    """The solver stopped at its iteration limit before its tolerance was met."""
+__all__ = ["newton_cg", "newton_cholesky", "newton_loop", "ConvergenceWarning"]
 
 
 def _dot(a, b):
@@ -331,3 +331,70 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
     _warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                    f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning)
     return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)
+
+
+#: :func:`newton_loop` warns when the cost without L2 ends below this: separable data.
+SEPARABLE_COST = 1e-6
+
+
+def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, callback=None, *, loss=None,
+                tol=None, method="newton-cg"):
+    """Newton's method with the loops' interface; returns an :class:`OptimizeResult`.
+
+    `method` is ``"newton-cg"`` (:func:`newton_cg`) or
+    ``"newton-cholesky"`` (:func:`newton_cholesky`).
+
+    At most `num_iterations` Newton iterations; `tol` None runs until the line
+    search finds no decrease (the optimum within rounding). The cost of every
+    `record_every`-th iterate is recorded (and printed); ``callback(i, cost)``
+    follows every iteration. Ctrl-C raises :class:`TrainingInterrupted` with
+    the last iterate whose cost is known.
+    """
+    loss = _default_loss(X, Y, loss)
+    W, b, back = _matrix_params(w, b)
+    lazy = is_dask_array(X)
+    costs = []
+    reached = [(lambda W=W, b=b: (W, b), 0)]
+
+    def record(i, cost, state):
+        reached[0] = (state, i)
+        if callback is not None and i > 0:  # iteration i - 1 is done; as the other loops, the cost it started from
+            callback(i - 1, costs[-1][1] if (i - 1) % record_every == 0 else None)
+        if i % record_every == 0:
+            costs.append((i, cost))
+            if print_cost:
+                print("Cost after iteration %i: %f" % (i, cost))
+
+    def settle(*arrays):
+        return dask_data.materialize(*arrays)
+
+    def use_gram():
+        """Newton-CG on the Gram matrix: more features than examples, eager, from W = 0 (see _Gram)."""
+        n_x, m = X.shape
+        if lazy or n_x <= m or m * m > _loop._gram_limit_bytes() // 8:
+            return False
+        xp = array_namespace(W)
+        return not bool(xp.any(W != 0))
+
+    with _shaped_interrupt(back):
+        try:
+            options = dict(tol=0.0 if tol is None else tol, max_iter=num_iterations, record=record,
+                           settle=settle if lazy else None)
+            if method == "newton-cg":
+                result = newton_cg(loss, W, b, gram=use_gram(), **options)
+            else:
+                result = newton_cholesky(loss, W, b, **options)
+        except KeyboardInterrupt:
+            state, done = reached[0]
+            raise TrainingInterrupted(OptimizeResult(*state(), None, None, costs, done, method)) from None
+    if result.iterations not in [i for i, _ in costs] and result.costs:
+        costs.append(result.costs[-1])  # the final cost, recorded whatever record_every says
+    if not loss.alpha and costs and costs[-1][1] < SEPARABLE_COST:
+        norm = math.sqrt(float(_sum_sq(result.w)))
+        _warnings.warn(
+            f"{method}: the cost fell to {costs[-1][1]:.3g}: the training data look linearly separable, and "
+            f"without L2 the optimum is at infinity; the weights returned are those reached after "
+            f"{result.iterations} iterations (norm {norm:.3g}). Use l2 > 0 for a finite optimum",
+            ConvergenceWarning)
+    return back(OptimizeResult(result.w, result.b, result.dw, result.db, costs, result.iterations, method,
+                               result.converged))
