@@ -30,6 +30,7 @@ import pytest
 import _reference as ref
 import xlogreg
 from xlogreg import _backends, datasets, solvers
+from xlogreg.io import datasets as io_datasets, lazy as io_lazy
 from xlogreg.solvers import gd
 from xlogreg.data import dask as data_dask
 
@@ -104,17 +105,17 @@ def assert_matches_course_loop(model, run, X, Y, rtol):
 
 
 class ReadCounter:
-    """Counts the chunk reads of :class:`xlogreg.datasets.H5Slicer` in this process."""
+    """Counts the chunk reads of :class:`xlogreg.io.lazy.H5Slicer` in this process."""
 
     def __init__(self, monkeypatch):
         self.reads = 0
-        read = datasets.H5Slicer.__getitem__
+        read = io_lazy.H5Slicer.__getitem__
 
         def counting(slicer, index):
             self.reads += 1
             return read(slicer, index)
 
-        monkeypatch.setattr(datasets.H5Slicer, "__getitem__", counting)
+        monkeypatch.setattr(io_lazy.H5Slicer, "__getitem__", counting)
 
 
 # --------------------------------------------------------------------------- lazy HDF5
@@ -519,7 +520,7 @@ def test_cli_predict_data_on_dask_reads_the_file_in_chunks_not_whole(synthetic_p
     capsys.readouterr()
     assert cli.main(["predict", str(model), "--data", str(synthetic_path)]) == 0
     in_memory = capsys.readouterr().out
-    monkeypatch.setattr(datasets, "load_h5", lambda *args, **kwargs: pytest.fail("--data was loaded whole"))
+    monkeypatch.setattr(io_datasets, "load_h5", lambda *args, **kwargs: pytest.fail("--data was loaded whole"))
     reads = ReadCounter(monkeypatch)
     with dask.config.set({"array.chunk-size": "64KiB"}):  # 128 examples of 64 float64 features per chunk
         assert cli.main(["predict", str(model), "--data", str(synthetic_path), "--backend", "dask"]) == 0

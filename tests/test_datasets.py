@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import xlogreg
-from xlogreg.datasets import DataError, load_h5
+from xlogreg.io.datasets import load_h5
+from xlogreg.io.hdf5 import DataError
 
 
 def write_course_file(path, m=6, shape=(4, 4, 3), prefix="train", labels=None, classes=True):

@@ -13,7 +13,7 @@ from PIL import Image
 
 import xlogreg
 from xlogreg import DataError, flatten_images
-from xlogreg.model_io import _pixels, load_images
+from xlogreg.io.pictures import _pixels, load_images
 
 
 def _model(channels, invert=False):
@@ -144,7 +144,7 @@ def test_numpy_scalar_scales_are_accepted(scale, dtype):
 
 def test_lazy_flatten_takes_the_same_scales():
     da = pytest.importorskip("dask.array")
-    from xlogreg.datasets import flatten_lazy
+    from xlogreg.io.lazy import flatten_lazy
 
     x = da.from_array(np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3), chunks=1)
     np.testing.assert_array_equal(flatten_lazy(x, np.float32(255)).compute(),

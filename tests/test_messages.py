@@ -177,13 +177,13 @@ def test_save_into_a_read_only_folder_names_the_users_path(tmp_path, monkeypatch
     folder.mkdir()
     folder.chmod(0o555)
     if os.geteuid() == 0:  # root writes anywhere: make the OS answer as it would to a user
-        from xlogreg import model_io
+        from xlogreg.io import atomic
 
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied", str(folder / ".m.h5.abc123.tmp"))
 
-        monkeypatch.setattr(model_io.tempfile, "NamedTemporaryFile", refuse)
-        monkeypatch.setattr(model_io.os, "access", lambda path, mode: False)
+        monkeypatch.setattr(atomic.tempfile, "NamedTemporaryFile", refuse)
+        monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
     try:
         with pytest.raises(PermissionError) as info:
             model.save(folder / "m.h5")

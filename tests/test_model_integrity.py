@@ -1,7 +1,7 @@
 """Model files: the SHA-256 checksum, bounded metadata parsing, and model files as untrusted input.
 
 The checksum's recipe is re-implemented here from its documentation
-(:func:`xlogreg.model_io.checksum`), independently of the code under test, and
+(:func:`xlogreg.io.model_file.checksum`), independently of the code under test, and
 every tampering below is made with h5py or by flipping a byte of the file.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import xlogreg
 from conftest import ROOT
 from xlogreg import DataError, load_model, save_model
-from xlogreg.model_io import CHECKSUM_ATTR, FORMAT_VERSION, checksum
+from xlogreg.io.model_file import CHECKSUM_ATTR, FORMAT_VERSION, checksum
 
 
 def _model():

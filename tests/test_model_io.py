@@ -16,7 +16,9 @@ import xlogreg
 from conftest import import_backend
 from xlogreg import DataError, Model, load_model, save_model
 from xlogreg import _backends
-from xlogreg.model_io import FORMAT, FORMAT_VERSION, atomic_path, data_to_X, load_images
+from xlogreg.io.atomic import atomic_path
+from xlogreg.io.model_file import FORMAT, FORMAT_VERSION
+from xlogreg.io.pictures import data_to_X, load_images
 
 
 def _toy_data(seed=0, n_x=12, m=40):

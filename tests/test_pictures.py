@@ -12,7 +12,7 @@ import pytest
 
 import xlogreg
 from conftest import ROOT
-from xlogreg.pictures import write_pictures
+from xlogreg.io.pictures import write_pictures
 
 PIL = pytest.importorskip("PIL", reason="Pillow is needed for pictures (pip install 'xlogreg[cli]')")
 from PIL import Image  # noqa: E402

@@ -21,7 +21,7 @@ import pytest
 import xlogreg
 from conftest import ROOT
 from xlogreg import load_model, save_model
-from xlogreg.model_io import STALE_SECONDS, atomic_path, remove_stale_temporary_files
+from xlogreg.io.atomic import STALE_SECONDS, atomic_path, remove_stale_temporary_files
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from xlogreg import datasets
-from xlogreg.datasets import DataError, load_h5
+from xlogreg.io import datasets, hdf5, lazy
+from xlogreg.io.datasets import load_h5
+from xlogreg.io.hdf5 import DataError
 
 M, SHAPE = 6, (4, 4, 3)
 SECRET = b"TOP-SECRET-" * 40  # the bytes of a file nobody named
@@ -191,7 +192,7 @@ def test_open_lazy_refuses(tmp_path, kind, key):
     pytest.importorskip("dask")
     path = _bad_file(tmp_path, kind, key)
     with pytest.raises(DataError, match=_match(os.path.abspath(path), key, BAD[kind][1])):
-        datasets.open_lazy(path)
+        lazy.open_lazy(path)
 
 
 def test_named_keys_are_checked_the_same_way(tmp_path):
@@ -293,8 +294,8 @@ def test_cgroup_memory_limit(tmp_path, monkeypatch):
     root.mkdir()
     (root / "memory.max").write_text(f"{2**30}\n")
     (root / "memory.current").write_text(f"{2**29}\n")
-    monkeypatch.setattr(datasets, "CGROUP_ROOT", str(root))
-    limit, where = datasets._memory_limit()
+    monkeypatch.setattr(hdf5, "CGROUP_ROOT", str(root))
+    limit, where = hdf5._memory_limit()
     assert limit == 2**29 and "cgroup memory limit of 1.0 GiB" in where
     path = tmp_path / "big.h5"
     with h5py.File(path, "w") as f:  # 600 MiB declared, a few KB on disk
@@ -309,13 +310,13 @@ def test_cgroup_v1_and_no_limit(tmp_path, monkeypatch):
     root = tmp_path / "cgroup"
     (root / "memory").mkdir(parents=True)
     (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "no limit"
-    monkeypatch.setattr(datasets, "CGROUP_ROOT", str(root))
-    assert datasets._cgroup_limits(str(root)) == []
+    monkeypatch.setattr(hdf5, "CGROUP_ROOT", str(root))
+    assert hdf5._cgroup_limits(str(root)) == []
     (root / "memory" / "memory.limit_in_bytes").write_text(f"{3 * 2**30}\n")
     (root / "memory" / "memory.usage_in_bytes").write_text(f"{2**30}\n")
-    assert [limit for limit, _ in datasets._cgroup_limits(str(root))] == [2 * 2**30]
+    assert [limit for limit, _ in hdf5._cgroup_limits(str(root))] == [2 * 2**30]
     (root / "memory.max").write_text("max\n")  # v2 without a limit
-    assert [limit for limit, _ in datasets._cgroup_limits(str(root))] == [2 * 2**30]
+    assert [limit for limit, _ in hdf5._cgroup_limits(str(root))] == [2 * 2**30]
 
 
 @pytest.mark.parametrize("limit", ["RLIMIT_AS", "RLIMIT_DATA"])
@@ -329,7 +330,8 @@ def test_resource_limit_is_respected(tmp_path, limit):
     code = textwrap.dedent(f"""
         import resource, sys
         import numpy, h5py
-        from xlogreg.datasets import load_h5, DataError, _proc_status_bytes
+        from xlogreg.io.datasets import load_h5
+        from xlogreg.io.hdf5 import DataError, _proc_status_bytes
         soft = _proc_status_bytes({field!r}) + 2**30
         resource.setrlimit(resource.{limit}, (soft, resource.getrlimit(resource.{limit})[1]))
         try:

@@ -5,7 +5,7 @@ descent, written once against the Python Array API standard so the same code
 runs on NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from ._backends import BACKENDS, BackendError, available_backends
 from .core import (
@@ -25,11 +25,14 @@ from .core import (
     sigmoid_derivative,
     softmax,
 )
-from .datasets import DataError, flatten_images, load_dataset, load_digits
-from .model_io import load_model, save_model
+from .io import DataError, flatten_images, load_dataset, load_digits, save_model
 from ._warnings import ConvergenceWarning
 from .solvers import TrainingDiverged, TrainingInterrupted
-from .training import Model, model, train
+from .training import Model, load_model, model, train
+
+# The modules under their first published names (`from xlogreg.datasets import open_lazy`,
+# `xlogreg.model_io.load_images`); the code is in xlogreg.io.
+from . import datasets, model_io  # noqa: E402,F401  (after training: model_io re-exports load_model)
 
 __all__ = [
     "L1",

@@ -511,7 +511,7 @@ def _dask_from_host(host, chunks):
     once (scattered) so the graph of each iteration refers to them instead of
     carrying the whole array again. Scattered data has no recipe to rebuild
     it: if a worker holding chunks dies, the run fails (dask's
-    "lost dependencies"); data read from a file (:func:`xlogreg.datasets.open_lazy`)
+    "lost dependencies"); data read from a file (:func:`xlogreg.io.open_lazy`)
     is re-read instead.
     """
     da = _import("dask")
@@ -544,7 +544,7 @@ def explain_dask_failure(exc):
         return BackendError(
             f"the Dask cluster cancelled the training computation ({exc}). That happens when a worker "
             "dies or restarts holding the only copy of data sent from memory, which cannot be rebuilt. "
-            "Train from an HDF5 file on a path every worker can read (xlogreg.datasets.open_lazy, or "
+            "Train from an HDF5 file on a path every worker can read (xlogreg.io.open_lazy, or "
             "xlogreg train --backend dask --train FILE): lost chunks are then read again"
         )
     return None

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass
 
 from . import __version__, _backends
-from .datasets import DataError
+from .io.hdf5 import DataError
 
 __all__ = ["main", "build_parser"]
 
@@ -264,7 +264,7 @@ def _check_output(path, option):
     """
     import stat
 
-    from .datasets import _file_kind
+    from .io.hdf5 import _file_kind
 
     directory = os.path.dirname(os.path.abspath(path))
     try:
@@ -354,7 +354,8 @@ def _image_shape(x):
 
 
 def _load_training_data(args):
-    from .datasets import decode_classes, flatten_images, flatten_lazy, load_digits, load_h5, open_lazy_images
+    from .io.datasets import decode_classes, flatten_images, load_digits, load_h5
+    from .io.lazy import flatten_lazy, open_lazy_images
 
     if args.train is None:
         train_x, train_y, test_x, test_y, classes = load_digits(args.digit, seed=args.seed)
@@ -449,7 +450,7 @@ def _run_summary(model, seconds):
 
 
 def _write_json(path, summary):
-    from .model_io import atomic_path
+    from .io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -607,7 +608,8 @@ def _require(module, option):
 def cmd_predict(args):
     import numpy as np
 
-    from .model_io import data_to_X, load_images, load_model
+    from .io.pictures import data_to_X, load_images
+    from .training import load_model
 
     if not args.images and args.data is None:
         raise UserError("give image files to classify and/or --data FILE.h5")
@@ -631,12 +633,12 @@ def cmd_predict(args):
             p = proba[0 if model.n_classes == 2 else label, j]
             print(f"{path}: {classes[label]} (P({classes[shown]}) = {p:.4f})")
     if args.data is not None:
-        from . import datasets
+        from .io import datasets, lazy
         from .training import _accuracy
 
         # Dask: out of core, the file is read chunk by chunk (twice: the finiteness check of
         # every entry point, then the prediction), never whole.
-        load = datasets.open_lazy_images if backend == "dask" else datasets.load_h5
+        load = lazy.open_lazy_images if backend == "dask" else datasets.load_h5
         x, y, _ = load(args.data, x_key=args.x_key, y_key=args.y_key)
         X = data_to_X(x, model, args.data)
         y = _backends.to_numpy(y).reshape(-1).astype(np.int64)
@@ -657,7 +659,7 @@ def cmd_predict(args):
 
 def cmd_pictures(args):
     _require("PIL", "writing pictures")
-    from .pictures import write_pictures
+    from .io.pictures import write_pictures
 
     try:
         written = write_pictures(args.data, args.indices, args.out_dir, prefix=args.prefix, size=args.size,

@@ -507,7 +507,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         (``w`` is ``coef_.T``); :meth:`load` as an estimator again, with its
         labels, parameters and feature names.
         """
-        from .model_io import save_model
+        from .io.model_file import save_model
 
         save_model(self.to_model(), path)
 
@@ -527,7 +527,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             Files written by :func:`xlogreg.save_model` from :func:`xlogreg.train`
             come back with the labels ``0 .. K-1`` (or the class names they store).
         """
-        from .model_io import load_model
+        from .training import load_model
 
         model = load_model(path, backend, device, dtype=dtype)
         info = (model.preprocessing or {}).get("estimator")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .model_io import atomic_path
+from .io.atomic import atomic_path
 
 __all__ = ["plot_learning_curves", "PLOT_FORMATS"]
 

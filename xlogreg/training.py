@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device
 
 from . import _backends, _loss, solvers
+from .io import model_file
 from .data import compiled
 from .solvers import _loop
 from . import _validation as v
 
-__all__ = ["Model", "train", "model"]
+__all__ = ["Model", "train", "model", "load_model"]
 
 
 @dataclass
@@ -146,9 +148,7 @@ class Model:
 
     def save(self, path):
         """Write the model to an HDF5 file, atomically (see :func:`xlogreg.save_model`)."""
-        from .model_io import save_model
-
-        save_model(self, path)
+        model_file.save_model(self, path)
 
     def __repr__(self):
         status = ", interrupted" if self.interrupted else ""
@@ -159,6 +159,68 @@ class Model:
             f"dtype={self.dtype!r}, solver={self.solver!r}, final_cost="
             f"{self.costs[-1] if self.costs else None})"
         )
+
+
+def load_model(path, backend=None, device=None, *, dtype=None):
+    """Read a model written by :func:`xlogreg.save_model` (the file format: :mod:`xlogreg.io.model_file`).
+
+    The file is treated as untrusted. Its format, shapes and values are
+    checked; nothing in it is executed (all metadata is JSON text, parsed as
+    data, with bounded nesting and integer sizes); external links, soft
+    links, virtual datasets and external raw storage are refused; its
+    checksum is verified (files of format version 1, written before
+    checksums existed, are loaded without that check: see the module notes).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : str, optional
+        None keeps w as a NumPy array (``model.backend == "numpy"``); a name
+        from :data:`xlogreg.BACKENDS` moves it there.
+    device : optional
+        A device of that backend (object, name such as ``"cuda:1"``, or index).
+    dtype : {None, "float32", "float64"}
+        None keeps the dtype the model was saved in. A device without that
+        dtype (float64 on array_api_strict's ``no_float64``) is an error, not
+        a silent downgrade: ask for ``dtype="float32"`` explicitly.
+
+    Returns
+    -------
+    xlogreg.Model
+
+    Raises
+    ------
+    xlogreg.DataError
+        The file is missing, not a regular file, not HDF5, not a model file,
+        damaged (checksum mismatch), or holds values of the wrong shape or
+        type; the message names the file.
+    xlogreg.BackendError, ValueError
+        The backend, device or dtype cannot be used here.
+
+    Examples
+    --------
+    >>> import os, tempfile, xlogreg
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.h5")
+    >>> xlogreg.train([[0.0, 1.0, 2.0, 3.0]], [0, 0, 1, 1], num_iterations=10).save(path)
+    >>> model = xlogreg.load_model(path, backend="array_api_strict")
+    >>> model.backend, model.w.shape
+    ('array_api_strict', (1, 1))
+    """
+    path = os.fspath(path)
+    fields = model_file.read_model_file(path)
+    w = fields.pop("w")
+    model = Model(w=w, backend="numpy", device="cpu", dtype=str(w.dtype), **fields)
+    if backend is None and device is None and dtype is None:
+        return model
+    xp, dev = _backends.resolve(backend, device, like=w)
+    target = _backends.floating_dtype(xp, dev, dtype if dtype is not None else str(w.dtype))
+    model.w = _backends.asarray(w, xp, dev, target)
+    if model.n_classes > 2:
+        model.b = _backends.asarray(model.b, xp, dev, target)
+    model.backend = _backends.backend_name(xp)
+    model.device = str(get_device(model.w))
+    model.dtype = dtype if dtype is not None else str(w.dtype)
+    return model
 
 
 def probabilities(Z, multinomial):
@@ -295,7 +357,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         the course data ``(64, 64, 3)``, that is ``train_x.shape[1:]``), with
         ``height * width * channels == n_x``. Stored as ``Model.image_shape``,
         so the saved model classifies picture files (``xlogreg predict MODEL
-        picture.png``, :func:`xlogreg.model_io.load_images`).
+        picture.png``, :func:`xlogreg.io.load_images`).
     scale : float, optional
         What the stored pixels were divided by (``flatten_images``' `scale`,
         255 by default; also the default here when `image_shape` is given).

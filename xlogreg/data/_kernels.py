@@ -6,7 +6,7 @@ them again in the next process (~0.7 s with numba's import). Defined inside a
 function, as they first were, they missed the cache and the primal pass was
 compiled again in every process (5-6 s). See
 :mod:`xlogreg.data.compiled` for what they compute; the tests are in
-tests/test_fused.py.
+tests/test_data_compiled.py.
 """
 
 import numba
@@ -143,7 +143,7 @@ def columns(wh, bh, XT, C, sw, g, H, j0, j1, tile, dots4, zero, one):
             q[t] = h + bh
             t += 1
         Ht, Ct, St = H[j:j + t1], C[j:j + t1], sw[j:j + t1]
-        for t in range(t1):  # vectorised (tests/test_fused.py checks the IR for it)
+        for t in range(t1):  # vectorised (tests/test_data_compiled.py checks the IR for it)
             h = q[t]
             Ht[t] = h
             q[t] = residual(h, Ct[t], one) * St[t]

@@ -28,7 +28,7 @@ Either way memory traffic is one read of X; the second read comes from
 cache. :func:`xlogreg.solvers.gd.primal_loop` uses it for NumPy float32/float64
 X in C or Fortran order when numba is installed (``pip install
 "xlogreg[fast]"``); a strided view, and every other backend, run the Array
-API code, which this module matches up to rounding (tests/test_fused.py). The
+API code, which this module matches up to rounding (tests/test_data_compiled.py). The
 examples are split into one contiguous range per numba thread, each with its
 own partial ``G``; the partial sums are added in thread order, so a run is
 reproducible for a given number of threads.

@@ -42,269 +42,59 @@ external and soft links, virtual datasets and external raw storage are
 refused (nothing is read from a file that was not named), as are declared
 sizes beyond the memory this process may use.
 
-NumPy and h5py live here, at the edge, like in :mod:`xlogreg.datasets`.
+NumPy and h5py live here, at the edge, like in :mod:`xlogreg.io.datasets`. The\n:class:`~xlogreg.Model` itself, and :func:`xlogreg.load_model` which builds one from\n:func:`read_model_file`'s fields, are in :mod:`xlogreg.training`: this module knows the\nfile, not the class.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import io
 import json
 import math
 import os
 import re
-import stat
-import tempfile
-import time
 
 import numpy as np
-from array_api_compat import device as get_device, is_dask_array
 
-from . import _backends
-from .datasets import DataError, _file_kind, _memory_limit, _read_all, check_file, get_dataset, open_h5
+from .. import _backends
+from .._version import __version__
+from .atomic import atomic_path
+from .hdf5 import DataError, _memory_limit, _read_all, get_dataset, open_h5
 
-__all__ = ["save_model", "load_model", "atomic_path", "checksum", "load_images", "data_to_X", "FORMAT",
-           "FORMAT_VERSION"]
+__all__ = ["save_model", "read_model_file", "checksum", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "xlogreg-model"
+
+
 #: 1: the first layout; 2: the same plus the ``checksum`` attribute, required from version 2 on.
 FORMAT_VERSION = 2
+
+
 CHECKSUM_ATTR = "checksum"
+
+
 #: Bounds on what a model file may hold, so that parsing it takes bounded time and memory.
 MAX_OBJECTS = 1000
+
+
 MAX_JSON_CHARS = 16 * 2**20
+
+
 MAX_JSON_DEPTH = 32
+
+
 MAX_INT_DIGITS = 20
+
 
 #: The most classes a model file may declare (its w has n_x times this many numbers at most).
 MAX_CLASSES = 100_000
 
+
 _JSON_ATTRS = ("classes", "image_shape", "preprocessing", "training")
+
+
 _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted", "backend", "device",
                   "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "tol", "converged")
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-#: A temporary file older than this whose writer is no longer running is removed by the next save.
-STALE_SECONDS = 600
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Write a file atomically: yield a temporary path to write to, then move it over `path`.
-
-    The temporary file, ``.NAME.PID-XXXXXXXX.tmp``, lives in the directory of
-    `path` (so the final ``os.replace`` is an atomic rename on the same file
-    system). After the body has written and closed it, the file is fsync'ed,
-    given the permissions a new file would get (or those of the file it
-    replaces) and renamed over `path`; the directory is then fsync'ed so the
-    rename itself survives a power cut. On any exception, ``KeyboardInterrupt``
-    included, the temporary file is removed and `path` is left as it was.
-
-    `path` must be a regular file or not exist yet. A symbolic link is written
-    through: its target is replaced, the link stays. A directory, a device, a
-    named pipe or a socket is refused (renaming over it would replace it).
-
-    A process killed outright (SIGKILL, power cut) cannot remove its
-    temporary file. The next successful write of the same `path` removes
-    such leftovers: temporary files of that target whose writer process no
-    longer runs on this machine and that have not changed for
-    :data:`STALE_SECONDS`. Writers still running, here or (for a shared file
-    system) on another machine, keep theirs.
-
-    Raises
-    ------
-    OSError
-        Naming `path` (never the temporary file) and what to do: a missing
-        folder, no permission, a full disk, a target that is not a regular file.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from xlogreg.model_io import atomic_path
-    >>> target = os.path.join(tempfile.mkdtemp(), "summary.json")
-    >>> with atomic_path(target) as tmp:
-    ...     with open(tmp, "w") as f:
-    ...         _ = f.write("{}")
-    >>> with open(target) as f:
-    ...     f.read()
-    '{}'
-    """
-    path = os.fspath(path)
-    target = _write_target(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    name = os.path.basename(target)
-    try:
-        tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.{os.getpid()}-", suffix=".tmp",
-                                          delete=False)
-    except OSError as exc:
-        raise write_error(path, exc) from None
-    tmp.close()
-    try:
-        yield tmp.name
-        _fsync_file(tmp.name)
-        os.chmod(tmp.name, _new_file_mode(target))
-        os.replace(tmp.name, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp.name)
-        if isinstance(exc, OSError):
-            raise write_error(path, exc) from None
-        raise
-    _fsync_dir(directory)
-    remove_stale_temporary_files(target)
-
-
-def _write_target(path):
-    """The file to replace for `path`: itself, or a symbolic link's target; refuse what is not a regular file."""
-    try:
-        mode = os.stat(path).st_mode  # through links: what would really be replaced
-    except FileNotFoundError:
-        mode = None  # a new file, or a dangling link whose target will be created
-    except OSError as exc:
-        raise write_error(path, exc) from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a directory; give a file name")
-    if mode is not None and not stat.S_ISREG(mode):
-        kind = _file_kind(mode)
-        raise OSError(errno.EINVAL,
-                      f"cannot write {path}: it is {kind}, not a regular file, and xlogreg writes by renaming "
-                      f"a complete new file over the old one, which would replace the {kind.split()[-1]}; "
-                      "give the path of a regular file")
-    return os.path.realpath(path) if os.path.islink(path) else path
-
-
-_HINTS = {
-    errno.ENOENT: "its folder does not exist; create it first",
-    errno.ENOTDIR: "a component of the path is not a folder",
-    errno.EACCES: "no permission to create files in its folder; choose a folder you can write to",
-    errno.EPERM: "no permission to create files in its folder; choose a folder you can write to",
-    errno.EROFS: "its folder is on a read-only file system; choose another folder",
-    errno.ENOSPC: "no space left on the device; free some space (the previous file, if any, is unchanged)",
-    errno.EDQUOT: "disk quota exceeded; free some space (the previous file, if any, is unchanged)",
-    errno.EFBIG: "file too large (a file size limit, `ulimit -f`?); the previous file, if any, is unchanged",
-}
-
-
-def write_error(path, exc):
-    """An OSError of the same kind (errno) as `exc`, saying what happened to `path`, never to a temporary file.
-
-    h5py reports some write failures as ``RuntimeError`` (a full disk shows up
-    at ``File.close``); their errno is recovered from the message.
-    """
-    if isinstance(exc, OSError) and str(exc.strerror).startswith(f"cannot write {path}"):
-        return exc  # already says it
-    code = exc.errno if isinstance(exc, OSError) else None
-    text = str(exc)
-    if code is None:
-        code = next((c for c in _HINTS if os.strerror(c) in text), None)
-    reason = _HINTS.get(code) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else text)
-    if code is None:
-        return OSError(f"cannot write {path}: {reason}")
-    if code == errno.ENOENT:
-        reason = f"its folder {os.path.dirname(os.path.abspath(path))} does not exist; create it first"
-    return OSError(code, f"cannot write {path}: {reason}")
-
-
-def _pid_running(pid):
-    """Whether process `pid` runs on this machine (True when it cannot be known)."""
-    if pid == os.getpid() or os.name != "posix":
-        return True  # on Windows os.kill(pid, 0) would terminate the process: never ask there
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError, OSError):
-        return True  # someone else's process, or an unknowable pid: assume it runs
-    return True
-
-
-def remove_stale_temporary_files(path, *, older_than=None):
-    """Remove the temporary files of `path` left by writers that were killed; return their names.
-
-    Only ``.NAME.PID-XXXXXXXX.tmp`` files beside `path` (the names
-    :func:`atomic_path` gives) whose process PID is not running on this
-    machine and which have not been modified for `older_than` seconds
-    (default :data:`STALE_SECONDS`). Errors are ignored: another writer may
-    remove the same file at the same time.
-    """
-    older_than = STALE_SECONDS if older_than is None else older_than
-    directory = os.path.dirname(os.path.abspath(path))
-    pattern = re.compile(re.escape(f".{os.path.basename(path)}.") + r"(\d+)-[A-Za-z0-9_]{8}\.tmp")
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in names:
-        match = pattern.fullmatch(entry)
-        if match is None or _pid_running(int(match.group(1))):
-            continue
-        full = os.path.join(directory, entry)
-        with contextlib.suppress(OSError):
-            info = os.lstat(full)
-            if stat.S_ISREG(info.st_mode) and now - info.st_mtime >= older_than:
-                os.unlink(full)
-                removed.append(entry)
-    return removed
-
-
-def _write_error(exc, path, directory):
-    """The OSError of a failed write, naming the user's `path` (not the temporary file) and the fix."""
-    if not os.path.isdir(directory):
-        why = f"folder {directory} does not exist; create it first (os.makedirs) or choose another path"
-    elif os.path.isdir(path):
-        why = "it is a folder; give a file name such as model.h5"
-    elif not os.access(directory, os.W_OK):
-        why = f"no permission to create files in folder {directory}; choose a folder you can write to"
-    else:
-        why = f"{exc.strerror or exc}"
-    # OSError(errno, ...) builds the matching subclass (FileNotFoundError, PermissionError, ...).
-    return OSError(exc.errno, f"cannot write {path}: {why}", path)
-
-
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory):
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - file systems that refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _new_file_mode(path):
-    """Mode of the file being replaced, or what ``open()`` would create (0o666 minus the umask).
-
-    NamedTemporaryFile creates files readable by their owner only; a saved
-    model should have the usual permissions instead.
-    """
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-# --------------------------------------------------------------------------- saving
 
 
 def _json(value, what):
@@ -375,8 +165,6 @@ def _model_contents(model):
         "tol": _optional_float(model.tol, "tol"),
         "converged": None if model.converged is None else bool(model.converged),
     }
-    from . import __version__
-
     attrs = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -449,9 +237,6 @@ def save_model(model, path):
             out.write(buffer.getbuffer())
 
 
-# --------------------------------------------------------------------------- the checksum
-
-
 def _feed(h, *parts):
     """Hash each part with its length first, so that no two sequences of parts hash alike."""
     for part in parts:
@@ -522,9 +307,6 @@ def checksum(f):
             where = f"{f.filename}: dataset {name!r}"
             _feed(h, "data", *_canonical(_read_all(obj, name, "model data"), where))
     return "sha256:" + h.hexdigest()
-
-
-# --------------------------------------------------------------------------- loading
 
 
 def _check_preprocessing(preprocessing, error, where):
@@ -670,7 +452,7 @@ def _number(value, path, key, kind=float, minimum=None, allow_none=False):
     return value
 
 
-def _read_model_file(path):
+def read_model_file(path):
     """Read and check everything in a model file; returns the Model's fields (w as NumPy)."""
     with open_h5(path) as f:
         try:
@@ -797,213 +579,3 @@ def _read_model(f, path):
         raise DataError(f"{path}: the checksum does not match the contents: the file was damaged or edited "
                         "after it was saved; restore it from a copy, or train and save the model again")
     return fields
-
-
-def load_model(path, backend=None, device=None, *, dtype=None):
-    """Read a model written by :func:`save_model`.
-
-    The file is treated as untrusted. Its format, shapes and values are
-    checked; nothing in it is executed (all metadata is JSON text, parsed as
-    data, with bounded nesting and integer sizes); external links, soft
-    links, virtual datasets and external raw storage are refused; its
-    checksum is verified (files of format version 1, written before
-    checksums existed, are loaded without that check: see the module notes).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : str, optional
-        None keeps w as a NumPy array (``model.backend == "numpy"``); a name
-        from :data:`xlogreg.BACKENDS` moves it there.
-    device : optional
-        A device of that backend (object, name such as ``"cuda:1"``, or index).
-    dtype : {None, "float32", "float64"}
-        None keeps the dtype the model was saved in. A device without that
-        dtype (float64 on array_api_strict's ``no_float64``) is an error, not
-        a silent downgrade: ask for ``dtype="float32"`` explicitly.
-
-    Returns
-    -------
-    xlogreg.Model
-
-    Raises
-    ------
-    xlogreg.DataError
-        The file is missing, not a regular file, not HDF5, not a model file,
-        damaged (checksum mismatch), or holds values of the wrong shape or
-        type; the message names the file.
-    xlogreg.BackendError, ValueError
-        The backend, device or dtype cannot be used here.
-
-    Examples
-    --------
-    >>> import os, tempfile, xlogreg
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.h5")
-    >>> xlogreg.train([[0.0, 1.0, 2.0, 3.0]], [0, 0, 1, 1], num_iterations=10).save(path)
-    >>> model = xlogreg.load_model(path, backend="array_api_strict")
-    >>> model.backend, model.w.shape
-    ('array_api_strict', (1, 1))
-    """
-    from .training import Model
-
-    path = os.fspath(path)
-    fields = _read_model_file(path)
-    w = fields.pop("w")
-    model = Model(w=w, backend="numpy", device="cpu", dtype=str(w.dtype), **fields)
-    if backend is None and device is None and dtype is None:
-        return model
-    xp, dev = _backends.resolve(backend, device, like=w)
-    target = _backends.floating_dtype(xp, dev, dtype if dtype is not None else str(w.dtype))
-    model.w = _backends.asarray(w, xp, dev, target)
-    if model.n_classes > 2:
-        model.b = _backends.asarray(model.b, xp, dev, target)
-    model.backend = _backends.backend_name(xp)
-    model.device = str(get_device(model.w))
-    model.dtype = dtype if dtype is not None else str(w.dtype)
-    return model
-
-
-# --------------------------------------------------------------------------- raw inputs -> X
-
-
-def _preprocessing(model):
-    prep = dict(model.preprocessing or {})
-    return float(prep.get("scale", 255.0)), bool(prep.get("invert", False))
-
-
-def _model_image_shape(model, what):
-    if model.image_shape is None:
-        raise DataError(f"this model was not trained on images (it has no image shape), so it cannot take {what}")
-    return tuple(int(s) for s in model.image_shape)
-
-
-def data_to_X(x_orig, model, path="data"):
-    """Stored examples (m, h, w, c) in the training data's units -> the model's X, as in training.
-
-    Parameters
-    ----------
-    x_orig : ndarray of shape (m, ...), or a dask array
-        As read by :func:`xlogreg.datasets.load_h5` (uint8 for the course data),
-        or opened by :func:`xlogreg.datasets.open_lazy_images`.
-    model : xlogreg.Model
-    path : str
-        Named in error messages.
-
-    Returns
-    -------
-    X : array of shape (n_x, m), float64: ``x_orig`` flattened and divided by the model's scale
-        (lazy, :func:`xlogreg.datasets.flatten_lazy`, for a dask array).
-
-    Raises
-    ------
-    xlogreg.DataError
-        When the examples do not have the shape the model was trained on.
-    """
-    lazy = is_dask_array(x_orig)
-    x_orig = x_orig if lazy else np.asarray(x_orig)
-    scale, _ = _preprocessing(model)
-    shape = tuple(x_orig.shape[1:])
-    if model.image_shape is not None:
-        expected = tuple(int(s) for s in model.image_shape)
-        if shape != expected and not (shape + (1,) == expected):
-            raise DataError(f"{path}: images of shape {shape}, but the model takes images of shape {expected}")
-    elif math.prod(shape) != model.n_features:
-        raise DataError(f"{path}: examples of shape {shape} ({math.prod(shape)} features), "
-                        f"but the model takes {model.n_features} features")
-    if lazy:
-        from .datasets import flatten_lazy
-
-        return flatten_lazy(x_orig, scale, dtype="float64")
-    return x_orig.reshape(x_orig.shape[0], -1).T.astype(np.float64) / scale
-
-
-#: Pillow modes with no fixed white level: refused rather than guessed (see :func:`load_images`).
-_UNSCALED_MODES = {"I": "32-bit integer", "F": "32-bit floating-point"}
-
-
-def _convert(img, mode):
-    """``img.convert(mode)``, through RGB (or LA) for the pairs Pillow does not convert directly (LAB, La)."""
-    try:
-        return img.convert(mode)
-    except ValueError:
-        return img.convert("LA" if img.mode == "La" else "RGB").convert(mode)
-
-
-def _pixels(img, h, w, c, path):
-    """One image as floats of shape (h, w, c) on the 0..255 scale of 8-bit pixels, resized bilinearly."""
-    from PIL import Image
-
-    if img.mode in _UNSCALED_MODES:
-        raise DataError(
-            f"{path}: a {_UNSCALED_MODES[img.mode]} image (Pillow mode {img.mode!r}) has no fixed white level, "
-            "so it cannot be scaled like the training pixels; save it as an 8-bit or 16-bit image "
-            "(PNG, JPEG) first"
-        )
-    if img.mode.startswith("I;16"):
-        # 16-bit grey: 0..65535 onto 0..255 (65535 is white), resized as floats, not clipped to 8 bits.
-        grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
-        if img.size != (w, h):
-            grey = np.asarray(Image.fromarray(grey.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR),
-                              dtype=np.float64)
-        return np.repeat(grey.reshape(h, w, 1), c, axis=2)
-    img = _convert(img, "RGB" if c == 3 else "L")
-    if img.size != (w, h):
-        img = img.resize((w, h), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.float64).reshape(h, w, c)
-
-
-def load_images(paths, model):
-    """Read image files (any format Pillow reads) as the model's X, preprocessed as in training.
-
-    Each image is turned upright (EXIF orientation), converted to RGB (or to
-    grey levels for a 1-channel model), resized to the model's image size
-    (bilinear, as the course's ``imresize``) and scaled as in training:
-    pixels / 255, or (255 - pixels) / 255 for data that stores ink as high
-    values (``preprocessing["invert"]``, the embedded digits).
-
-    Pillow modes: 8-bit ones (``1``, ``L``, ``P``, ``RGB``, ``CMYK``,
-    ``YCbCr``, ``LAB``, ``HSV``, and with alpha ``LA``, ``La``, ``PA``,
-    ``RGBA``, ``RGBa``) are converted by Pillow; alpha is dropped (the colour
-    under a transparent pixel is used as it is). 16-bit grey (``I;16``,
-    ``I;16B``, ...) is scaled from 0..65535, not clipped. 32-bit integer
-    (``I``) and floating-point (``F``) images have no fixed white level and
-    are refused with a DataError.
-
-    Parameters
-    ----------
-    paths : sequence of str or os.PathLike
-    model : xlogreg.Model
-        With ``image_shape`` (h, w, c), c being 1 or 3.
-
-    Returns
-    -------
-    X : ndarray of shape (h*w*c, len(paths)), float64
-
-    Raises
-    ------
-    xlogreg.DataError
-        A file is missing or not an image, or the model does not take images.
-    """
-    from PIL import Image, ImageOps
-
-    h, w, c = _model_image_shape(model, "image files")
-    if c not in (1, 3):
-        raise DataError(f"the model takes images with {c} channels; image files can be read as 1 (grey) or 3 (RGB)")
-    _, invert = _preprocessing(model)
-    columns = []
-    for path in paths:
-        path = check_file(path, "an image file")
-        try:
-            with Image.open(path) as img:
-                pixels = _pixels(ImageOps.exif_transpose(img), h, w, c, path)
-        except DataError:
-            raise
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            # PIL.UnidentifiedImageError is an OSError; damaged files raise any of these.
-            raise DataError(f"{path}: cannot be read as an image: {exc}") from None
-        if invert:
-            pixels = 255.0 - pixels
-        columns.append(pixels.reshape(-1) / 255.0)
-    if not columns:
-        raise DataError("no image files given")
-    return np.stack(columns, axis=1)
