@@ -118,3 +118,12 @@ def test_the_largest_module_holds_one_idea():
     """No module back at the size of the old solvers.py (1,061 lines) or model_io.py (1,009)."""
     sizes = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
     assert max(sizes.values()) < 900, sorted(sizes.items(), key=lambda item: -item[1])[:3]
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists each package folder (setuptools installs only those named)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(("xlogreg",) + p.parent.relative_to(PACKAGE).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert folders == listed
