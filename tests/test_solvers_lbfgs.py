@@ -10,7 +10,6 @@ out below in NumPy (benchopt's ``sum log(1 + exp(-y x.beta)) + lambda/2
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import numpy as np
