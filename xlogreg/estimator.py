@@ -55,12 +55,12 @@ from array_api_compat import array_namespace, device as get_device
 from . import _backends, _loss, solvers
 from . import _validation as v
 from . import _warnings
-from .solvers import newton
+from .solvers import lbfgs, newton
 from .solvers.agd import accelerated_gradient, lipschitz_constant
 
 __all__ = ["LogisticRegression"]
 
-_SOLVERS = ("auto", "newton-cg", "newton-cholesky", "agd", "gd")
+_SOLVERS = ("auto", "newton-cg", "newton-cholesky", "lbfgs", "agd", "gd")
 
 #: ``solver="auto"`` forms and solves the Hessian (newton-cholesky) up to this many
 #: parameters ``(n_features + 1) * k``, and uses Newton-CG above.
@@ -115,7 +115,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``l2 = 1 / C``); ``numpy.inf`` is no penalty, like ``penalty=None``.
     fit_intercept : bool
         False keeps the intercepts at 0.
-    solver : {"auto", "newton-cg", "newton-cholesky", "agd", "gd"}
+    solver : {"auto", "newton-cg", "newton-cholesky", "lbfgs", "agd", "gd"}
         ``"auto"``: Newton's method (:mod:`xlogreg.solvers.newton`), with the Hessian
         formed and solved up to :data:`CHOLESKY_MAX_PARAMETERS` parameters
         (``"newton-cholesky"``), by conjugate gradients on Hessian-vector
@@ -126,7 +126,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         (:mod:`xlogreg.solvers.agd`). ``"gd"``: the course's batch gradient
         descent (:func:`xlogreg.train`'s iteration) with `learning_rate`;
         for two classes without a penalty and ``tol=0`` it gives exactly
-        :func:`xlogreg.train`'s model.
+        :func:`xlogreg.train`'s model. ``"lbfgs"``: the quasi-Newton method
+        of :mod:`xlogreg.solvers.lbfgs` (a strong Wolfe line search, one pass
+        over X per step), with or without intercept.
     max_iter : int >= 0
         The most iterations (gradient steps).
     tol : float >= 0
@@ -360,6 +362,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                     gram = (Xt.shape[0] > m and not array_api_compat.is_dask_array(Xt)
                             and not bool(xp.any(W0 != 0)))
                     result = newton.newton_cg(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), gram=gram)
+            W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
+            converged = result.converged or tol == 0
+            gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+        elif self.solver == "lbfgs":
+            with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
+                warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
+                result = lbfgs.lbfgs(loss, W0, b0, tol=tol, max_iter=int(self.max_iter),
+                                     fit_intercept=self.fit_intercept)
             W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
             converged = result.converged or tol == 0
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))

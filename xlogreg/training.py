@@ -317,7 +317,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         carry too few digits to sum gradients over many examples).
     print_cost : bool
         Print the course's ``Cost after iteration i: ...`` lines.
-    solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky"}
+    solver : {"auto", "primal", "dual", "newton-cg", "newton-cholesky", "lbfgs"}
         Gradient descent on X (``"primal"``) or on its Gram matrix
         (``"dual"``, same iterates), ``"auto"`` the cheaper of the two; or
         Newton's method (:mod:`xlogreg.solvers.newton`), its direction by conjugate
@@ -328,6 +328,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         each step), and tol None runs until no step decreases the cost. It
         converges in tens of iterations; with ``l2 = 0`` on separable data
         the optimum is at infinity and it stops when the cost stops falling.
+        ``"lbfgs"``: the quasi-Newton method of :mod:`xlogreg.solvers.lbfgs`
+        (one pass over X per step, no Hessian products), with the same
+        meaning of `num_iterations` and `tol`.
     record_every : int
         Record the cost every this many iterations (and check `tol` there).
     callback : callable, optional

@@ -7,6 +7,7 @@ module                 what it holds
 :mod:`.gd`             gradient descent on X, the course's loop (``"primal"``)
 :mod:`.dual`           the same iterates on the Gram matrix (``"dual"``)
 :mod:`.newton`         Newton-CG and Newton-Cholesky (``"newton-cg"``, ``"newton-cholesky"``)
+:mod:`.lbfgs`          L-BFGS with a strong Wolfe line search (``"lbfgs"``)
 :mod:`.agd`            accelerated gradient descent (the estimator's ``"agd"``)
 :mod:`._loop`          what every loop shares: :class:`OptimizeResult`, recorded costs,
                        the stopping rule, the divergence checks

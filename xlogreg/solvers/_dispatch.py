@@ -2,7 +2,7 @@
 
 ``"primal"`` (:mod:`xlogreg.solvers.gd`), ``"dual"``
 (:mod:`xlogreg.solvers.dual`), ``"newton-cg"`` and ``"newton-cholesky"``
-(:mod:`xlogreg.solvers.newton`); ``"auto"`` picks primal or dual from the
+(:mod:`xlogreg.solvers.newton`), ``"lbfgs"`` (:mod:`xlogreg.solvers.lbfgs`); ``"auto"`` picks primal or dual from the
 shapes (:func:`choose_solver`). :func:`run` checks what every loop needs
 checked, runs the loop with the backend's floating-point warnings off (a
 diverging run is reported as :class:`~xlogreg.solvers.TrainingDiverged`, not as
@@ -20,12 +20,13 @@ from . import _loop
 from ._loop import _check_final, _default_loss, check_not_diverged
 from .dual import dual_loop
 from .gd import primal_loop
+from .lbfgs import lbfgs_loop
 from .newton import newton_loop
 
 __all__ = ["SOLVERS", "choose_solver", "run"]
 
 
-SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky")
+SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky", "lbfgs")
 
 
 def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
@@ -81,12 +82,16 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        if solver.startswith("newton"):
+        if solver.startswith("newton") or solver == "lbfgs":
             if fused is True:
                 raise ValueError("fused=True cannot run here: the compiled kernels are gradient-descent loops; "
                                  f"{solver} runs on the Array API")
-            result = newton_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
-                                 tol=tol, method=solver)
+            if solver == "lbfgs":
+                result = lbfgs_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
+                                    tol=tol)
+            else:
+                result = newton_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
+                                     tol=tol, method=solver)
         elif solver == "dual":
             result = dual_loop(w, b, X, Y, num_iterations, learning_rate, record_every, print_cost, callback,
                                fused=fused, loss=loss, tol=tol)

@@ -1,0 +1,269 @@
+"""Issue 27: the workloads users bring, xlogreg against scikit-learn side by side in one process.
+
+    python benchmarks/bench_workloads.py                       # every workload, full size (long: minutes)
+    python benchmarks/bench_workloads.py --only embeddings probe_1000
+    python benchmarks/bench_workloads.py --quick               # tiny sizes: proves the harness runs
+    python benchmarks/bench_workloads.py --json out.json       # also write the results as JSON
+
+The workloads:
+
+* the five problems of ``bench_solvers.py`` (its problem makers; C = 1, with intercept);
+* ``embeddings``: 160,000 x 512 float32 embeddings in 10 classes (Gaussian clusters), C = 1;
+* benchopt's L2 logistic regression, ``sum_i log(1 + exp(-y_i x_i.beta)) + lambda / 2 ||beta||^2``
+  without intercept, ``y = sign(X beta)``: 1000 x 10 and 200 x 500 at lambda = 0.01, 100,000 x 400
+  at lambda = 1 (scikit-learn's ``C = 1 / lambda``, ``fit_intercept=False``);
+* ``probe_1000``: a linear probe, 20,000 x 256 float32 embeddings in 1,000 classes, C = 1; also, with
+  torch installed, a full-batch ``torch.optim.LBFGS`` (strong Wolfe) on the same objective.
+
+The contenders on each: xlogreg's ``LogisticRegression()`` at its defaults (the headline), and
+with each solver where it applies (``lbfgs``; ``newton-cg`` and, up to
+:data:`CHOLESKY_MAX_PARAMETERS` parameters, ``newton-cholesky`` with an intercept; ``agd``
+without); scikit-learn's ``LogisticRegression`` at its defaults (its lbfgs) and with
+``newton-cholesky`` (up to the same size). All at their default ``tol`` and ``max_iter``
+(a ConvergenceWarning is noted, not hidden).
+
+Recorded per fit: the best of ``--repeats`` times (after one warm-up fit each, contenders
+interleaved, each after :data:`bench_core.SETTLE_S` idle), the objective
+``J = mean_i L_i + ||W||^2 / (2 C m)`` computed here in float64 NumPy from the fit's
+coefficients (scikit-learn's objective divided by ``C m``), its gap to the best objective found
+(the lowest of every fit and of a tight reference fit: scikit-learn's newton-cholesky at
+``tol=1e-12`` up to :data:`CHOLESKY_MAX_PARAMETERS` parameters, xlogreg's lbfgs in float64 at
+``tol=1e-10`` above), and the iterations. The ratios are each fit's time over the fastest
+scikit-learn fit of the same run. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+import warnings
+
+import numpy as np
+
+# The checkout this script lives in, not whichever xlogreg the environment has installed (an
+# editable install of another worktree would otherwise be what is measured).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_core import SETTLE_S, machine  # noqa: E402
+from bench_solvers import NAMES as SOLVER_PROBLEMS, problems as solver_problems  # noqa: E402
+
+import xlogreg  # noqa: E402
+
+#: newton-cholesky (both libraries, and the reference) forms an (n_features * classes)^2 Hessian:
+#: only up to this many parameters (as bench_solvers.py).
+CHOLESKY_MAX_PARAMETERS = 3000
+
+WORKLOADS = SOLVER_PROBLEMS + ("embeddings", "benchopt_1000x10", "benchopt_200x500", "benchopt_100000x400",
+                               "probe_1000")
+
+#: Full sizes, and the tiny ones of ``--quick``: (m, n, classes or lambda).
+SIZES = {
+    "embeddings": ((160_000, 512, 10), (2_000, 32, 10)),
+    "benchopt_1000x10": ((1000, 10, 0.01), (200, 5, 0.01)),
+    "benchopt_200x500": ((200, 500, 0.01), (50, 80, 0.01)),
+    "benchopt_100000x400": ((100_000, 400, 1.0), (2_000, 40, 1.0)),
+    "probe_1000": ((20_000, 256, 1000), (2_000, 32, 50)),
+}
+
+
+def gaussian_clusters(m, n, K, seed):
+    """float32 "embeddings": K Gaussian clusters, unit-variance noise around centres of norm ~ 1.5 sqrt(n)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((K, n)) * 1.5 / np.sqrt(2)
+    y = rng.integers(0, K, m)
+    X = centres[y] + rng.standard_normal((m, n))
+    return X.astype(np.float32), y
+
+
+def benchopt_problem(m, n, seed):
+    """benchopt's simulated L2 problem: X Gaussian, y = sign(X beta) (as 0 / 1 labels)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, n))
+    y = (X @ rng.standard_normal(n) > 0).astype(int)
+    return X, y
+
+
+def workloads(names, quick):
+    """``(name, X, y, C, fit_intercept)`` for each workload named."""
+    small = [n for n in names if n in SOLVER_PROBLEMS]
+    if quick:  # of bench_solvers' five, the two small bundled ones
+        small = [n for n in small if n in ("breast_cancer", "digits")]
+    for name, X, y in solver_problems(small):
+        yield name, X, y, 1.0, True
+    for name in names:
+        if name not in SIZES:
+            continue
+        m, n, extra = SIZES[name][1 if quick else 0]
+        if name.startswith("benchopt"):
+            X, y = benchopt_problem(m, n, seed=0)
+            yield name, X, y, 1 / extra, False
+        else:
+            X, y = gaussian_clusters(m, n, extra, seed=1 if name == "embeddings" else 2)
+            yield name, X, y, 1.0, True
+
+
+def objective(X, y, coef, intercept, C):
+    """``J = mean_i L_i + ||W||^2 / (2 C m)``, float64, plain NumPy; coef (k, n), intercept (k,)."""
+    coef = np.asarray(coef, dtype=np.float64)
+    m = X.shape[0]
+    total = 0.0
+    for start in range(0, m, 20_000):  # in blocks: Z of 160,000 x 1,000 would not need to exist at once
+        Xb, yb = np.asarray(X[start:start + 20_000], dtype=np.float64), y[start:start + 20_000]
+        Z = Xb @ coef.T + np.asarray(intercept, dtype=np.float64)
+        if Z.shape[1] == 1:
+            total += np.sum(np.logaddexp(0, np.where(yb == 1, -Z[:, 0], Z[:, 0])))
+        else:
+            top = Z.max(axis=1, keepdims=True)
+            total += np.sum(top[:, 0] + np.log(np.exp(Z - top).sum(axis=1)) - Z[np.arange(len(yb)), yb])
+    return float(total / m + np.sum(coef ** 2) / (2 * C * m))
+
+
+def _warned(caught):
+    return any("converge" in str(w.message).lower() for w in caught)
+
+
+def xlogreg_fit(X, y, C, fit_intercept, solver=None, **kwargs):
+    options = {} if solver is None else {"solver": solver}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = xlogreg.LogisticRegression(C=C, fit_intercept=fit_intercept, **options, **kwargs).fit(X, y)
+    return est.coef_, est.intercept_, {"iterations": int(np.max(est.n_iter_)), "convergence_warning": _warned(caught)}
+
+
+def sklearn_fit(X, y, C, fit_intercept, solver=None, **kwargs):
+    from sklearn.linear_model import LogisticRegression
+
+    options = {} if solver is None else {"solver": solver}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sk = LogisticRegression(C=C, fit_intercept=fit_intercept, **options, **kwargs).fit(X, y)
+    return sk.coef_, sk.intercept_, {"iterations": int(np.max(sk.n_iter_)), "convergence_warning": _warned(caught)}
+
+
+def torch_lbfgs_fit(X, y, C, max_iter=100, tol=1e-4):
+    """Full-batch ``torch.optim.LBFGS`` (strong Wolfe) on ``J``, with intercept, X's dtype, CPU."""
+    import torch
+
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y)
+    m, n = Xt.shape
+    K = int(y.max()) + 1
+    W = torch.zeros((n, K), dtype=Xt.dtype, requires_grad=True)
+    b = torch.zeros(K, dtype=Xt.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=tol, tolerance_change=0,
+                            history_size=10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        J = torch.nn.functional.cross_entropy(Xt @ W + b, yt) + (W * W).sum() / (2 * C * m)
+        J.backward()
+        return J
+
+    opt.step(closure)
+    state = opt.state[opt._params[0]]
+    return W.detach().numpy().T, b.detach().numpy(), {"iterations": int(state.get("n_iter", 0)),
+                                                      "convergence_warning": False}
+
+
+def contenders(X, y, C, fit_intercept, with_torch):
+    K = len(np.unique(y))
+    n_params = X.shape[1] * (K if K > 2 else 1)
+    fits = {
+        "xlogreg default": lambda: xlogreg_fit(X, y, C, fit_intercept),
+        "xlogreg lbfgs": lambda: xlogreg_fit(X, y, C, fit_intercept, "lbfgs"),
+        "sklearn default": lambda: sklearn_fit(X, y, C, fit_intercept),
+    }
+    if fit_intercept:
+        fits["xlogreg newton-cg"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "newton-cg")
+    else:  # the estimator's Newton solvers need an intercept today
+        fits["xlogreg agd"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "agd")
+    if n_params <= CHOLESKY_MAX_PARAMETERS:
+        if fit_intercept:
+            fits["xlogreg newton-cholesky"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "newton-cholesky")
+        fits["sklearn newton-cholesky"] = lambda: sklearn_fit(X, y, C, fit_intercept, "newton-cholesky")
+    if with_torch and fit_intercept and K > 2:
+        fits["torch LBFGS"] = lambda: torch_lbfgs_fit(X, y, C)
+    return fits, n_params
+
+
+def reference(X, y, C, fit_intercept, n_params):
+    """A tight fit: ``(coef, intercept, how)``."""
+    if n_params <= CHOLESKY_MAX_PARAMETERS:
+        coef, intercept, _ = sklearn_fit(X, y, C, fit_intercept, "newton-cholesky", tol=1e-12, max_iter=1000)
+        return coef, intercept, "sklearn newton-cholesky tol=1e-12"
+    coef, intercept, _ = xlogreg_fit(np.asarray(X, dtype=np.float64), y, C, fit_intercept, "lbfgs", tol=1e-10,
+                                     max_iter=20_000)
+    return coef, intercept, "xlogreg lbfgs float64 tol=1e-10"
+
+
+def bench(name, X, y, C, fit_intercept, repeats, settle, with_torch):
+    fits, n_params = contenders(X, y, C, fit_intercept, with_torch and name == "probe_1000")
+    times = {k: [] for k in fits}
+    results = {}
+    for fit in fits.values():  # warm-up: imports and first-call costs
+        fit()
+    for _ in range(repeats):
+        for key, fit in fits.items():
+            time.sleep(settle)
+            start = time.perf_counter()
+            results[key] = fit()
+            times[key].append(time.perf_counter() - start)
+    coef, intercept, how = reference(X, y, C, fit_intercept, n_params)
+    objectives = {key: objective(X, y, W, b, C) for key, (W, b, _) in results.items()}
+    best = min([objective(X, y, coef, intercept, C), *objectives.values()])
+    rows = {key: {"seconds_best": min(times[key]), "seconds_all": times[key], "objective": objectives[key],
+                  "objective_gap": objectives[key] - best, **info}
+            for key, (_, _, info) in results.items()}
+    fastest_sk = min((k for k in rows if k.startswith("sklearn")), key=lambda k: rows[k]["seconds_best"])
+    for row in rows.values():
+        row["time_over_fastest_sklearn"] = row["seconds_best"] / rows[fastest_sk]["seconds_best"]
+    return {"workload": name, "shape": list(X.shape), "dtype": str(X.dtype), "classes": int(len(np.unique(y))),
+            "C": C, "fit_intercept": fit_intercept, "parameters": n_params, "best_objective": best,
+            "reference": how, "fastest_sklearn": fastest_sk, "fits": rows}
+
+
+def report(results):
+    print(json.dumps(results["machine"], indent=2))
+    print(f"command: {results['command']}\nxlogreg: {results['xlogreg']}")
+    for r in results["workloads"]:
+        print(f"\n{r['workload']} {r['shape']} {r['dtype']}, {r['classes']} classes, C = {r['C']:g}, "
+              f"{'with' if r['fit_intercept'] else 'without'} intercept (reference: {r['reference']}):")
+        for key, f in r["fits"].items():
+            extra = ", ConvergenceWarning" if f.get("convergence_warning") else ""
+            print(f"  {key:<24} {f['seconds_best'] * 1e3:10.1f} ms  {f['time_over_fastest_sklearn']:6.2f}x  "
+                  f"gap {f['objective_gap']:+.2e}  ({f['iterations']} iterations{extra})")
+    ratios = [r["fits"]["xlogreg default"]["time_over_fastest_sklearn"] for r in results["workloads"]]
+    if ratios:
+        print(f"\ngeometric mean, xlogreg default time over the fastest scikit-learn: "
+              f"{float(np.exp(np.mean(np.log(ratios)))):.2f}x")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: proves the harness runs")
+    parser.add_argument("--no-torch", action="store_true", help="leave out torch.optim.LBFGS on the probe")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    try:
+        import torch  # noqa: F401
+        with_torch = not args.no_torch
+    except ImportError:
+        with_torch = False
+    repeats, settle = (1, 0.0) if args.quick else (args.repeats, SETTLE_S)
+    results = {"machine": machine(), "command": " ".join(["python", *sys.argv]), "xlogreg": xlogreg.__file__,
+               "quick": args.quick,
+               "repeats": repeats, "workloads": []}
+    for name, X, y, C, fit_intercept in workloads(args.only, args.quick):
+        results["workloads"].append(bench(name, X, y, C, fit_intercept, repeats, settle, with_torch))
+        print(f"done: {name}", flush=True)
+    report(results)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
