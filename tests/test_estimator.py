@@ -281,7 +281,7 @@ def test_clone_pickle_and_params():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"penalty": "l1"}, "penalty"), ({"C": 0.0}, "C must be > 0"), ({"solver": "lbfgs"}, "solver"),
+    ({"penalty": "l1"}, "penalty"), ({"C": 0.0}, "C must be > 0"), ({"solver": "sag"}, "solver"),
     ({"max_iter": -1}, "max_iter"), ({"tol": -1.0}, "tol"), ({"learning_rate": 0}, "learning_rate"),
     ({"class_weight": "even"}, "class_weight"), ({"backend": "tensorflow"}, "backend"),
 ])
