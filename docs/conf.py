@@ -73,6 +73,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
     "secondary_sidebar_items": ["page-toc"],
 }
+# Said explicitly: left empty, the theme's script logs "invalid theme mode" as an error in the
+# reader's console (docs/test_site.py fails on console errors).
+html_context = {"default_mode": "auto"}
 html_sidebars = {"index": []}
 html_show_sourcelink = False
 
