@@ -12,7 +12,7 @@
 #   PYTHON=python3.12 scripts/gather_wheels.sh
 #
 # Then, on the GPU host, from the repository root (the one-line command, also in
-# scripts/gpu_report.py and the README's GPU section):
+# scripts/gpu_report.py and docs/development.md, "Measuring on a GPU"):
 #
 #   python3 -m pip install -q --no-index --find-links .whl --prefix /tmp/xlr-deps array-api-compat array-api-strict "dask[array]" distributed && python3 scripts/gpu_report.py "$OUT/gpu" --deps /tmp/xlr-deps
 #

@@ -418,10 +418,24 @@ def test_import_xlogreg_does_not_import_sklearn():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_all_lists_the_estimators_and_resolves_them_lazily():
+    """With scikit-learn, ``__all__`` names the estimators; ``import xlogreg`` still does not import it,
+    and ``from xlogreg import *`` brings every name in ``__all__`` (the estimators imported then)."""
+    proc = _run("import sys, xlogreg\n"
+                "assert 'LogisticRegression' in xlogreg.__all__ and 'sklearn' not in sys.modules\n"
+                "namespace = {}\n"
+                "exec('from xlogreg import *', namespace)\n"
+                "missing = set(xlogreg.__all__) - set(namespace)\n"
+                "assert not missing, missing\n"
+                "assert namespace['LogisticRegression'].__module__ == 'xlogreg.estimator'\n")
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_missing_sklearn_says_what_to_install():
     proc = _run("import sys; sys.modules['sklearn'] = None\n"
                 "import xlogreg\n"
                 "from xlogreg import *\n"  # the core works without scikit-learn
+                "assert 'train' in dir() and 'LogisticRegression' not in xlogreg.__all__\n"
                 "try:\n    xlogreg.LogisticRegression\n"
                 "except ImportError as exc:\n    print(exc)\n")
     assert proc.returncode == 0, proc.stderr

@@ -7,6 +7,8 @@ runs on NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict.
 
 from ._version import __version__
 
+import importlib.util as _importlib_util
+
 from ._backends import BACKENDS, BackendError, available_backends
 from .core import (
     L1,
@@ -33,6 +35,10 @@ from .training import Model, load_model, model, train
 # The modules under their first published names (`from xlogreg.datasets import open_lazy`,
 # `xlogreg.model_io.load_images`); the code is in xlogreg.io.
 from . import datasets, model_io  # noqa: E402,F401  (after training: model_io re-exports load_model)
+
+# The scikit-learn estimators: imported on first use (module __getattr__ below), so that
+# `import xlogreg` needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
+_ESTIMATORS = ("LogisticRegression",)
 
 __all__ = [
     "L1",
@@ -66,18 +72,19 @@ __all__ = [
     "softmax",
     "train",
 ]
+# Listed where scikit-learn is installed (found without importing it), so that `from xlogreg import *`
+# works without it: a star import resolves every name in __all__, and the estimators need scikit-learn.
+if _importlib_util.find_spec("sklearn") is not None:
+    __all__ += _ESTIMATORS
 
 
 def __getattr__(name):
-    # The scikit-learn estimator is imported on first use, so that `import xlogreg`
-    # needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
-    # It is left out of __all__ so that `from xlogreg import *` works without scikit-learn.
-    if name == "LogisticRegression":
-        from .estimator import LogisticRegression
+    if name in _ESTIMATORS:
+        from . import estimator  # ImportError naming the `sklearn` extra without scikit-learn
 
-        return LogisticRegression
+        return getattr(estimator, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"LogisticRegression"})
+    return sorted(set(globals()) | set(_ESTIMATORS))

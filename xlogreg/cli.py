@@ -152,8 +152,8 @@ def build_parser():
     data = train.add_argument_group("data")
     data.add_argument("--train", metavar="PATH", help="training data: a course-format HDF5 file")
     data.add_argument("--test", metavar="PATH", help="test data: a course-format HDF5 file")
-    data.add_argument("--x-key", metavar="KEY", help="dataset of the images (default: the key matching *_set_x)")
-    data.add_argument("--y-key", metavar="KEY", help="dataset of the labels (default: the key matching *_set_y)")
+    data.add_argument("--x-key", metavar="KEY", help="dataset of the images (default: the key ending in _set_x)")
+    data.add_argument("--y-key", metavar="KEY", help="dataset of the labels (default: the key ending in _set_y)")
     data.add_argument("--classes-key", metavar="KEY", help="dataset of the class names (default: list_classes)")
     data.add_argument("--scale", type=_positive_float, default=255.0,
                       help="divide the stored pixels by this (default: 255, as the course)")

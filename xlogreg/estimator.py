@@ -166,7 +166,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ : array of shape (1,), int32
         Iterations run.
     n_features_in_ : int
-    feature_names_in_ : array of shape (n_features_in_,)
+    feature_names_in_ : array of shape (`n_features_in_`,)
         Column names, where X was a data frame with string column names.
 
     Notes
