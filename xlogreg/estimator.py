@@ -293,6 +293,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         `solver` is the one that runs (``"lbfgs"`` runs ``"auto"``); `C` is
         ``inf`` where there is no penalty.
         """
+        C = _real(self.C, "C", minimum=0, strict=True, allow_inf=True)
+        penalty = self._penalty()  # first, as scikit-learn: its warnings and errors whatever the solver
         if self.solver in _SKLEARN_ONLY_SOLVERS:
             raise ValueError(
                 f"solver={self.solver!r} is not available in xlogreg: solver must be one of "
@@ -300,8 +302,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"sklearn.linear_model.LogisticRegression for {', '.join(map(repr, _SKLEARN_ONLY_SOLVERS))}")
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}")
-        C = _real(self.C, "C", minimum=0, strict=True, allow_inf=True)
-        penalty = self._penalty()
         if penalty in ("l1", "elasticnet"):
             raise ValueError(
                 f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
