@@ -121,8 +121,9 @@ def test_no_penalty_matches_sklearn():
     X = rng.normal(size=(200, 3)) + 5.0
     y = (X[:, 0] - 5 + rng.normal(size=200) > 0).astype(int)  # overlapping classes: a finite optimum
     reference = SkLogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(X, y)  # scikit-learn's "none"
-    for ours in (LogisticRegression(penalty=None, tol=1e-8).fit(X, y),
-                 LogisticRegression(C=np.inf, tol=1e-8).fit(X, y)):
+    with pytest.warns(FutureWarning, match="'penalty' was deprecated in version 1.8"):
+        old_spelling = LogisticRegression(penalty=None, tol=1e-8).fit(X, y)
+    for ours in (old_spelling, LogisticRegression(C=np.inf, tol=1e-8).fit(X, y)):
         assert _relative(ours.coef_, reference.coef_) < 1e-4
         assert _relative(ours.intercept_, reference.intercept_) < 1e-4
 
@@ -214,7 +215,7 @@ def test_gd_is_exactly_the_course_training():
     X = np.asfortranarray(rng.normal(size=(5, 60)))  # the course's (n_x, m)
     Y = (X[0] + 0.5 * rng.normal(size=60) > 0).astype(float)
     model = xlogreg.train(X, Y, num_iterations=300, learning_rate=0.1)
-    clf = LogisticRegression(penalty=None, solver="gd", learning_rate=0.1, max_iter=300, tol=0).fit(X.T, Y)
+    clf = LogisticRegression(C=np.inf, solver="gd", learning_rate=0.1, max_iter=300, tol=0).fit(X.T, Y)
     np.testing.assert_array_equal(clf.coef_, model.w.T)
     assert clf.intercept_[0] == model.b
     assert clf.n_iter_[0] == 300
@@ -281,7 +282,10 @@ def test_clone_pickle_and_params():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"penalty": "l1"}, "penalty"), ({"C": 0.0}, "C must be > 0"), ({"solver": "sag"}, "solver"),
+    ({"penalty": "bridge"}, "penalty"), ({"l1_ratio": 1.0}, "l1_ratio=1.0"), ({"l1_ratio": 1.5}, "l1_ratio"),
+    ({"C": 0.0}, "C must be > 0"), ({"dual": True}, "dual=False, got dual=True"),
+    ({"intercept_scaling": 0}, "intercept_scaling"), ({"solver": "saga"}, "solver='saga' is not available"),
+    ({"solver": "bfgs"}, "solver"), ({"n_jobs": "all"}, "n_jobs"), ({"random_state": "seed"}, "random_state"),
     ({"max_iter": -1}, "max_iter"), ({"tol": -1.0}, "tol"), ({"learning_rate": 0}, "learning_rate"),
     ({"class_weight": "even"}, "class_weight"), ({"backend": "tensorflow"}, "backend"),
 ])
@@ -330,7 +334,7 @@ def test_save_without_penalty(tmp_path):
     clf = LogisticRegression(C=np.inf, max_iter=50, tol=0).fit(X[:, :3], y)
     clf.save(tmp_path / "model.h5")
     back = LogisticRegression.load(tmp_path / "model.h5")
-    assert back.penalty is None and xlogreg.load_model(tmp_path / "model.h5").l2 == 0.0
+    assert back.C == np.inf and xlogreg.load_model(tmp_path / "model.h5").l2 == 0.0
     np.testing.assert_array_equal(back.decision_function(X[:, :3]), clf.decision_function(X[:, :3]))
 
 

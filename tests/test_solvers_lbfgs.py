@@ -271,8 +271,9 @@ def test_one_host_transfer_per_evaluation_and_none_elsewhere(monkeypatch, K):
 
 
 def test_float32_stops_on_rounding_and_says_so():
-    """tol 0 cannot be met: float32 runs until no step decreases J beyond rounding, converged False, and
-    gets there close to the float64 optimum (the approximate Wolfe steps work below J's rounding)."""
+    """tol 0 cannot be met: float32 runs until no step decreases J beyond rounding, converged False (its last
+    direction was steepest descent: no model predicted the decrease left), and gets there close to the float64
+    optimum (the approximate Wolfe steps work below J's rounding)."""
     X, y = digits()
     loss64 = _loss.LogisticLoss(X.T, y[None].astype(float), 10, l2=1.0)
     optimum = lbfgs(loss64, *loss64.zeros(), tol=1e-10, max_iter=3000)
@@ -300,7 +301,7 @@ def test_max_iter_warns_and_a_shorter_run_is_a_prefix():
     assert [c for _, c in full.costs] == sorted((c for _, c in full.costs), reverse=True)  # J never rises
     from sklearn.exceptions import ConvergenceWarning
 
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="^lbfgs failed to converge after 2 iteration"):  # scikit-learn's words
         xlogreg.LogisticRegression(solver="lbfgs", max_iter=2).fit(X, y)
 
 
@@ -459,3 +460,14 @@ def test_solver_names_and_fused_are_checked():
         xlogreg.train([[0.0, 1.0]], [0, 1], solver="lbfgs", fused=True)
     with pytest.raises(ValueError, match="solver must be one of .*'lbfgs'"):
         xlogreg.LogisticRegression(solver="l-bfgs").fit([[0.0], [1.0]], [0, 1])
+
+
+def test_a_rounding_stop_is_converged_only_where_the_model_predicts_no_decrease_either():
+    """Hand-worked: J = 1.0 in float32 has a rounding of 64 eps ~ 7.6e-6."""
+    from xlogreg.solvers.lbfgs import _at_precision
+
+    rounding = 64 * float(np.finfo(np.float32).eps) * 1.0
+    assert _at_precision(1e-3, 1e-2, None, rounding)            # tol met
+    assert _at_precision(1e-3, 1e-12, 1e-7, rounding)           # predicted 1e-7 < 7.6e-6: the dtype's precision
+    assert not _at_precision(1e-3, 1e-12, 1e-4, rounding)       # a decrease beyond rounding was predicted
+    assert not _at_precision(1e-3, 1e-12, None, rounding)       # no model (steepest descent only): not converged

@@ -60,7 +60,9 @@ from .solvers.agd import accelerated_gradient, lipschitz_constant
 
 __all__ = ["LogisticRegression"]
 
-_SOLVERS = ("auto", "newton-cg", "newton-cholesky", "lbfgs", "agd", "gd")
+_SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd")
+#: scikit-learn's solvers that xlogreg does not have (refused by name, pointing to scikit-learn).
+_SKLEARN_ONLY_SOLVERS = ("liblinear", "sag", "saga")
 
 #: ``solver="auto"`` forms and solves the Hessian (newton-cholesky) up to this many
 #: parameters ``(n_features + 1) * k``, and uses Newton-CG above.
@@ -87,6 +89,11 @@ def _to_host(x):
     return _backends.to_numpy(x) if _foreign(x) else x
 
 
+def _is_inf(value):
+    """True for a positive infinite real `value` (``C=numpy.inf``: no penalty)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isinf(value) and value > 0
+
+
 def _real(value, name, *, minimum=None, strict=False, allow_inf=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
@@ -101,52 +108,75 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Logistic (two classes) and softmax (more classes) regression with scikit-learn's interface.
 
     A drop-in for the L2 / unpenalised cases of
-    :class:`sklearn.linear_model.LogisticRegression` (same ``C``, ``penalty``,
-    ``class_weight``, ``sample_weight``, hence the same optimum), fitted in
-    the namespace and on the device of X (torch, CuPy, JAX, Dask,
-    array-api-strict or NumPy) with no configuration.
+    :class:`sklearn.linear_model.LogisticRegression` (scikit-learn 1.9's
+    whole constructor: same ``C``, ``l1_ratio``, ``class_weight``,
+    ``sample_weight``, hence the same optimum), fitted in the namespace and
+    on the device of X (torch, CuPy, JAX, Dask, array-api-strict or NumPy)
+    with no configuration.
 
     Parameters
     ----------
-    penalty : {"l2", None}
-        The L2 penalty ``||W||^2 / 2`` (with ``C``), or none.
+    penalty : {"l2", None, "l1", "elasticnet"}, deprecated
+        scikit-learn 1.8 deprecated it (removed in 1.10): set ``l1_ratio`` and
+        ``C`` instead. Given, it keeps its meaning, with scikit-learn's
+        FutureWarning (and its UserWarning where ``penalty=None`` meets a ``C``).
     C : float > 0
         Inverse regularisation strength, as in scikit-learn (the engine's
-        ``l2 = 1 / C``); ``numpy.inf`` is no penalty, like ``penalty=None``.
+        ``l2 = 1 / C``): the L2 penalty ``||W||^2 / 2`` with ``C sum_i s_i L_i``;
+        ``numpy.inf`` is no penalty.
+    l1_ratio : float in [0, 1]
+        0 (the default) is the L2 penalty. L1 (1) and elastic net (between)
+        are refused: xlogreg has no L1 penalty yet. None is deprecated, as in
+        scikit-learn (a FutureWarning; it means 0).
+    dual : bool
+        Only False: the dual formulation is liblinear's (True raises).
+    tol : float >= 0
+        Stop at the first check (Newton: every iteration; ``"agd"`` / ``"gd"``:
+        every 10) where the Euclidean norm of the gradient of the mean objective
+        ``sum_i s_i L_i / S + ||W||^2 / (2 C S)`` (W and b together) is at most
+        `tol`. Newton also stops, converged, where its model predicts a decrease
+        within the objective's rounding and its step no longer shrinks the
+        gradient (float32 with a tol below its reach). 0 runs all `max_iter`
+        iterations (``"agd"`` / ``"gd"``). A fit that ends unconverged issues a
+        :class:`~sklearn.exceptions.ConvergenceWarning` in scikit-learn's words.
     fit_intercept : bool
-        False keeps the intercepts at 0.
-    solver : {"auto", "newton-cg", "newton-cholesky", "lbfgs", "agd", "gd"}
+        False keeps the intercepts at 0 (every solver, Newton's included).
+    intercept_scaling : float > 0
+        Accepted, no effect: it is liblinear's (xlogreg never penalises the intercept).
+    class_weight : None, dict or "balanced"
+        Weights of the classes, multiplied into the sample weights;
+        ``"balanced"`` is ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+    random_state : None, int or numpy.random.RandomState
+        Accepted, no effect: every solver here is deterministic.
+    solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd"}
         ``"auto"``: Newton's method (:mod:`xlogreg.solvers.newton`), with the Hessian
         formed and solved up to :data:`CHOLESKY_MAX_PARAMETERS` parameters
         (``"newton-cholesky"``), by conjugate gradients on Hessian-vector
         products above (``"newton-cg"``; on the Gram matrix when there are
-        more features than samples); tens of iterations to a tight `tol`.
-        Without an intercept it falls back to ``"agd"``: accelerated gradient
-        descent with the step ``1 / L`` from the loss's Lipschitz bound
+        more features than samples); tens of iterations to a tight `tol`, with
+        or without an intercept. ``"lbfgs"``, scikit-learn's default: the
+        quasi-Newton method of :mod:`xlogreg.solvers.lbfgs` (a strong Wolfe line
+        search, one pass over X per step; no Hessian), with or without an
+        intercept. ``"agd"``: accelerated gradient descent
+        with the step ``1 / L`` from the loss's Lipschitz bound
         (:mod:`xlogreg.solvers.agd`). ``"gd"``: the course's batch gradient
         descent (:func:`xlogreg.train`'s iteration) with `learning_rate`;
         for two classes without a penalty and ``tol=0`` it gives exactly
-        :func:`xlogreg.train`'s model. ``"lbfgs"``: the quasi-Newton method
-        of :mod:`xlogreg.solvers.lbfgs` (a strong Wolfe line search, one pass
-        over X per step), with or without intercept.
+        :func:`xlogreg.train`'s model. scikit-learn's ``"liblinear"``,
+        ``"sag"`` and ``"saga"`` are refused by name.
     max_iter : int >= 0
-        The most iterations (gradient steps).
-    tol : float >= 0
-        Stop at the first check (every 10 iterations) where the Euclidean norm
-        of the gradient of the mean objective
-        ``sum_i s_i L_i / S + ||W||^2 / (2 C S)`` (W and b together) is at most
-        `tol`; 0 runs all `max_iter` iterations. A fit that ends at
-        `max_iter` above `tol` issues a
-        :class:`~sklearn.exceptions.ConvergenceWarning`.
-    learning_rate : "auto" or float > 0
-        The step: ``"auto"`` is ``1 / L``; a number is used as given (the
-        course used 0.005 on its image data).
-    class_weight : None, dict or "balanced"
-        Weights of the classes, multiplied into the sample weights;
-        ``"balanced"`` is ``n_samples / (n_classes * count(class))``, as in scikit-learn.
+        The most iterations (Newton steps, or gradient steps); 2000 by
+        default (scikit-learn: 100), for ``"gd"``.
+    verbose : int
+        1 prints one line per fit; 2 also the course's cost lines (``solver="gd"``).
     warm_start : bool
         Start the next fit from the fitted ``coef_`` and ``intercept_``
         (when the classes and features are the same).
+    n_jobs : None or int
+        Accepted, no effect; deprecated by scikit-learn 1.8, with its FutureWarning when set.
+    learning_rate : "auto" or float > 0
+        The step: ``"auto"`` is ``1 / L``; a number is used as given (the
+        course used 0.005 on its image data).
     backend : str, optional
         A name of :data:`xlogreg.BACKENDS`: host data (NumPy, lists, data
         frames) is moved there once, at fit and at predict. None fits where X lives.
@@ -154,8 +184,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         A device of that backend (object, name such as ``"cuda:1"``, or index).
     dtype : {None, "float32", "float64"}
         None keeps X's floating dtype (integer data: the device's default).
-    verbose : int
-        1 prints one line per fit; 2 also the course's cost lines (``solver="gd"``).
 
     Attributes
     ----------
@@ -190,22 +218,27 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     'array_api_strict'
     """
 
-    def __init__(self, penalty="l2", *, C=1.0, fit_intercept=True, solver="auto", max_iter=2000, tol=1e-4,
-                 learning_rate="auto", class_weight=None, warm_start=False, backend=None, device=None,
-                 dtype=None, verbose=0):
+    def __init__(self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, dual=False, tol=1e-4, fit_intercept=True,
+                 intercept_scaling=1, class_weight=None, random_state=None, solver="auto", max_iter=2000, verbose=0,
+                 warm_start=False, n_jobs=None, learning_rate="auto", backend=None, device=None, dtype=None):
         self.penalty = penalty
         self.C = C
+        self.l1_ratio = l1_ratio
+        self.dual = dual
+        self.tol = tol
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
         self.solver = solver
         self.max_iter = max_iter
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.class_weight = class_weight
+        self.verbose = verbose
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.learning_rate = learning_rate
         self.backend = backend
         self.device = device
         self.dtype = dtype
-        self.verbose = verbose
 
     # ------------------------------------------------------------------ scikit-learn's protocol
 
@@ -215,15 +248,83 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
+    def _penalty(self):
+        """The penalty meant by `penalty`, `l1_ratio` and `C`, with scikit-learn 1.9's warnings and meaning.
+
+        Returns ``"l2"``, ``"l1"``, ``"elasticnet"`` or None (no penalty:
+        ``C=numpy.inf``, or ``penalty=None``).
+        """
+        l1_ratio = self.l1_ratio
+        if l1_ratio is not None:
+            l1_ratio = _real(l1_ratio, "l1_ratio", minimum=0)
+            if l1_ratio > 1:
+                raise ValueError(f"l1_ratio must be a real number in [0, 1]; got {self.l1_ratio!r}")
+        if isinstance(self.penalty, str) and self.penalty == "deprecated":
+            if l1_ratio is None or l1_ratio == 0:
+                penalty = "l2"
+                if l1_ratio is None:
+                    warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in "
+                                  "1.10. Use 0<=l1_ratio<=1 instead.", FutureWarning, stacklevel=4)
+            else:
+                penalty = "l1" if l1_ratio == 1 else "elasticnet"
+            return None if _is_inf(self.C) else penalty
+        if self.penalty not in ("l1", "l2", "elasticnet", None):
+            raise ValueError(f"penalty must be 'l1', 'l2', 'elasticnet' or None (better: leave it unset and use "
+                             f"l1_ratio and C); got {self.penalty!r}")
+        warnings.warn(
+            "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this warning, leave "
+            "'penalty' set to its default value and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of "
+            "penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead of "
+            "penalty='elasticnet', and C=np.inf instead of penalty=None.", FutureWarning, stacklevel=4)
+        penalty = self.penalty
+        if penalty != "elasticnet" and l1_ratio is not None and 0 < l1_ratio < 1:
+            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={penalty})",
+                          UserWarning, stacklevel=4)
+        if (penalty == "l2" and l1_ratio != 0) or (penalty == "l1" and l1_ratio != 1):
+            warnings.warn(f"Inconsistent values: penalty={penalty} with l1_ratio={self.l1_ratio}. penalty is "
+                          "deprecated. Please use l1_ratio only.", UserWarning, stacklevel=4)
+        if penalty == "elasticnet" and l1_ratio is None:
+            raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
+        if penalty is None and not (isinstance(self.C, numbers.Real) and self.C == 1.0):
+            warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters", UserWarning,
+                          stacklevel=4)
+        return penalty
+
     def _check_params(self):
-        if self.penalty not in ("l2", None):
-            raise ValueError(f"penalty must be 'l2' or None; got {self.penalty!r} (xlogreg has no L1 or "
-                             "elastic-net penalty: use sklearn.linear_model.LogisticRegression for those)")
+        """The parameters checked (scikit-learn's warnings included): ``(solver, C, tol, learning_rate)``.
+
+        `solver` is the one that runs; `C` is ``inf`` where there is no penalty.
+        """
         C = _real(self.C, "C", minimum=0, strict=True, allow_inf=True)
-        if not isinstance(self.fit_intercept, (bool, np.bool_)):
-            raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
+        penalty = self._penalty()  # first, as scikit-learn: its warnings and errors whatever the solver
+        if self.solver in _SKLEARN_ONLY_SOLVERS:
+            raise ValueError(
+                f"solver={self.solver!r} is not available in xlogreg: solver must be one of "
+                f"{', '.join(map(repr, _SOLVERS))}; use "
+                f"sklearn.linear_model.LogisticRegression for {', '.join(map(repr, _SKLEARN_ONLY_SOLVERS))}")
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}")
+        if penalty in ("l1", "elasticnet"):
+            raise ValueError(
+                f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
+                f"(l1_ratio={self.l1_ratio!r}): xlogreg has no L1 or elastic-net penalty yet, for any solver; "
+                "set l1_ratio=0 (L2), or use sklearn.linear_model.LogisticRegression(solver='saga')")
+        if not isinstance(self.dual, (bool, np.bool_)):
+            raise TypeError(f"dual must be True or False; got {self.dual!r}")
+        if self.dual:
+            raise ValueError(f"Solver {self.solver} supports only dual=False, got dual=True (the dual formulation "
+                             "is liblinear's, which xlogreg does not have)")
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
+        _real(self.intercept_scaling, "intercept_scaling", minimum=0, strict=True)
+        if not (self.random_state is None or isinstance(self.random_state, (numbers.Integral, np.random.RandomState,
+                                                                            np.random.Generator))):
+            raise ValueError(f"random_state must be None, an int or a numpy RandomState; got {self.random_state!r}")
+        if self.n_jobs is not None:
+            if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral):
+                raise ValueError(f"n_jobs must be None or an integer; got {self.n_jobs!r}")
+            warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
+                          f"'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning, stacklevel=3)
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
             raise ValueError(f"max_iter must be an integer >= 0; got {self.max_iter!r}")
         tol = _real(self.tol, "tol", minimum=0)
@@ -242,7 +343,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"backend must be None or one of {', '.join(_backends.BACKENDS)}; got {self.backend!r}")
         if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
             raise ValueError(f"verbose must be an integer >= 0; got {self.verbose!r}")
-        return C, tol, learning_rate
+        return self.solver, (math.inf if penalty is None else C), tol, learning_rate
 
     def _moves_host_data(self):
         return self.backend is not None or self.device is not None or self.dtype is not None
@@ -305,7 +406,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        C, tol, learning_rate = self._check_params()
+        solver, C, tol, learning_rate = self._check_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = self._validate_X(X, reset=True, method="fit")
@@ -339,11 +440,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if weights is not None:
             loss_weights = _backends.asarray(np.reshape(weights, (1, m)), xp, dev, X.dtype)
             total = float(weights.sum())
-        l2 = 1.0 / C if self.penalty == "l2" else 0.0  # C = inf: no penalty, as in scikit-learn
+        l2 = 0.0 if math.isinf(C) else 1.0 / C  # C = inf (or penalty=None): no penalty, as in scikit-learn
         loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2)
         W0, b0 = self._start(loss, classes, Xt)
 
-        if self.solver == "gd" and self.fit_intercept:
+        if solver == "gd" and self.fit_intercept:
             step = learning_rate if learning_rate is not None else 1 / lipschitz_constant(loss, True)
             b_start = xp.reshape(b0, ()) if loss.k == 1 else b0  # the course's bias is a number
             result = solvers.run(W0, b_start, Xt, labels, int(self.max_iter), step, solver="auto",
@@ -352,20 +453,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             W, b, n_iter = result.w, xp.reshape(result.b, (loss.k, 1)), result.iterations
             converged = result.converged
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
-        elif self.solver in ("auto", "newton-cg", "newton-cholesky") and self.fit_intercept:
-            method = choose_newton(Xt.shape[0], loss.k) if self.solver == "auto" else self.solver
+            final_cost = result.costs[-1][1] if result.costs else float("nan")
+            ran = "gd"
+        elif solver in ("auto", "newton-cg", "newton-cholesky"):
+            method = choose_newton(Xt.shape[0], loss.k) if solver == "auto" else solver
             with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
                 warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
                 if method == "newton-cholesky":
-                    result = newton.newton_cholesky(loss, W0, b0, tol=tol, max_iter=int(self.max_iter))
+                    result = newton.newton_cholesky(loss, W0, b0, tol=tol, max_iter=int(self.max_iter),
+                                                    fit_intercept=bool(self.fit_intercept))
                 else:
                     gram = (Xt.shape[0] > m and not array_api_compat.is_dask_array(Xt)
                             and not bool(xp.any(W0 != 0)))
-                    result = newton.newton_cg(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), gram=gram)
+                    result = newton.newton_cg(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), gram=gram,
+                                              fit_intercept=bool(self.fit_intercept))
             W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
             converged = result.converged or tol == 0
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
-        elif self.solver == "lbfgs":
+            final_cost = result.costs[-1][1]
+            ran = method
+        elif solver == "lbfgs":
             with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
                 warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
                 result = lbfgs.lbfgs(loss, W0, b0, tol=tol, max_iter=int(self.max_iter),
@@ -373,22 +480,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
             converged = result.converged or tol == 0
             gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+            final_cost = result.costs[-1][1] if result.costs else None
+            ran = "lbfgs"
         else:
-            # "agd" (and "auto" without intercept): accelerated, in centred and scaled coordinates;
-            # "gd" without intercept: the plain iteration
-            accelerate = self.solver in ("auto", "agd")
+            # "agd": accelerated, in centred and scaled coordinates; "gd" without intercept: the plain iteration
+            accelerate = solver == "agd"
             result = accelerated_gradient(loss, W0, b0, max_iter=int(self.max_iter), tol=tol, step=learning_rate,
                                           fit_intercept=self.fit_intercept, momentum=accelerate,
                                           precondition=accelerate, check_every=CHECK_EVERY)
             W, b, n_iter, step = result.W, result.b, result.iterations, result.step
             converged, gradient_norm = result.converged, result.gradient_norm
+            final_cost, ran = None, solver  # the message of "agd" / "gd" does not quote the loss
         if tol > 0 and not converged:
-            warnings.warn(
-                f"{type(self).__name__} (solver={self.solver!r}) did not converge: the gradient norm is "
-                f"{gradient_norm:.3g} > tol={tol:g} after max_iter={self.max_iter} iterations; increase "
-                "max_iter, or scale the data (for example with sklearn.preprocessing.StandardScaler)",
-                ConvergenceWarning, stacklevel=2,
-            )
+            warnings.warn(self._convergence_message(ran, n_iter, final_cost, gradient_norm, tol),
+                          ConvergenceWarning, stacklevel=2)
         if self.verbose:
             print(f"{type(self).__name__}: {n_iter} iterations, gradient norm {gradient_norm:.3g}, "
                   f"{'converged' if converged else 'not converged'} (tol={tol:g}, step={step:.3g})")
@@ -400,6 +505,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._converged = bool(converged)
         self._step = float(step)
         return self
+
+    def _convergence_message(self, ran, n_iter, cost, gradient_norm, tol):
+        """The ConvergenceWarning's text: scikit-learn's for the solver named, then what xlogreg measured.
+
+        scikit-learn's users and tests match on its words: ``"lbfgs failed to
+        converge"``, ``"newton-cg failed to converge at loss = ..."``,
+        ``"Newton solver did not converge after n iterations."``.
+        """
+        at_limit = n_iter >= self.max_iter
+        increase = (f"Increase the number of iterations to improve the convergence (max_iter={self.max_iter}).\n"
+                    if at_limit else "")
+        scale = ("You might also want to scale the data as shown in:\n"
+                 "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        measured = (f"xlogreg ({ran}): the gradient norm is {gradient_norm:.3g} > tol={tol:g} after {n_iter} "
+                    f"iteration(s)" + ("" if at_limit else ", where the line search found no decrease"))
+        if ran == "lbfgs":
+            return f"lbfgs failed to converge after {n_iter} iteration(s):\n{measured}.\n\n{increase}{scale}"
+        if ran == "newton-cg":
+            return f"newton-cg failed to converge at loss = {cost}. Increase the number of iterations.\n{measured}."
+        if ran == "newton-cholesky":
+            return f"Newton solver did not converge after {n_iter} iterations.\n{measured}.\n{increase}{scale}"
+        return f"{ran} failed to converge after {n_iter} iteration(s):\n{measured}.\n\n{increase}{scale}"
 
     def _start(self, loss, classes, Xt):
         """Zeros, or the fitted ``(W, b)`` under `warm_start` when the classes and features match."""
@@ -489,9 +616,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes.tolist()]
         params = {k: p for k, p in self.get_params().items()
                   if k != "device" and (p is None or isinstance(p, (bool, int, float, str)))}
-        if isinstance(params.get("C"), float) and math.isinf(params["C"]):  # JSON has no infinity
-            del params["C"]
-            params["penalty"] = None  # the same objective
+        if _is_inf(params.get("C")):  # JSON has no infinity
+            params["C"] = "inf"
         estimator = {
             "classes": labels,
             "params": params,
@@ -506,7 +632,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             w=coef.T, b=float(intercept[0]) if K == 2 else intercept.reshape(K, 1), n_classes=K,
             classes=[str(c) for c in labels], learning_rate=self._step, num_iterations=int(self.max_iter),
             iterations=estimator["n_iter"], solver=f"LogisticRegression/{self.solver}",
-            dtype=str(coef.dtype), l2=1.0 / float(self.C) if self.penalty == "l2" else 0.0,  # C = inf: 0
+            dtype=str(coef.dtype), l2=0.0 if self.penalty is None or _is_inf(self.C) else 1.0 / float(self.C),
             tol=float(self.tol), converged=self._converged, preprocessing={"estimator": estimator},
         )
 
@@ -544,7 +670,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         info = info if isinstance(info, dict) else {}
         params = info.get("params") if isinstance(info.get("params"), dict) else {}
         known = cls().get_params()
-        est = cls(**{k: p for k, p in params.items() if k in known})
+        params = {k: p for k, p in params.items() if k in known}
+        if params.get("C") == "inf":
+            params["C"] = math.inf
+        if params.get("penalty", "deprecated") != "deprecated":  # a file of xlogreg before scikit-learn 1.8's
+            penalty = params.pop("penalty")                       # spelling: the same objective, in the new one
+            if penalty is None:
+                params["C"] = math.inf
+        est = cls(**params)
         pairs = info.get("class_weight")
         if (isinstance(pairs, list) and pairs
                 and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], (bool, int, float, str))

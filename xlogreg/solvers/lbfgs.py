@@ -55,7 +55,10 @@ norm of the gradient (W and b together) at most `tol` (``converged`` True,
 ``stop = "max_iter"``); or no step decreases the objective beyond its
 rounding (the line search fails along ``-g``, or :data:`STALLS` iterations
 in a row leave J within rounding without shrinking the gradient):
-``stop = "rounding"`` and ``converged`` False, since `tol` was not met.
+``stop = "rounding"``, with ``converged`` True only where the L-BFGS model's
+own predicted decrease ``-<g, p> / 2`` is within that rounding too (the
+dtype's precision reached, as Newton's stop: float32 with a `tol` below its
+reach), else False.
 
 **On the device.** The iterate, the gradient, the memory and the two-loop
 coefficients (0-d arrays) stay arrays of X's namespace, device and dtype.
@@ -114,7 +117,7 @@ class LBFGSResult(OptimizeResult):
 
     ``stop`` is ``"tol"`` (the gradient's norm at most `tol`; ``converged``
     True), ``"max_iter"``, or ``"rounding"`` (no step decreases J beyond the
-    rounding of the dtype; ``converged`` False unless the norm is at most `tol`).
+    rounding of the dtype; ``converged`` True only where the model predicts no decrease beyond it either).
     """
 
     stop: str = "max_iter"
@@ -176,6 +179,18 @@ class _Trial:
     gg: float
     state: tuple = None
     extra: float = None
+
+
+def _at_precision(g_norm, tol, predicted, rounding):
+    """Whether a run stopped on rounding has converged as far as its dtype allows.
+
+    True where `tol` is met, or where the L-BFGS model's predicted decrease at its minimiser
+    (``-<g, p> / 2``, the last one computed) is itself within the rounding of J: no step can then
+    lower J measurably, as for Newton's stop at the dtype's precision (:mod:`xlogreg.solvers.newton`).
+    A stop where a decrease beyond rounding was predicted (or none was: steepest descent only)
+    is not converged.
+    """
+    return g_norm <= tol or (predicted is not None and predicted <= rounding)
 
 
 def _line_search(trial, phi0, dphi0, t, rounding, max_evals, first=None):
@@ -334,6 +349,7 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
     pairs = deque(maxlen=memory)
     costs = []
     stalls = 0
+    predicted = None  # J's decrease that the L-BFGS model predicts at its minimiser, -<g, p> / 2
     for i in range(max_iter + 1):
         if not math.isfinite(cost):
             raise TrainingDiverged(f"lbfgs: the cost is {cost} at iteration {i}; the data or the starting point "
@@ -352,6 +368,7 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
             if steepest:
                 pairs.clear()
                 p, dphi0, first, t0 = (-dW, -db), -gg, None, min(1.0, 1 / g_norm)
+                predicted = None  # no model of the curvature along -g
             else:
                 p = centred(*_two_loop(g, list(pairs)))
                 if settle is not None:
@@ -361,6 +378,7 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
                 dphi0 = first.extra
                 if not dphi0 < 0:  # not a descent direction (rounding in the memory): steepest descent
                     continue
+                predicted = -0.5 * dphi0
 
             def trial(t, p=p):
                 return _evaluate_along(evaluate, W, b, p, t)
@@ -369,7 +387,8 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
             if accepted is not None:
                 break
         if accepted is None:  # no step decreases J beyond rounding, even along -g
-            return LBFGSResult(W, b, dW, db, costs, i, "lbfgs", g_norm <= tol, stop="rounding")
+            return LBFGSResult(W, b, dW, db, costs, i, "lbfgs", _at_precision(g_norm, tol, predicted, rounding),
+                               stop="rounding")
         W_new, b_new, J, dW_new, db_new = accepted.state
         ys = accepted.t * (accepted.dphi - dphi0)  # <s, y>, from the scalars already read
         if ys > 0:
@@ -388,8 +407,10 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
             costs.append((i + 1, cost))
             if record is not None:
                 record(i + 1, cost, lambda W=W, b=b: (W, b))
-            converged = math.sqrt(max(gg, 0.0)) <= tol
-            return LBFGSResult(W, b, dW, db, costs, i + 1, "lbfgs", converged, stop="tol" if converged else "rounding")
+            g_norm = math.sqrt(max(gg, 0.0))
+            converged = _at_precision(g_norm, tol, predicted, ROUNDING * eps * abs(cost))
+            return LBFGSResult(W, b, dW, db, costs, i + 1, "lbfgs", converged,
+                               stop="tol" if g_norm <= tol else "rounding")
     _warnings.warn(f"lbfgs: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                    f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning)
     return LBFGSResult(W, b, dW, db, costs, max_iter, "lbfgs", False, stop="max_iter")

@@ -16,7 +16,11 @@ iteration (the gradient's norm for the stopping rule, the residual's norm in
 CG, the objective values of the line search).
 
 The stopping rule is :func:`xlogreg.train`'s: the Euclidean norm of the full
-gradient (W and b together) at most `tol`. CG stops at the relative residual
+gradient (W and b together) at most `tol`; and, where the decrease Newton's
+model predicts is within the objective's rounding, a full step that no longer
+shrinks the gradient (the dtype's precision reached: float32 with a `tol`
+below its reach stops there, converged, instead of running to `max_iter`).
+Multinomial iterates are kept centred over the classes (:func:`_centre`). CG stops at the relative residual
 ``min(0.5, sqrt(||g||)) ||g||`` (the forcing sequence of Eisenstat and
 Walker, as scikit-learn's newton-cg), after ``max_cg`` products, or on a
 direction of non-positive curvature (possible only without L2).
@@ -36,6 +40,11 @@ from ._loop import (OptimizeResult, TrainingDiverged, TrainingInterrupted, _defa
                     _shaped_interrupt, _sum_sq)
 
 __all__ = ["newton_cg", "newton_cholesky", "newton_loop", "ConvergenceWarning"]
+
+
+#: The rounding of the objective J, in units of its dtype's eps times ``|J|``: a change of J within it is
+#: noise (J sums m terms, each rounded).
+ROUNDING = 64
 
 
 def _dot(a, b):
@@ -66,6 +75,9 @@ class _Primal:
 
     def finish(self, A, b, GA, db):
         return A, b, GA, db
+
+    def centre(self, W, b):
+        return _centre(self.loss, W, b)
 
 
 class _Gram:
@@ -124,6 +136,64 @@ class _Gram:
         xp = array_namespace(a[0])
         return xp.sum(a[0] * (self.K @ c[0])) + xp.sum(a[1] * c[1])
 
+    def centre(self, A, b):
+        """Centred A gives centred ``W = X A``."""
+        return _centre(self.loss, A, b)
+
+
+class _NoIntercept:
+    """`problem` with the biases held where they start (``fit_intercept=False``): no gradient, no step in b.
+
+    The gradient's and every Hessian-vector product's b part are zero, so
+    conjugate gradients (from ``p = 0``) never moves b, and the Newton step
+    solves the system of W alone.
+    """
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.loss = problem.loss
+        self.dot, self.start, self.finish = problem.dot, problem.start, problem.finish
+
+    def value_and_gradient(self, W, b):
+        J, dW, db = self.problem.value_and_gradient(W, b)
+        return J, dW, db * 0
+
+    def hessian_operator(self, W, b):
+        return _NoInterceptOperator(self.problem.hessian_operator(W, b))
+
+    def centre(self, W, b):
+        return _centre(self.loss, W, b, fit_intercept=False)
+
+
+class _NoInterceptOperator:
+    """A Hessian operator with its b part zeroed (see :class:`_NoIntercept`)."""
+
+    def __init__(self, product):
+        self.product = product
+
+    def __call__(self, V, vb):
+        HV, Hb = self.product(V, vb)
+        return HV, Hb * 0
+
+    def diagonal(self):
+        return self.product.diagonal()
+
+
+def _centre(loss, W, b, fit_intercept=True):
+    """``(W, b)`` less their mean over the classes (multinomial loss; the binary one is returned as is).
+
+    Subtracting the same from every class changes no probability, and never
+    increases the L2 penalty: the objective is at most what it was, and the
+    optimum (L2) or the minimiser scikit-learn reports (no penalty) is the
+    centred one. Applied to every iterate, not only to the steps, so that
+    rounding cannot accumulate along that direction (float32).
+    """
+    if not loss.multinomial:
+        return W, b
+    xp = array_namespace(W)
+    W = W - xp.mean(W, axis=1, keepdims=True)
+    return W, (b - xp.mean(b, axis=0, keepdims=True) if fit_intercept else b)
+
 
 def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
     """An approximate solution p of ``H p = -g``, in `problem`'s inner product.
@@ -174,7 +244,7 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
 
 
 def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None, gram=False,
-              precondition=True):
+              precondition=True, fit_intercept=True):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`xlogreg.solvers.OptimizeResult`.
 
     The direction of each iteration solves ``H p = -g`` by conjugate
@@ -209,6 +279,9 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         42 -> 21 on make_classification(100_000, 100), 154 -> 25 on the
         10-class 50,000 x 256 problem, 35 -> 36 on breast_cancer, but
         82 -> 108 on digits (the estimator solves that one by Cholesky).
+    fit_intercept : bool
+        False holds b where it starts (give zeros for a model without
+        intercepts): the gradient, the steps and the stopping rule are those of W alone.
 
     Examples
     --------
@@ -226,6 +299,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     problem = _Gram(loss) if gram else _Primal(loss, settle)
     if gram:
         max_cg = min(max_cg, (problem.K.shape[0] + 1) * W.shape[1])
+    if not fit_intercept:
+        problem = _NoIntercept(problem)
 
     def direction(W, b, g, g_norm):
         return _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition and not gram)
@@ -233,7 +308,7 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle)
 
 
-def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None):
+def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None, fit_intercept=True):
     """Minimise `loss` from ``(W, b)`` by Newton's method with the Hessian formed and solved.
 
     For problems with few parameters (``(n_x + 1) k`` up to a few thousand):
@@ -242,17 +317,26 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
     ``H p = -g`` with the backend's ``linalg.solve`` (the Array API's linalg
     extension; NumPy's for a Dask state, which is small). Same parameters and
     result as :func:`newton_cg`; one solve per iteration instead of tens of
-    Hessian-vector products.
+    Hessian-vector products. Without `fit_intercept`, the rows and columns
+    of b leave the system (b is held where it starts).
     """
     xp = array_namespace(W)
     n_x, k = W.shape
+    if not fit_intercept:  # the positions of W in H's order (class by class, [W[:, c]; b[c]])
+        in_w = xp.asarray([c * (n_x + 1) + i for c in range(k) for i in range(n_x)], device=get_device(W))
 
     def direction(W, b, g, g_norm):
         H = loss.hessian_matrix(W, b)
         G = xp.concat([g[0], xp.reshape(g[1], (1, k))], axis=0)  # (n_x + 1, k): class by class
         rhs = xp.reshape(-xp.permute_dims(G, (1, 0)), (-1,))  # class-major, as H's blocks
         try:
-            step = _solve(H, rhs)
+            if fit_intercept:
+                step = _solve(H, rhs)
+            else:  # W's system alone, and a zero step in b
+                step_w = xp.reshape(_solve(xp.take(xp.take(H, in_w, axis=0), in_w, axis=1),
+                                           xp.take(rhs, in_w, axis=0)), (k, n_x))
+                step = xp.reshape(xp.concat([step_w, xp.zeros((k, 1), dtype=W.dtype, device=get_device(W))],
+                                            axis=1), (-1,))
         except Exception as exc:  # a singular system (NumPy's LinAlgError, torch's, ...): the gradient step
             if "singular" not in str(exc).lower():
                 raise
@@ -263,7 +347,8 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
             P = centred if not loss.alpha else xp.concat([P[:n_x, :], centred[n_x:, :]], axis=0)
         return P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))
 
-    return _newton(_Primal(loss), W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
+    problem = _Primal(loss) if fit_intercept else _NoIntercept(_Primal(loss))
+    return _newton(problem, W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
 
 
 def _solve(H, rhs):
@@ -282,11 +367,20 @@ def _solve(H, rhs):
 def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
     """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p.
 
-    `problem` (:class:`_Primal` or :class:`_Gram`) gives the objective, its
-    gradient and the inner product in the coordinates it iterates on; the
-    result is in the primal coordinates.
+    `problem` (:class:`_Primal` or :class:`_Gram`, maybe in :class:`_NoIntercept`) gives the objective, its
+    gradient and the inner product in the coordinates it iterates on, and
+    ``centre(W, b)`` the iterate projected along what changes no probability
+    (:func:`_centre`); the result is in the primal coordinates.
+
+    Stops when the gradient's norm is at most `tol` (converged); when Newton's
+    model predicts a decrease of J within its rounding and the full step no
+    longer shrinks the gradient (converged to the dtype's precision: float32
+    with a tol below its reach); when no step of the line search decreases J
+    where a decrease beyond rounding was predicted (not converged); or after
+    `max_iter` iterations (not converged, a :class:`ConvergenceWarning`).
     """
     dot = problem.dot
+    centre = getattr(problem, "centre", lambda W, b: (W, b))  # optional in the protocol: see _centre
     W, b = problem.start(W, b)
     costs = []
     eps = float(array_namespace(W).finfo(W.dtype).eps)
@@ -311,19 +405,31 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
         slope = float(dot(g, p))
         if not slope < 0:  # not a descent direction (rounding at the optimum): fall back to -g
             p, slope = (-dW, -db), -g_norm * g_norm
+        if -slope / 2 <= ROUNDING * eps * abs(cost):
+            # The decrease Newton's model predicts, -slope / 2, is within the rounding of J, which can no
+            # longer tell a better point from a worse one (float32 with a tight tol): take the full step if it
+            # shrinks the gradient, else stop, converged to the dtype's precision (no step can improve J or g).
+            W_new, b_new = centre(W + p[0], b + p[1])
+            J_new, dW_new, db_new = problem.value_and_gradient(W_new, b_new)
+            if not float(dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
+                return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, True)
+            W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
+            if settle is not None:
+                W, b, J, dW, db = settle(W, b, J, dW, db)
+            continue
         t = 1.0
         for _ in range(40):  # backtracking: at most 40 halvings (t ~ 1e-12)
-            W_new, b_new = W + t * p[0], b + t * p[1]
+            W_new, b_new = centre(W + t * p[0], b + t * p[1])
             J_new, dW_new, db_new = problem.value_and_gradient(W_new, b_new)  # the gradient is needed next anyway
             value = float(J_new)
             if value <= cost + 1e-4 * t * slope:  # Armijo
                 break
             # Near the optimum the decrease falls below the rounding of J: accept a step that keeps J
             # within rounding and shrinks the gradient (as scikit-learn's Newton solvers do).
-            if value <= cost + 64 * eps * abs(cost) and float(dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
+            if value <= cost + ROUNDING * eps * abs(cost) and float(dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
                 break
             t *= 0.5
-        else:  # no decrease at all: the optimum within rounding
+        else:  # no decrease at all, where the model predicts one beyond rounding: not converged
             return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, False)
         W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
         if settle is not None:
