@@ -1,6 +1,6 @@
 """Write tests/data/l1_reference.json: scikit-learn's L1 / elastic-net optima for tests/test_solvers_l1.py.
 
-The problems (:func:`problems`, which the tests import to rebuild the same data):
+The problems (tests/_reference.l1_problems, which the tests call to rebuild the same data):
 breast_cancer standardised and digits / 16 (scikit-learn's bundled data), and two
 synthetic ones with 4 informative features, more examples than features and more
 features than examples. For each (C, l1_ratio): scikit-learn's saga at tol=1e-12
@@ -24,7 +24,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests._reference import sklearn_objective  # noqa: E402
+from tests._reference import l1_problems as problems, sklearn_objective  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "l1_reference.json"
 
@@ -32,21 +32,6 @@ OUT = ROOT / "tests" / "data" / "l1_reference.json"
 SETTINGS = [(p, C, r) for p, Cs in (("breast_cancer", (0.1, 1.0)), ("digits", (0.1, 1.0)),
                                     ("tall", (0.05, 1.0)), ("wide", (0.1, 1.0)))
             for C in Cs for r in (1.0, 0.5)]
-
-
-def problems():
-    """``{name: (X (n_samples, n_features), y)}``, float64, labels 0 .. K-1."""
-    from sklearn.datasets import load_breast_cancer, load_digits, make_classification
-
-    X, y = load_breast_cancer(return_X_y=True)
-    out = {"breast_cancer": ((X - X.mean(0)) / X.std(0), y)}
-    X, y = load_digits(return_X_y=True)
-    out["digits"] = (X / 16.0, y)
-    for name, (m, n, seed) in {"tall": (300, 40, 0), "wide": (80, 400, 1)}.items():
-        X, y = make_classification(n_samples=m, n_features=n, n_informative=4, n_redundant=0, n_repeated=0,
-                                   shuffle=False, random_state=seed)
-        out[name] = ((X - X.mean(0)) / X.std(0), y)
-    return out
 
 
 def main():

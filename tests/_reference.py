@@ -108,7 +108,7 @@ def sklearn_objective(coef, intercept, X, y, C, l1_ratio, sample_weight=None):
 
 
 def sklearn_gradient(coef, intercept, X, y, C, sample_weight=None):
-    """The gradient of ``C sum_i s_i L_i + ||W||^2 / 2 * 0`` in (coef, intercept): the data term only, float64."""
+    """The gradient of the data term ``C sum_i s_i L_i`` in (coef, intercept), float64."""
     coef, intercept, X = _f64(coef, intercept, X)
     y = np.asarray(y).astype(int)
     Z = X @ coef.T + intercept
@@ -120,3 +120,18 @@ def sklearn_gradient(coef, intercept, X, y, C, sample_weight=None):
     s = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     R = C * R * s[:, None]
     return R.T @ X, R.sum(axis=0)
+
+
+def l1_problems():
+    """``{name: (X (n_samples, n_features), y)}``, float64, labels 0 .. K-1."""
+    from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+
+    X, y = load_breast_cancer(return_X_y=True)
+    out = {"breast_cancer": ((X - X.mean(0)) / X.std(0), y)}
+    X, y = load_digits(return_X_y=True)
+    out["digits"] = (X / 16.0, y)
+    for name, (m, n, seed) in {"tall": (300, 40, 0), "wide": (80, 400, 1)}.items():
+        X, y = make_classification(n_samples=m, n_features=n, n_informative=4, n_redundant=0, n_repeated=0,
+                                   shuffle=False, random_state=seed)
+        out[name] = ((X - X.mean(0)) / X.std(0), y)
+    return out
