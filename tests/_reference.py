@@ -85,3 +85,53 @@ def accuracy(Y_prediction, Y):
     """Percentage of labels predicted right."""
     Y_prediction, Y = _f64(Y_prediction, Y)
     return 100.0 * float(np.mean(Y_prediction.reshape(-1) == Y.reshape(-1)))
+
+
+def sklearn_objective(coef, intercept, X, y, C, l1_ratio, sample_weight=None):
+    """scikit-learn 1.8+'s ``C sum_i s_i L_i + (1 - r) / 2 ||W||^2 + r ||W||_1``, from scratch in float64.
+
+    ``coef`` (k, n_features) and ``intercept`` (k,) as scikit-learn stores
+    them (k = 1 for two classes: the logit of the second class), X
+    ``(n_samples, n_features)``, y labels ``0 .. K-1``; the cross-entropy with
+    ``numpy.logaddexp``.
+    """
+    coef, intercept, X = _f64(coef, intercept, X)
+    y = np.asarray(y).astype(int)
+    Z = X @ coef.T + intercept
+    if coef.shape[0] == 1:
+        z = Z[:, 0]
+        L = np.logaddexp(0.0, z) - y * z
+    else:
+        L = np.logaddexp.reduce(Z, axis=1) - Z[np.arange(y.shape[0]), y]
+    s = np.ones_like(L) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return float(C * np.sum(s * L) + (1 - l1_ratio) / 2 * np.sum(coef * coef) + l1_ratio * np.sum(np.abs(coef)))
+
+
+def sklearn_gradient(coef, intercept, X, y, C, sample_weight=None):
+    """The gradient of the data term ``C sum_i s_i L_i`` in (coef, intercept), float64."""
+    coef, intercept, X = _f64(coef, intercept, X)
+    y = np.asarray(y).astype(int)
+    Z = X @ coef.T + intercept
+    if coef.shape[0] == 1:
+        R = expit(Z) - y[:, None]
+    else:
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        R = E / E.sum(axis=1, keepdims=True) - np.eye(coef.shape[0])[y]
+    s = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    R = C * R * s[:, None]
+    return R.T @ X, R.sum(axis=0)
+
+
+def l1_problems():
+    """``{name: (X (n_samples, n_features), y)}``, float64, labels 0 .. K-1."""
+    from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+
+    X, y = load_breast_cancer(return_X_y=True)
+    out = {"breast_cancer": ((X - X.mean(0)) / X.std(0), y)}
+    X, y = load_digits(return_X_y=True)
+    out["digits"] = (X / 16.0, y)
+    for name, (m, n, seed) in {"tall": (300, 40, 0), "wide": (80, 400, 1)}.items():
+        X, y = make_classification(n_samples=m, n_features=n, n_informative=4, n_redundant=0, n_repeated=0,
+                                   shuffle=False, random_state=seed)
+        out[name] = ((X - X.mean(0)) / X.std(0), y)
+    return out

@@ -223,7 +223,7 @@ def test_bad_block_is_refused():
 
 def test_bad_solver_is_refused():
     X, Y = _problem(5, 30)
-    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual, newton-cg, newton-cholesky, lbfgs; got 'newton'"):
+    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual, newton-cg, newton-cholesky, lbfgs, prox-newton; got 'newton'"):
         optimize(np.zeros((5, 1)), 0.0, X, Y, 1, 0.1, solver="newton")
 
 

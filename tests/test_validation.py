@@ -152,7 +152,7 @@ def test_unknown_backend_and_device():
 
 
 def test_unknown_solver():
-    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual, newton-cg, newton-cholesky, lbfgs; got 'newton'"):
+    with pytest.raises(ValueError, match="solver must be one of auto, primal, dual, newton-cg, newton-cholesky, lbfgs, prox-newton; got 'newton'"):
         xlogreg.train(X, Y, solver="newton")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends, _loss, solvers
+from . import _backends, _loss, penalties, solvers
 from .io import model_file
 from .data import compiled
 from .solvers import _loop
@@ -46,6 +46,8 @@ class Model:
         K: 2 for the course's sigmoid neuron, more for softmax regression.
     l2 : float
         The L2 strength training used (``l2 / (2 S) ||w||^2`` in the cost).
+    l1 : float
+        The L1 strength training used (``l1 / S ||w||_1`` in the cost).
     tol : float or None
         The stopping rule's tolerance training used (None: all iterations).
     converged : bool or None
@@ -75,6 +77,7 @@ class Model:
     preprocessing: dict = field(default_factory=dict)
     n_classes: int = 2
     l2: float = 0.0
+    l1: float = 0.0
     tol: float | None = None
     converged: bool | None = None
 
@@ -285,7 +288,7 @@ def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None, finite=True):
 def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=0.005,
           backend=None, device=None, dtype=None, print_cost=False, solver="auto",
           record_every=100, callback=None, fused="auto", l2=0.0, sample_weight=None, tol=None,
-          n_classes=None, image_shape=None, scale=None):
+          n_classes=None, image_shape=None, scale=None, l1=0.0):
     """Train logistic regression (two classes) or softmax regression (K > 2) by batch gradient descent from zero.
 
     The cost, with sample weights ``s`` (all ones by default, ``S = sum(s)``)
@@ -331,6 +334,10 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         ``"lbfgs"``: the quasi-Newton method of :mod:`xlogreg.solvers.lbfgs`
         (one pass over X per step, no Hessian products), with the same
         meaning of `num_iterations` and `tol`.
+        ``"prox-newton"`` (:mod:`xlogreg.solvers.prox_newton`) is the one that
+        fits an L1 term, and ``"auto"`` takes it when ``l1 > 0``: proximal
+        Newton iterations (`num_iterations` at most, `learning_rate` not
+        used), `tol` on the minimum-norm subgradient's norm.
     record_every : int
         Record the cost every this many iterations (and check `tol` there).
     callback : callable, optional
@@ -342,6 +349,14 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     l2 : float >= 0
         L2 regularisation strength (the course's lambda). scikit-learn's
         ``LogisticRegression(C=c)`` minimises the same cost with ``l2 = 1 / c``.
+    l1 : float >= 0
+        L1 strength: the cost becomes
+        ``J = sum_i s_i L_i / S + l2 / (2 S) ||w||^2 + l1 / S ||w||_1`` (the
+        bias not penalised), whose optimum has exact zeros in w (feature
+        selection). scikit-learn's ``LogisticRegression(C=c, l1_ratio=r)``
+        minimises ``C sum_i s_i L_i + (1 - r) / 2 ||w||^2 + r ||w||_1``, which
+        divided by ``c S`` is this J with ``l1 = r / c`` and ``l2 = (1 - r) / c``.
+        ``l1 > 0`` trains with ``solver="prox-newton"``.
     sample_weight : array of shape (m,) or (1, m), optional
         Non-negative, finite weights of the examples (host data is moved to X's
         backend and device). Integer weights train exactly as repeating each
@@ -394,6 +409,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     learning_rate = v.check_learning_rate(learning_rate)
     record_every = v.check_positive_int(record_every, "record_every")
     l2 = v.check_nonnegative(l2, "l2")
+    l1 = v.check_nonnegative(l1, "l1")
     tol = None if tol is None else v.check_nonnegative(tol, "tol")
     n_classes = v.check_n_classes(n_classes)
     if solver not in solvers.SOLVERS:
@@ -420,6 +436,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
         weights, total = v.check_sample_weight(_move(v.as_array(sample_weight, "sample_weight"), xp, dev, dtype),
                                                X.shape[1], xp=xp, dtype=dtype)
     loss = _loss.LogisticLoss(X, Y, K, sample_weight=weights, total_weight=total, l2=l2)
+    penalty = penalties.L1(l1 / loss.total_weight) if l1 else None
     w, b = loss.zeros()
     if not loss.multinomial:
         b = xp.reshape(b, ())  # the course's bias is a number
@@ -427,11 +444,11 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     settings = dict(learning_rate=learning_rate, num_iterations=num_iterations,
                     image_shape=image_shape, preprocessing=preprocessing,
                     backend=_backends.backend_name(xp), device=_backends.device_name(get_device(X)),
-                    dtype=_dtype_name(xp, dtype), n_classes=K, l2=l2, tol=tol)
+                    dtype=_dtype_name(xp, dtype), n_classes=K, l2=l2, l1=l1, tol=tol)
     try:
         result = solvers.run(w, b, X, Y, num_iterations, learning_rate, solver=solver,
                              record_every=record_every, print_cost=print_cost, callback=callback, fused=fused,
-                             loss=loss, tol=tol, check_x="X")
+                             loss=loss, tol=tol, check_x="X", penalty=penalty)
     except solvers.TrainingInterrupted as exc:
         exc.model = _make_model(exc.result, settings, interrupted=True)
         raise
@@ -441,7 +458,8 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     logits = loss.logits if result.logits is None else result.logits  # the compiled pass's, where it ran
     Z = logits(result.w, xp.reshape(result.b, (loss.k, 1)))
     errors = xp.sum(xp.astype(labels_from_logits(Z, loss.multinomial) != Y, Y.dtype))
-    final_cost = xp.reshape(loss.value_from_logits(Z, result.w), ())
+    final_cost = loss.value_from_logits(Z, result.w)
+    final_cost = xp.reshape(final_cost + penalty.value(result.w) if penalty is not None else final_cost, ())
     final_cost, errors = (float(value) for value in _backends.to_numpy(xp.stack([final_cost, errors])))
     if trained.costs:
         _loop.check_not_diverged(trained.costs[0], final_cost, result.iterations)

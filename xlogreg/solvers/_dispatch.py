@@ -2,7 +2,8 @@
 
 ``"primal"`` (:mod:`xlogreg.solvers.gd`), ``"dual"``
 (:mod:`xlogreg.solvers.dual`), ``"newton-cg"`` and ``"newton-cholesky"``
-(:mod:`xlogreg.solvers.newton`), ``"lbfgs"`` (:mod:`xlogreg.solvers.lbfgs`); ``"auto"`` picks primal or dual from the
+(:mod:`xlogreg.solvers.newton`), ``"lbfgs"`` (:mod:`xlogreg.solvers.lbfgs`), ``"prox-newton"``
+(:mod:`xlogreg.solvers.prox_newton`, the one that takes an L1 `penalty`); ``"auto"`` picks primal or dual from the
 shapes (:func:`choose_solver`). :func:`run` checks what every loop needs
 checked, runs the loop with the backend's floating-point warnings off (a
 diverging run is reported as :class:`~xlogreg.solvers.TrainingDiverged`, not as
@@ -22,11 +23,12 @@ from .dual import dual_loop
 from .gd import primal_loop
 from .lbfgs import lbfgs_loop
 from .newton import newton_loop
+from .prox_newton import prox_newton_loop
 
 __all__ = ["SOLVERS", "choose_solver", "run"]
 
 
-SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky", "lbfgs")
+SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton")
 
 
 def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
@@ -47,7 +49,7 @@ def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
 
 
 def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_every=100,
-        print_cost=False, callback=None, fused="auto", loss=None, tol=None, check_x=None):
+        print_cost=False, callback=None, fused="auto", loss=None, tol=None, check_x=None, penalty=None):
     """Run gradient descent on checked inputs; returns an :class:`OptimizeResult`.
 
     ``b`` may be a Python float; it becomes a 0-d array of X's dtype and
@@ -71,6 +73,11 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     if not v.is_array(b):
         b = xp.asarray(b, dtype=X.dtype, device=get_device(X))
     loss = _default_loss(X, Y, loss)
+    if penalty is not None and penalty.l1_alpha:
+        if solver not in ("auto", "prox-newton"):
+            raise ValueError(f"solver={solver!r} cannot fit an L1 penalty (l1 > 0): use solver='prox-newton' "
+                             "or 'auto'")
+        solver = "prox-newton"
     if solver == "auto":
         n_x, m = X.shape
         itemsize = xp.finfo(X.dtype).bits // 8
@@ -82,7 +89,13 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     # the end, and raised as TrainingDiverged; the backend's own floating-point
     # warnings would only pre-empt that clear error.
     with _backends.floating_point_errors_ignored(xp):
-        if solver.startswith("newton") or solver == "lbfgs":
+        if solver == "prox-newton":
+            if fused is True:
+                raise ValueError("fused=True cannot run here: the compiled kernels are gradient-descent loops; "
+                                 "prox-newton runs on the Array API")
+            result = prox_newton_loop(w, b, X, Y, num_iterations, record_every, print_cost, callback, loss=loss,
+                                      penalty=penalty, tol=tol)
+        elif solver.startswith("newton") or solver == "lbfgs":
             if fused is True:
                 raise ValueError("fused=True cannot run here: the compiled kernels are gradient-descent loops; "
                                  f"{solver} runs on the Array API")
