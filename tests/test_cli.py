@@ -395,13 +395,26 @@ def test_progress_bar_on_a_terminal(files):
 # --------------------------------------------------------------------------- Ctrl-C
 
 
+#: ``python -m xlogreg``, with Ctrl-C handled whatever the test process inherited: run in the
+#: background (``nohup``, ``cmd &`` in a script) pytest starts with SIGINT ignored, its children
+#: too, and Python then installs no handler: the SIGINT below would be ignored and the run would
+#: go on to its end (exit 0, in under two minutes on this small file).
+XLOGREG_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                       "runpy.run_module('xlogreg', run_name='__main__', alter_sys=True)")
+
+
 @pytest.mark.skipif(os.name != "posix", reason="needs SIGINT")
 def test_interrupted_run_saves_a_marked_model(files, tmp_path):
     model_path, summary_path = tmp_path / "partial.h5", tmp_path / "partial.json"
-    proc = subprocess.Popen(
-        xlogreg_cmd("train", "--train", files["train"], "-n", 100_000_000, "--record-every", 1000,
-                    "--save", model_path, "--json", summary_path),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), stdin=subprocess.DEVNULL)
+    args = ["train", "--train", files["train"], "-n", 100_000_000, "--record-every", 1000,
+            "--save", model_path, "--json", summary_path]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background run, whatever this one is
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", XLOGREG_WITH_CTRL_C, *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                                stdin=subprocess.DEVNULL)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         seen = []
         for line in proc.stdout:  # wait until training is under way
