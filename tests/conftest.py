@@ -177,7 +177,7 @@ def numba_kernel():
     from xlogreg import _fused
 
     if not _fused.available():
-        Missing("numba", "numba is not installed (pip install 'xlogreg[fast]')", "numba" in REQUIRED).resolve()
+        Missing("numba", "numba is not installed (pip install numba)", "numba" in REQUIRED).resolve()
     return _fused
 
 

@@ -441,7 +441,7 @@ def _run_summary(model, seconds):
         "converged": model.converged,
         "train_accuracy": model.train_accuracy,
         "test_accuracy": model.test_accuracy,
-        "final_cost": model.costs[-1] if model.costs else None,
+        "final_cost": model.final_cost,
         "cost_iterations": list(model.cost_iterations),
         "costs": list(model.costs),
         "seconds": round(seconds, 6),
@@ -598,7 +598,8 @@ def _require(module, option):
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise UserError(f'{option} needs {module}: pip install "xlogreg[cli]"')
+        package = {"PIL": "pillow"}.get(module, module)  # what pip calls it; "xlogreg[cli]" fails outside a checkout
+        raise UserError(f"{option} needs {module}: pip install {package}")
 
 
 # --------------------------------------------------------------------------- predict

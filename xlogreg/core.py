@@ -318,7 +318,10 @@ def propagate(w, b, X, Y):
     w, b, X, Y = check_problem(w, b, X, Y)
     xp = array_namespace(X)
     cost, dw, db = _loss.LogisticLoss(X, Y).value_and_gradient(w, b)
-    return {"dw": dw, "db": xp.reshape(db, ())}, cost
+    db = xp.reshape(db, ())
+    if _backends.backend_name(xp) == "numpy":
+        db = db[()]  # the course's type: a NumPy scalar (its notebook checks type(db) == np.float64)
+    return {"dw": dw, "db": db}, cost
 
 
 def predict(w, b, X):

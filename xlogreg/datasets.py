@@ -541,7 +541,7 @@ def load_digits(digit=0, *, test_fraction=0.25, seed=0):
         from sklearn.datasets import load_digits as sk_digits
     except ImportError:
         raise DataError(
-            'the embedded digits data set needs scikit-learn: pip install "xlogreg[cli]"'
+            'the embedded digits data set needs scikit-learn: pip install scikit-learn'
         ) from None
     if not (digit == "all" or (isinstance(digit, int) and not isinstance(digit, bool) and 0 <= digit <= 9)):
         raise ValueError(f"digit must be an integer 0..9 or 'all'; got {digit!r}")

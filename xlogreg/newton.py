@@ -174,7 +174,7 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
 
 
 def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None, gram=False,
-              precondition=True):
+              precondition=True, iterations_name="max_iter"):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`xlogreg.solvers.OptimizeResult`.
 
     The direction of each iteration solves ``H p = -g`` by conjugate
@@ -209,6 +209,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         42 -> 21 on make_classification(100_000, 100), 154 -> 25 on the
         10-class 50,000 x 256 problem, 35 -> 36 on breast_cancer, but
         82 -> 108 on digits (the estimator solves that one by Cholesky).
+    iterations_name : str
+        What the caller's user calls `max_iter`, for the warning (``train()``: num_iterations).
 
     Examples
     --------
@@ -230,10 +232,10 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     def direction(W, b, g, g_norm):
         return _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition and not gram)
 
-    return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle)
+    return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle, iterations_name)
 
 
-def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None):
+def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None, iterations_name="max_iter"):
     """Minimise `loss` from ``(W, b)`` by Newton's method with the Hessian formed and solved.
 
     For problems with few parameters (``(n_x + 1) k`` up to a few thousand):
@@ -263,7 +265,8 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
             P = centred if not loss.alpha else xp.concat([P[:n_x, :], centred[n_x:, :]], axis=0)
         return P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))
 
-    return _newton(_Primal(loss), W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
+    return _newton(_Primal(loss), W, b, direction, "newton-cholesky", tol, max_iter, record, settle,
+                   iterations_name)
 
 
 def _solve(H, rhs):
@@ -279,7 +282,7 @@ def _solve(H, rhs):
     return xp.linalg.solve(H, rhs[:, None])[:, 0]
 
 
-def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
+def _newton(problem, W, b, direction, name, tol, max_iter, record, settle, iterations_name="max_iter"):
     """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p.
 
     `problem` (:class:`_Primal` or :class:`_Gram`) gives the objective, its
@@ -329,5 +332,5 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
     _warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
-                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning)
+                   f"(it is {g_norm:.3g}); increase {iterations_name}, or loosen tol", ConvergenceWarning)
     return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)

@@ -922,7 +922,7 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     with _shaped_interrupt(back):
         try:
             options = dict(tol=0.0 if tol is None else tol, max_iter=num_iterations, record=record,
-                           settle=settle if lazy else None)
+                           settle=settle if lazy else None, iterations_name="num_iterations")
             if method == "newton-cg":
                 result = newton.newton_cg(loss, W, b, gram=use_gram(), **options)
             else:
@@ -1058,4 +1058,6 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
                  print_cost=print_cost, callback=callback, fused=fused)
     params = {"w": result.w, "b": result.b}
     grads = {"dw": result.dw, "db": result.db}
+    if _backends.backend_name(array_namespace(result.w)) == "numpy":  # the course's types: NumPy scalars
+        params["b"], grads["db"] = (array_namespace(a).reshape(a, ())[()] for a in (result.b, result.db))
     return params, grads, [c for _, c in result.costs]
