@@ -20,6 +20,10 @@
 * ``import_backend(name)`` is ``pytest.importorskip`` for the tests that use a backend's own
   library (``torch.autograd``, ``jax.grad``): it skips with the reason, or fails when the
   backend is named in ``XLOGREG_REQUIRE_BACKENDS``.
+* The quick default run takes a representative case of each backend (:data:`QUICK_CASES`: both
+  NumPy dtypes, array-api-strict on ``device1`` and on ``no_float64``, Dask, torch on the CPU in
+  float32, JAX in float64, and every GPU case); the other cases carry the ``slow`` marker and
+  run with ``pytest --full`` (CI), so every backend x device x dtype stays tested there.
 * ``course_data`` reads the course files from ``XLOGREG_DATA_DIR`` or
   ``../shared/datasets``; absent, it skips, or fails when
   ``XLOGREG_REQUIRE_DATA=1``.
@@ -82,6 +86,15 @@ class Case:
         return f"{self.backend}-{self.device}-{self.dtype_name}"
 
 
+#: The cases of the quick default run; the others are marked slow (``pytest --full`` runs them).
+#: Chosen to keep each kind of trouble in the quick run: float32 and float64, a non-default
+#: device that refuses to mix (array-api-strict's device1), a device without float64, a lazy
+#: backend, torch's and JAX's own promotion rules.
+QUICK_CASES = {"numpy-cpu-float64", "numpy-cpu-float32", "array_api_strict-device1-float64",
+               "array_api_strict-no_float64-float32", "dask-cpu-float64", "torch-cpu-float32",
+               "jax-cpu:0-float64"}
+
+
 def _device_id(backend, device):
     text = str(device)
     for old, new in (("array_api_strict.Device('", ""), ("')", ""), ("<CUDA Device ", "cuda:"), (">", ""),
@@ -111,8 +124,10 @@ def _cases():
                 if dtype_name not in supported:
                     continue
                 case = Case(name, xp, dev, supported[dtype_name], dtype_name)
-                params.append(pytest.param(case, id=f"{name}-{_device_id(name, dev)}-{dtype_name}",
-                                           marks=_gpu_mark(name, dev)))
+                case_id = f"{name}-{_device_id(name, dev)}-{dtype_name}"
+                gpu = _gpu_mark(name, dev)
+                marks = [gpu] if gpu else [] if case_id in QUICK_CASES else [pytest.mark.slow]
+                params.append(pytest.param(case, id=case_id, marks=marks))
     return params
 
 

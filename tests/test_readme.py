@@ -94,13 +94,24 @@ def _runnable(block):
     return block.skip_reason is None and all(importlib.util.find_spec(n) is not None for n in block.needs)
 
 
+def test_every_command_ci_runs_is_in_the_readme():
+    """``.ci/run`` reads its commands from here by marker: each one it names has its block, and the
+    quick and the full test commands are the README's (`--full` only in the second)."""
+    names = set(re.findall(r'(?:readme_command|run_tests) "([^"$]+)"', (ROOT / ".ci" / "run").read_text()))
+    assert set(names) == {"main command", "test command", "full test command"}
+    commands = {b.marker[1]: b.code.strip() for b in BLOCKS if b.marker and b.marker[0] == "ci"}
+    assert set(commands) == set(names)
+    assert commands["test command"].endswith("python -m pytest")
+    assert commands["full test command"].endswith("python -m pytest --full")
+
+
 def test_markers_are_known_and_skips_few():
     for block in BLOCKS:
         if block.marker is None:
             continue
         kind, text = block.marker
         if kind == "ci":
-            assert text in ("main command", "test command"), block
+            assert text in ("main command", "test command", "full test command"), block
         else:
             assert re.fullmatch(r"skip \(.+\)|needs( \w+)+", text), f"unknown marker above line {block.line}: {text}"
             assert block.language in ("python",) + SHELLS, f"marker above a {block.language!r} block, line {block.line}"
