@@ -210,3 +210,96 @@ def test_propagate_returns_the_course_types_on_numpy():
 def test_propagate_keeps_db_an_array_on_other_backends(case):
     grads, _ = xlogreg.propagate(case.asarray([[1.0], [2.0]]), 2.0, case.asarray(X), case.asarray(Y01))
     assert _backends.backend_name(case.xp) == "numpy" or tuple(grads["db"].shape) == ()
+
+
+# --------------------------------------------------------------------------- non-image data in the CLI
+
+
+def _h5(path, **datasets):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            f[key] = value
+    return str(path)
+
+
+def _cli(capsys, *args):
+    from xlogreg.cli import main
+
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _features(m=60, n_x=4, dtype=np.float32, seed=0):
+    """Features (m, n_x), not pixels: values around 0, label 1 where the first two sum above 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(m, n_x)).astype(dtype)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def test_a_features_file_with_keys_x_and_y_trains_as_stored_in_its_dtype(tmp_path, capsys):
+    x, y = _features()
+    path = _h5(tmp_path / "features.h5", X=x, y=y)
+    status, out, err = _cli(capsys, "train", "--train", path, "-n", 50, "--lr", 0.5, "--save", tmp_path / "m.h5")
+    assert status == 0, err
+    assert "floating-point values used as stored" in out and "float32" in out
+    model = xlogreg.load_model(tmp_path / "m.h5")
+    assert model.dtype == "float32" and model.preprocessing == {"scale": 1.0}
+    w, b = numpy_gradient_descent(x.T.astype(np.float64), y[None, :], 50, 0.5)  # not divided by 255
+    np.testing.assert_allclose(model.w, w, rtol=1e-4, atol=1e-6)
+
+
+def test_scale_divides_floating_point_features_when_asked(tmp_path, capsys):
+    x, y = _features(dtype=np.float64)
+    path = _h5(tmp_path / "features.h5", X=x, y=y)
+    status, out, err = _cli(capsys, "train", "--train", path, "-n", 20, "--lr", 0.5, "--scale", 4,
+                            "--save", tmp_path / "m.h5")
+    assert status == 0, err and "values divided by 4" in out
+    w, b = numpy_gradient_descent(x.T / 4, y[None, :], 20, 0.5)
+    np.testing.assert_allclose(xlogreg.load_model(tmp_path / "m.h5").w, w, rtol=1e-12)
+
+
+def test_integer_pixels_are_still_divided_by_255(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(30, 2, 2, 3)).astype(np.uint8)
+    y = (x[:, 0, 0, 0] > 127).astype(np.int64)
+    path = _h5(tmp_path / "pixels.h5", train_set_x=x, train_set_y=y)
+    status, out, err = _cli(capsys, "train", "--train", path, "-n", 20, "--lr", 0.5, "--save", tmp_path / "m.h5")
+    assert status == 0, err and "values divided by 255 (integer pixels" in out
+    w, b = numpy_gradient_descent(x.reshape(30, -1).T / 255, y[None, :], 20, 0.5)
+    np.testing.assert_allclose(xlogreg.load_model(tmp_path / "m.h5").w, w, rtol=1e-12)
+
+
+def test_unknown_keys_name_the_options(tmp_path, capsys):
+    x, y = _features()
+    path = _h5(tmp_path / "odd.h5", features=x, labels=y)
+    status, out, err = _cli(capsys, "train", "--train", path)
+    assert status == 2 and "found none among keys ['features', 'labels']" in err
+    assert "--x-key KEY on the command line" in err
+
+
+@pytest.mark.parametrize("names, key, count", [([b"a", b"b", b"c"], "list_classes", 3),
+                                               (None, "train_set_y", 30)], ids=["three names", "labels as names"])
+def test_class_names_that_do_not_match_the_labels_are_refused(tmp_path, capsys, names, key, count):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(30, 2, 2, 3)).astype(np.uint8)
+    y = np.arange(30) % 2
+    files = dict(train_set_x=x, train_set_y=y) | ({"list_classes": np.array(names)} if names else {})
+    path = _h5(tmp_path / "data.h5", **files)
+    status, out, err = _cli(capsys, "train", "--train", path, "--classes-key", key)
+    assert status == 2, err
+    assert f"{path}: {key!r} names {count} classes but the labels 'train_set_y' hold 2 (0 .. 1)" in err
+
+
+@pytest.mark.parametrize("backend", ["numpy", "dask"])
+def test_a_nan_in_the_file_is_the_same_clear_error_on_every_backend(tmp_path, capsys, backend):
+    if backend == "dask":
+        import_backend("dask")
+    x, y = _features(dtype=np.float64)
+    x[3, 1] = np.nan
+    path = _h5(tmp_path / "nan.h5", train_set_x=x, train_set_y=y)
+    status, out, err = _cli(capsys, "train", "--train", path, "--backend", backend, "-n", 5)
+    assert status == 2
+    assert err.strip() == f"xlogreg: error: {path}: 'train_set_x' contains NaN or infinity"

@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -155,8 +156,9 @@ def build_parser():
     data.add_argument("--x-key", metavar="KEY", help="dataset of the images (default: the key matching *_set_x)")
     data.add_argument("--y-key", metavar="KEY", help="dataset of the labels (default: the key matching *_set_y)")
     data.add_argument("--classes-key", metavar="KEY", help="dataset of the class names (default: list_classes)")
-    data.add_argument("--scale", type=_positive_float, default=255.0,
-                      help="divide the stored pixels by this (default: 255, as the course)")
+    data.add_argument("--scale", type=_positive_float,
+                      help="divide the stored values by this (default: 255 for integer pixels, as the "
+                           "course; floating-point features are used as stored)")
     data.add_argument("--digit", type=_digit, default=0,
                       help="embedded data only: the digit to recognise (default: 0), or 'all' for "
                            "the ten classes 0..9 (softmax regression)")
@@ -354,6 +356,8 @@ def _image_shape(x):
 
 
 def _load_training_data(args):
+    import numpy as np
+
     from .datasets import decode_classes, flatten_images, flatten_lazy, load_digits, load_h5, open_lazy_images
 
     if args.train is None:
@@ -374,8 +378,14 @@ def _load_training_data(args):
                 raise DataError(f"{args.test}: examples of shape {test_x.shape[1:]} do not match the "
                                 f"training examples of shape {train_x.shape[1:]} in {args.train}")
             classes = classes if classes is not None else test_classes
-        preprocessing = {"scale": args.scale}
-        description = args.train
+        # The course's / 255 is for integer pixels; floating-point features (embeddings, measurements)
+        # are used as stored unless --scale says otherwise, and the "Data:" line says which.
+        integer = np.dtype(train_x.dtype).kind in "iub"
+        scale = args.scale if args.scale is not None else 255.0 if integer else 1.0
+        preprocessing = {"scale": scale}
+        how = (f"values divided by {scale:g}" + (" (integer pixels; --scale to change)" if args.scale is None else "")
+               if scale != 1.0 or args.scale is not None else "floating-point values used as stored (--scale to divide)")
+        description = f"{args.train} ({how})"
     classes = decode_classes(classes)
     if len(classes) < 2:
         raise DataError(f"{args.train}: expected at least 2 class names (label 0, label 1, ...); got {classes}")
@@ -487,6 +497,8 @@ def _train_command(args):
         _require("matplotlib", "--plot")
     xp, dev, dtype = _resolve_backend(args.backend, args.device, args.dtype)
     data = _load_training_data(args)
+    if args.dtype is None and _backends.float_dtype_name(data.X) == "float32":
+        dtype = _backends.floating_dtype(xp, dev, "float32")  # the dtype follows the file's float32 features
     X, Y = (_backends.asarray(a, xp, dev, dtype) for a in (data.X, data.Y))
     X_test = Y_test = None
     if data.X_test is not None:
@@ -509,6 +521,12 @@ def _train_command(args):
         start = time.perf_counter()
         try:
             model = _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, len(data.classes))
+        except ValueError as exc:  # a lazy (Dask) file is checked for NaN only as training reads it
+            nonfinite = re.fullmatch(r"(X|X_test) must hold only finite values; it contains NaN or infinity", str(exc))
+            if nonfinite is None:
+                raise
+            path = args.train if nonfinite.group(1) == "X" else args.test
+            raise DataError(f"{path}: {_x_key(path, args)!r} contains NaN or infinity") from None
         except KeyboardInterrupt as exc:
             model = getattr(exc, "model", None)
             if model is None:  # Ctrl-C outside the loop: nothing to keep
@@ -537,6 +555,14 @@ def _train_command(args):
               f"iterations", file=sys.stderr, flush=True)
     status = _write_outputs(args, data, models, timings, interrupted is not None)
     return EXIT_INTERRUPTED if interrupted is not None else status
+
+
+def _x_key(path, args):
+    """The key of the examples in the data file `path` (as the loaders find it)."""
+    from .datasets import find_keys, open_h5
+
+    with open_h5(path) as f:
+        return find_keys(f, args.x_key, args.y_key, args.classes_key)[0]
 
 
 def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, n_classes):

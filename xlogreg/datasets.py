@@ -187,14 +187,16 @@ def find_keys(f, x_key=None, y_key=None, classes_key=None):
         if given is not None:
             _resolve(f, given, what)  # exists, through links that stay in this file
             return given
-        found = [k for k in keys if re.fullmatch(pattern, k)]
+        found = [k for k in keys if re.fullmatch(pattern, k, re.IGNORECASE)]  # X / y too
         if len(found) == 1:
             return found[0]
         if not required and not found:
             return None
+        option = {"the images": "x", "the labels": "y", "the class names": "classes"}[what]
         raise DataError(
             f"{path}: expected exactly one key matching {pattern!r} ({what}); found {found or 'none'} "
-            f"among keys {keys}; name it explicitly"
+            f"among keys {keys}; name it explicitly: --{option}-key KEY on the command line, "
+            f"{option}_key='KEY' in Python"
         )
 
     return (pick(x_key, r".*_set_x|x", "the images"), pick(y_key, r".*_set_y|y", "the labels"),
@@ -337,8 +339,12 @@ MAX_CLASSES = 65536
 MAX_CLASS_BYTES = 16 * 2**20
 
 
-def check_file_labels(path, key, y, classes):
-    """The labels of a data file: whole numbers 0 .. K-1, K the number of class names (2 without them)."""
+def check_file_labels(path, key, y, classes, classes_key=None):
+    """The labels of a data file: whole numbers 0 .. K-1, K the number of class names (2 without them).
+
+    With class names, the largest label must be the last name's (K names, labels up to K - 1): more
+    names than the labels use means the names are not these labels' (a wrong --classes-key).
+    """
     y = np.asarray(y)
     K = 2 if classes is None else max(2, len(classes))
     whole = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.floor(y)).all())
@@ -347,6 +353,13 @@ def check_file_labels(path, key, y, classes):
         allowed = "0 and 1" if K == 2 else f"0 .. {K - 1}"
         raise DataError(f"{path}: {key!r} must hold only the labels {allowed}{names}" +
                         ("; a file of more classes must name them in list_classes" if classes is None else ""))
+    top = int(y.max()) if y.size else 0
+    if classes is not None and K > max(2, top + 1):
+        raise DataError(
+            f"{path}: {classes_key or 'the class names'!r} names {len(classes)} classes but the labels "
+            f"{key!r} hold {max(2, top + 1)} (0 .. {max(1, top)}); the names must be the labels' classes, one "
+            "per label 0 .. K-1: check --classes-key (classes_key=) or the file's list_classes"
+        )
 
 
 def _read_classes(f, key):
@@ -430,7 +443,7 @@ def load_h5(path, *, x_key=None, y_key=None, classes_key=None):
         _check_size(path, xk, x_ds.shape, x_ds.dtype.itemsize, "the images")
         classes = _read_classes(f, ck)
         y = np.asarray(_read_all(y_ds, yk, "the labels"))
-        check_file_labels(path, yk, y, classes)
+        check_file_labels(path, yk, y, classes, ck)
         x = np.asarray(_read_all(x_ds, xk, "the images"))
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: {xk!r} contains NaN or infinity")
@@ -705,7 +718,7 @@ def open_lazy_images(path, *, x_key=None, y_key=None, classes_key=None, chunk_by
         m = _check_shapes(path, xk, yk, x_shape, y_shape)
         _check_size(path, yk, y_shape, y_dtype.itemsize, "the labels")
         classes = _read_classes(f, ck)
-        check_file_labels(path, yk, _read_all(y_ds, yk, "the labels"), classes)
+        check_file_labels(path, yk, _read_all(y_ds, yk, "the labels"), classes, ck)
         # The workers read these keys by name: read them through the links checked here.
         xk, yk = _resolve(f, xk, "the images"), _resolve(f, yk, "the labels")
     if chunk_examples is None:
