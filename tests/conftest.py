@@ -95,6 +95,35 @@ QUICK_CASES = {"numpy-cpu-float64", "numpy-cpu-float32", "array_api_strict-devic
                "jax-cpu:0-float64"}
 
 
+#: Tests left out of the quick run as a whole (every parameter), each over ~5 s (up to 72 s) in a
+#: full run on 2 cores under load (the other agents' runs beside it), the long subprocess and
+#: cluster runs, and the wide numerical sweeps: ``pytest --full`` (CI) runs them.
+SLOW_TESTS = {
+    "test_estimator.py": {"test_matches_sklearn_optimum", "test_sklearn_estimator_checks_with_array_api"},
+    "test_newton.py": {"test_more_features_than_examples_iterate_on_the_gram_matrix",
+                       "test_integer_sample_weights_and_digits",
+                       "test_dask_newton_iterates_are_data_not_a_growing_recipe"},
+    "test_fused.py": {"test_primal_pass_matches_numpy", "test_a_new_process_loads_the_kernels_from_numbas_cache",
+                      "test_fused_primal_loop_on_course_data", "test_half_gradient_matches_numpy",
+                      "test_fused_dual_loop_matches_the_array_api_loop_on_course_data",
+                      "test_train_uses_the_fused_pass_where_chosen", "test_primal_pass_logits_match_numpy",
+                      "test_loaded_says_whether_this_process_has_loaded_the_kernels", "test_dual_steps_match_numpy",
+                      "test_a_non_finite_entry_anywhere_makes_the_pass_gradient_non_finite"},
+    "test_dask.py": {"test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit",
+                     "test_cli_trains_on_a_cluster_like_numpy", "test_local_cluster_gives_numpys_model",
+                     "test_killed_worker_is_recovered_with_the_same_weights"},
+    "test_solvers_agd.py": {"test_reaches_a_stationary_point"},
+    "test_mutation_rerun.py": {"test_each_mutant_is_run_with_its_name_and_judged"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before the root conftest.py leaves the slow tests out
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if getattr(item, "originalname", item.name) in SLOW_TESTS.get(item.path.name, ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def _device_id(backend, device):
     text = str(device)
     for old, new in (("array_api_strict.Device('", ""), ("')", ""), ("<CUDA Device ", "cuda:"), (">", ""),
