@@ -20,6 +20,10 @@
 * ``import_backend(name)`` is ``pytest.importorskip`` for the tests that use a backend's own
   library (``torch.autograd``, ``jax.grad``): it skips with the reason, or fails when the
   backend is named in ``XLOGREG_REQUIRE_BACKENDS``.
+* The quick default run takes a representative case of each backend (:data:`QUICK_CASES`: both
+  NumPy dtypes, array-api-strict on ``device1`` and on ``no_float64``, Dask, torch on the CPU in
+  float32, JAX in float64, and every GPU case); the other cases carry the ``slow`` marker and
+  run with ``pytest --full`` (CI), so every backend x device x dtype stays tested there.
 * ``course_data`` reads the course files from ``XLOGREG_DATA_DIR`` or
   ``../shared/datasets``; absent, it skips, or fails when
   ``XLOGREG_REQUIRE_DATA=1``.
@@ -82,6 +86,44 @@ class Case:
         return f"{self.backend}-{self.device}-{self.dtype_name}"
 
 
+#: The cases of the quick default run; the others are marked slow (``pytest --full`` runs them).
+#: Chosen to keep each kind of trouble in the quick run: float32 and float64, a non-default
+#: device that refuses to mix (array-api-strict's device1), a device without float64, a lazy
+#: backend, torch's and JAX's own promotion rules.
+QUICK_CASES = {"numpy-cpu-float64", "numpy-cpu-float32", "array_api_strict-device1-float64",
+               "array_api_strict-no_float64-float32", "dask-cpu-float64", "torch-cpu-float32",
+               "jax-cpu:0-float64"}
+
+
+#: Tests left out of the quick run as a whole (every parameter), each over ~5 s (up to 72 s) in a
+#: full run on 2 cores under load (the other agents' runs beside it), the long subprocess and
+#: cluster runs, and the wide numerical sweeps: ``pytest --full`` (CI) runs them.
+SLOW_TESTS = {
+    "test_estimator.py": {"test_matches_sklearn_optimum", "test_sklearn_estimator_checks_with_array_api"},
+    "test_newton.py": {"test_more_features_than_examples_iterate_on_the_gram_matrix",
+                       "test_integer_sample_weights_and_digits",
+                       "test_dask_newton_iterates_are_data_not_a_growing_recipe"},
+    "test_fused.py": {"test_primal_pass_matches_numpy", "test_a_new_process_loads_the_kernels_from_numbas_cache",
+                      "test_fused_primal_loop_on_course_data", "test_half_gradient_matches_numpy",
+                      "test_fused_dual_loop_matches_the_array_api_loop_on_course_data",
+                      "test_train_uses_the_fused_pass_where_chosen", "test_primal_pass_logits_match_numpy",
+                      "test_loaded_says_whether_this_process_has_loaded_the_kernels", "test_dual_steps_match_numpy",
+                      "test_a_non_finite_entry_anywhere_makes_the_pass_gradient_non_finite"},
+    "test_dask.py": {"test_cli_trains_out_of_core_on_a_file_three_times_its_memory_limit",
+                     "test_cli_trains_on_a_cluster_like_numpy", "test_local_cluster_gives_numpys_model",
+                     "test_killed_worker_is_recovered_with_the_same_weights"},
+    "test_solvers_agd.py": {"test_reaches_a_stationary_point"},
+    "test_mutation_rerun.py": {"test_each_mutant_is_run_with_its_name_and_judged"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before the root conftest.py leaves the slow tests out
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if getattr(item, "originalname", item.name) in SLOW_TESTS.get(item.path.name, ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def _device_id(backend, device):
     text = str(device)
     for old, new in (("array_api_strict.Device('", ""), ("')", ""), ("<CUDA Device ", "cuda:"), (">", ""),
@@ -111,8 +153,10 @@ def _cases():
                 if dtype_name not in supported:
                     continue
                 case = Case(name, xp, dev, supported[dtype_name], dtype_name)
-                params.append(pytest.param(case, id=f"{name}-{_device_id(name, dev)}-{dtype_name}",
-                                           marks=_gpu_mark(name, dev)))
+                case_id = f"{name}-{_device_id(name, dev)}-{dtype_name}"
+                gpu = _gpu_mark(name, dev)
+                marks = [gpu] if gpu else [] if case_id in QUICK_CASES else [pytest.mark.slow]
+                params.append(pytest.param(case, id=case_id, marks=marks))
     return params
 
 
@@ -177,7 +221,7 @@ def numba_kernel():
     from xlogreg.data import compiled as data_compiled
 
     if not data_compiled.available():
-        Missing("numba", "numba is not installed (pip install 'xlogreg[fast]')", "numba" in REQUIRED).resolve()
+        Missing("numba", "numba is not installed (pip install numba)", "numba" in REQUIRED).resolve()
     return data_compiled
 
 

@@ -237,7 +237,7 @@ def test_fused_true_without_numba_names_the_fix(monkeypatch):
     monkeypatch.setattr(data_compiled, "available", lambda: False)
     X, Y = np.asfortranarray(np.ones((4, 10))), np.zeros((1, 10))
     assert not choose_fused(X)
-    with pytest.raises(ValueError, match=r"needs numba \(pip install 'xlogreg\[fast\]'\)"):
+    with pytest.raises(ValueError, match=r"needs numba \(pip install numba\)"):
         gd.primal_loop(np.zeros((4, 1)), np.asarray(0.0), X, Y, 1, 0.1, 1, fused=True)
 
 

@@ -14,7 +14,7 @@ import xlogreg
 from conftest import ROOT
 from xlogreg.io.pictures import write_pictures
 
-PIL = pytest.importorskip("PIL", reason="Pillow is needed for pictures (pip install 'xlogreg[cli]')")
+PIL = pytest.importorskip("PIL", reason="Pillow is needed for pictures (pip install pillow)")
 from PIL import Image  # noqa: E402
 
 

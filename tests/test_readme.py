@@ -38,7 +38,7 @@ DOCUMENTS = [README] + sorted(p for p in (ROOT / "docs").rglob("*.md") if "_buil
 SHELLS = ("bash", "sh", "shell", "console")
 MARKER = re.compile(r"<!--\s*(readme-test|ci):\s*(.*?)\s*-->")
 MAX_SKIPPED = 8  # skipped blocks stay few, in each file: each one is an example nobody checks
-CI_MARKERS = ("main command", "test command", "docs command")  # README only: .ci/run runs them
+CI_MARKERS = ("main command", "test command", "full test command", "docs command")  # README only: .ci/run runs them
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,18 @@ SHELL = [b for b in BLOCKS if b.language in SHELLS]
 
 def _runnable(block):
     return block.skip_reason is None and all(importlib.util.find_spec(n) is not None for n in block.needs)
+
+
+def test_every_command_ci_runs_is_in_the_readme():
+    """``.ci/run`` reads its commands from here by marker: each one it names has its block, and the
+    quick and the full test commands are the README's (`--full` only in the second)."""
+    names = set(re.findall(r'(?:readme_command|run_tests) "([^"$]+)"', (ROOT / ".ci" / "run").read_text()))
+    assert set(names) == set(CI_MARKERS)
+    commands = {b.marker[1]: b.code.strip() for b in BLOCKS
+                if b.doc == "README.md" and b.marker and b.marker[0] == "ci"}
+    assert set(commands) == set(names)
+    assert commands["test command"].endswith("python -m pytest")
+    assert commands["full test command"].endswith("python -m pytest --full")
 
 
 def test_markers_are_known_and_skips_few():

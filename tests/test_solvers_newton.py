@@ -577,7 +577,7 @@ def _cholesky_direction(monkeypatch, loss, W, b):
     """newton_cholesky's direction at (W, b): _newton replaced by a call of the direction it is given."""
     from xlogreg.solvers import newton
 
-    def first_direction(problem, W, b, direction, name, tol, max_iter, record, settle):
+    def first_direction(problem, W, b, direction, name, tol, max_iter, record, settle, iterations_name):
         _, dW, db = problem.value_and_gradient(W, b)
         return direction(W, b, (dW, db), float(np.sqrt(np.sum(dW * dW) + np.sum(db * db))))
 

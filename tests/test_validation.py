@@ -344,7 +344,13 @@ def test_check_labels_reads_labels_and_one_hot_targets():
 
 @pytest.mark.parametrize("Y, m, n_classes, exc, message", [
     (object(), 2, None, TypeError, r"Y must be an array or a nested list of real numbers; got object .*"),
-    (np.array(["a", "b"]), 2, None, TypeError, r"Y must hold class labels 0 \.\. K-1 \(integers\); got dtype <U1"),
+    (np.array(["a", "b"]), 2, None, TypeError, r"Y must hold class labels 0 \.\. K-1 \(integers\); got dtype <U1\. "
+     r"Encode the labels first \(classes, Y = numpy\.unique\(Y, return_inverse=True\): label k is then "
+     r"classes\[k\]\), or use xlogreg\.LogisticRegression, which takes labels of any kind"),
+    (np.array([1, 2, 1]), 3, None, ValueError, r"Y has no example of class 0 \(its labels are 1 \.\. 2, so it counts "
+     r"K = 3 classes 0 \.\. 2\); labels must be 0 \.\. K-1: encode them \(classes, Y = numpy\.unique\(Y, "
+     r"return_inverse=True\)\), or use xlogreg\.LogisticRegression, which takes labels of any kind; if a class "
+     r"is meant to have no example, give n_classes=3"),
     (np.eye(3), 3, 4, ValueError, r"Y holds one-hot targets of 3 classes \(shape \(3, 3\)\) but n_classes is 4; "
                                   r"give labels 0 \.\. K-1 instead, or n_classes=3"),
     (np.array([[1, 0], [1, 0]]), 2, None, ValueError,

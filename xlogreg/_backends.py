@@ -35,10 +35,12 @@ BACKENDS = ("numpy", "cupy", "torch", "jax", "dask", "array_api_strict")
 
 _INSTALL_HINT = {
     "numpy": "pip install numpy",
-    "cupy": 'pip install "xlogreg[cupy]" (cupy-cuda12x; needs an NVIDIA GPU and driver)',
-    "torch": 'pip install "xlogreg[torch]"',
-    "jax": 'pip install "xlogreg[jax]"',
-    "dask": 'pip install "xlogreg[dask]"',
+    # The packages themselves: xlogreg is installed from its checkout, so "xlogreg[cupy]" would fail
+    # outside it (in the checkout, pip install ".[cupy]" installs the same).
+    "cupy": "pip install cupy-cuda12x (needs an NVIDIA GPU and driver)",
+    "torch": "pip install torch (the CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+    "jax": "pip install jax",
+    "dask": 'pip install "dask[array]" distributed',
     "array_api_strict": "pip install array-api-strict",
 }
 
@@ -222,6 +224,12 @@ def _match_device(backend, lib, device):
         index = int(device.partition(":")[2] or 0)
         if index < len(devices):
             return devices[index]
+    if backend == "torch" and wanted is not None and wanted.type == "cuda" and not lib.cuda.is_available():
+        build = "a CPU-only build" if lib.version.cuda is None else f"built for CUDA {lib.version.cuda}"
+        raise BackendError(
+            f"device {device!r}: no CUDA GPU is visible to torch (torch {lib.__version__}, {build}); use "
+            "device='cpu', or a CUDA build of torch on a machine with an NVIDIA GPU and its driver"
+        )
     raise ValueError(
         f"device {device!r} is not a device of backend {backend!r}; "
         f"its devices here are {[device_name(d) for d in devices]}"

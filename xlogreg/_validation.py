@@ -49,6 +49,11 @@ def as_array(x, name):
         raise TypeError(f"{name} must be an array or a nested list of real numbers; got {_describe(x)} ({exc})") from None
 
 
+def detached(x):
+    """`x`, detached from autograd where it is a torch tensor that requires grad (a view, no copy)."""
+    return x.detach() if getattr(x, "requires_grad", False) and hasattr(x, "detach") else x
+
+
 def same_namespace(**arrays):
     """The shared namespace and device of the named arrays; refuses mixtures.
 
@@ -162,6 +167,26 @@ def check_Y(Y, m, name="Y", *, xp=None, dtype=None, n_classes=2):
     return check_float(Y, name, xp, dtype)
 
 
+def _labels_type_message(name, dtype):
+    text = getattr(dtype, "kind", "") in "USO"  # NumPy's str, bytes and object arrays
+    return (f"{name} must hold class labels 0 .. K-1 (integers); got dtype {dtype}"
+            + (f". Encode the labels first (classes, {name} = numpy.unique({name}, return_inverse=True): label "
+               "k is then classes[k]), or use xlogreg.LogisticRegression, which takes labels of any kind"
+               if text else ""))
+
+
+def as_labels(Y, name):
+    """:func:`as_array` for labels: lists of text (str, bytes) are told how to become labels 0 .. K-1."""
+    if not is_array(Y) and not _backends.is_masked_array(Y):
+        try:
+            kind = np.asarray(Y).dtype.kind
+        except (ValueError, TypeError):
+            kind = None
+        if kind in ("U", "S"):
+            raise TypeError(_labels_type_message(name, np.asarray(Y).dtype))
+    return as_array(Y, name)
+
+
 def check_n_classes(n_classes, name="n_classes"):
     if n_classes is None:
         return None
@@ -184,7 +209,7 @@ def check_labels(Y, m, name="Y", *, xp=None, dtype=None, n_classes=None):
     n_classes = check_n_classes(n_classes)
     shape = tuple(Y.shape)
     if not (xp.isdtype(Y.dtype, "real floating") or xp.isdtype(Y.dtype, ("integral", "bool"))):
-        raise TypeError(f"{name} must hold class labels 0 .. K-1 (integers); got dtype {Y.dtype}")
+        raise TypeError(_labels_type_message(name, Y.dtype))
     if len(shape) == 2 and shape[1] == m and shape[0] > 1:  # one-hot, (K, m)
         K = shape[0]
         if n_classes is not None and n_classes != K:
@@ -199,18 +224,47 @@ def check_labels(Y, m, name="Y", *, xp=None, dtype=None, n_classes=None):
         raise ValueError(f"{name} must have shape (1, {m}) or ({m},) (labels) or (K, {m}) (one-hot) to match "
                          f"X's {m} examples; got shape {shape}")
     Y = check_float(xp.reshape(Y, (1, m)), name, xp, dtype)
-    if not bool(xp.all((Y >= 0) & (Y == xp.floor(Y)))):
-        raise ValueError(f"{name} must hold class labels 0 .. K-1 (whole numbers >= 0); it holds other values")
+    finite = xp.isfinite(Y)
+    if not bool(xp.all((Y >= 0) & (Y == xp.floor(Y)) & finite)):
+        what = "other values" if bool(xp.all(finite)) else "NaN or infinity"
+        raise ValueError(f"{name} must hold class labels 0 .. K-1 (whole numbers >= 0); it holds {what}")
     top = int(xp.max(Y))
     if n_classes is None:
         if top + 1 > max(2, m):
             raise ValueError(f"{name} holds the label {top}, more classes than its {m} examples; give n_classes "
                              "(the number of classes) explicitly if that is meant")
+        if top + 1 > 2:
+            _check_every_class_seen(Y, top + 1, name)
         return Y, max(2, top + 1)
     if top >= n_classes:
         raise ValueError(f"{name} holds the label {top} but n_classes is {n_classes}: labels must be 0 .. "
                          f"{n_classes - 1}")
     return Y, n_classes
+
+
+def _check_every_class_seen(Y, K, name):
+    """Refuse labels (1, m) that leave one of the classes 0 .. K-1 without an example.
+
+    K counted from the largest label, a class without an example is almost always a mistake
+    (labels 1 .. K, or codes that skip values): it would train a class no example belongs to.
+    Two classes are left alone: 0 / 1 labels of one class are the course's neuron on a subset.
+    One pass over Y per block of classes (the comparison is (block, m)) and one host transfer.
+    """
+    xp, dev = array_namespace(Y), get_device(Y)
+    block = max(1, 2**22 // Y.shape[1])
+    seen = [xp.any(Y == xp.reshape(xp.arange(k, min(K, k + block), dtype=Y.dtype, device=dev), (-1, 1)), axis=1)
+            for k in range(0, K, block)]
+    seen = np.asarray(_backends.to_numpy(xp.concat(seen) if len(seen) > 1 else seen[0]))
+    absent = np.flatnonzero(~seen).tolist()
+    if absent:
+        listed = ", ".join(map(str, absent[:10])) + (", ..." if len(absent) > 10 else "")
+        raise ValueError(
+            f"{name} has no example of class{'es' if len(absent) > 1 else ''} {listed} (its labels are "
+            f"{int(np.flatnonzero(seen)[0])} .. {K - 1}, so it counts K = {K} classes 0 .. {K - 1}); labels "
+            f"must be 0 .. K-1: encode them (classes, {name} = numpy.unique({name}, return_inverse=True)), or "
+            f"use xlogreg.LogisticRegression, which takes labels of any kind; if a class is meant to have no "
+            f"example, give n_classes={K}"
+        )
 
 
 def check_sample_weight(sample_weight, m, name="sample_weight", *, xp, dtype):

@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -155,8 +156,9 @@ def build_parser():
     data.add_argument("--x-key", metavar="KEY", help="dataset of the images (default: the key ending in _set_x)")
     data.add_argument("--y-key", metavar="KEY", help="dataset of the labels (default: the key ending in _set_y)")
     data.add_argument("--classes-key", metavar="KEY", help="dataset of the class names (default: list_classes)")
-    data.add_argument("--scale", type=_positive_float, default=255.0,
-                      help="divide the stored pixels by this (default: 255, as the course)")
+    data.add_argument("--scale", type=_positive_float,
+                      help="divide the stored values by this (default: 255 for integer pixels, as the "
+                           "course; floating-point features are used as stored)")
     data.add_argument("--digit", type=_digit, default=0,
                       help="embedded data only: the digit to recognise (default: 0), or 'all' for "
                            "the ten classes 0..9 (softmax regression)")
@@ -354,6 +356,8 @@ def _image_shape(x):
 
 
 def _load_training_data(args):
+    import numpy as np
+
     from .io.datasets import decode_classes, flatten_images, load_digits, load_h5
     from .io.lazy import flatten_lazy, open_lazy_images
 
@@ -375,8 +379,14 @@ def _load_training_data(args):
                 raise DataError(f"{args.test}: examples of shape {test_x.shape[1:]} do not match the "
                                 f"training examples of shape {train_x.shape[1:]} in {args.train}")
             classes = classes if classes is not None else test_classes
-        preprocessing = {"scale": args.scale}
-        description = args.train
+        # The course's / 255 is for integer pixels; floating-point features (embeddings, measurements)
+        # are used as stored unless --scale says otherwise, and the "Data:" line says which.
+        integer = np.dtype(train_x.dtype).kind in "iub"
+        scale = args.scale if args.scale is not None else 255.0 if integer else 1.0
+        preprocessing = {"scale": scale}
+        how = (f"values divided by {scale:g}" + (" (integer pixels; --scale to change)" if args.scale is None else "")
+               if scale != 1.0 or args.scale is not None else "floating-point values used as stored (--scale to divide)")
+        description = f"{args.train} ({how})"
     classes = decode_classes(classes)
     if len(classes) < 2:
         raise DataError(f"{args.train}: expected at least 2 class names (label 0, label 1, ...); got {classes}")
@@ -442,7 +452,7 @@ def _run_summary(model, seconds):
         "converged": model.converged,
         "train_accuracy": model.train_accuracy,
         "test_accuracy": model.test_accuracy,
-        "final_cost": model.costs[-1] if model.costs else None,
+        "final_cost": model.final_cost,
         "cost_iterations": list(model.cost_iterations),
         "costs": list(model.costs),
         "seconds": round(seconds, 6),
@@ -488,6 +498,8 @@ def _train_command(args):
         _require("matplotlib", "--plot")
     xp, dev, dtype = _resolve_backend(args.backend, args.device, args.dtype)
     data = _load_training_data(args)
+    if args.dtype is None and _backends.float_dtype_name(data.X) == "float32":
+        dtype = _backends.floating_dtype(xp, dev, "float32")  # the dtype follows the file's float32 features
     X, Y = (_backends.asarray(a, xp, dev, dtype) for a in (data.X, data.Y))
     X_test = Y_test = None
     if data.X_test is not None:
@@ -510,6 +522,12 @@ def _train_command(args):
         start = time.perf_counter()
         try:
             model = _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, len(data.classes))
+        except ValueError as exc:  # a lazy (Dask) file is checked for NaN only as training reads it
+            nonfinite = re.fullmatch(r"(X|X_test) must hold only finite values; it contains NaN or infinity", str(exc))
+            if nonfinite is None:
+                raise
+            path = args.train if nonfinite.group(1) == "X" else args.test
+            raise DataError(f"{path}: {_x_key(path, args)!r} contains NaN or infinity") from None
         except KeyboardInterrupt as exc:
             model = getattr(exc, "model", None)
             if model is None:  # Ctrl-C outside the loop: nothing to keep
@@ -538,6 +556,14 @@ def _train_command(args):
               f"iterations", file=sys.stderr, flush=True)
     status = _write_outputs(args, data, models, timings, interrupted is not None)
     return EXIT_INTERRUPTED if interrupted is not None else status
+
+
+def _x_key(path, args):
+    """The key of the examples in the data file `path` (as the loaders find it)."""
+    from .datasets import find_keys, open_h5
+
+    with open_h5(path) as f:
+        return find_keys(f, args.x_key, args.y_key, args.classes_key)[0]
 
 
 def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, n_classes):
@@ -599,7 +625,8 @@ def _require(module, option):
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise UserError(f'{option} needs {module}: pip install "xlogreg[cli]"')
+        package = {"PIL": "pillow"}.get(module, module)  # what pip calls it; "xlogreg[cli]" fails outside a checkout
+        raise UserError(f"{option} needs {module}: pip install {package}")
 
 
 # --------------------------------------------------------------------------- predict

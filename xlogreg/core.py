@@ -289,7 +289,10 @@ def propagate(w, b, X, Y):
     w, b, X, Y = v.check_problem(w, b, X, Y)
     xp = array_namespace(X)
     cost, dw, db = _loss.LogisticLoss(X, Y).value_and_gradient(w, b)
-    return {"dw": dw, "db": xp.reshape(db, ())}, cost
+    db = xp.reshape(db, ())
+    if _backends.backend_name(xp) == "numpy":
+        db = db[()]  # the course's type: a NumPy scalar (its notebook checks type(db) == np.float64)
+    return {"dw": dw, "db": db}, cost
 
 
 def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=False, *,
@@ -351,6 +354,8 @@ def optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009, print_cost=Fal
                  print_cost=print_cost, callback=callback, fused=fused)
     params = {"w": result.w, "b": result.b}
     grads = {"dw": result.dw, "db": result.db}
+    if _backends.backend_name(array_namespace(result.w)) == "numpy":  # the course's types: NumPy scalars
+        params["b"], grads["db"] = (array_namespace(a).reshape(a, ())[()] for a in (result.b, result.db))
     return params, grads, [c for _, c in result.costs]
 
 

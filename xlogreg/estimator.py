@@ -45,7 +45,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "xlogreg.LogisticRegression needs scikit-learn, which is not installed; install it with "
-        "`pip install \"xlogreg[sklearn]\"` (or `pip install scikit-learn`)"
+        "`pip install scikit-learn`"
     ) from exc
 
 import array_api_compat

@@ -30,6 +30,10 @@ class Model:
     costs : list of float
         The cost at iterations ``cost_iterations`` (0, 100, 200, ... by default).
     cost_iterations : list of int
+    final_cost : float or None
+        The cost at the end of training, with the returned w and b (after
+        `iterations` iterations), whatever was recorded; None for an
+        interrupted model or one made by hand.
     learning_rate, num_iterations : float, int
         The settings training was asked for.
     iterations : int
@@ -80,6 +84,17 @@ class Model:
     l1: float = 0.0
     tol: float | None = None
     converged: bool | None = None
+    final_cost: float | None = None
+
+    def __post_init__(self):
+        # A model made by hand from lists (Model(w=[[1.0], [2.0]], b=0)) gets NumPy arrays, as from train().
+        if not v.is_array(self.w):
+            self.w = v.check_float(v.as_array(self.w, "w"), "w", _backends.get_namespace("numpy"))
+        if self.w.ndim != 2:
+            raise ValueError(f"w must be 2-D of shape (n_x, 1), or (n_x, K) for K > 2 classes; got shape "
+                             f"{tuple(self.w.shape)}")
+        if self.multinomial and not v.is_array(self.b):
+            self.b = v.check_float(v.as_array(self.b, "b"), "b", _backends.get_namespace("numpy"))
 
     @property
     def n_features(self):
@@ -156,11 +171,12 @@ class Model:
     def __repr__(self):
         status = ", interrupted" if self.interrupted else ""
         bias = f"n_classes={self.n_classes}" if self.multinomial else f"b={self.b:.6g}"
+        rate = "" if self.solver.startswith("newton") else f"learning_rate={self.learning_rate}, "  # a line search
+        final = None if self.final_cost is None else f"{self.final_cost:.6g}"
         return (
             f"Model(n_features={self.n_features}, {bias}, iterations={self.iterations}{status}, "
-            f"learning_rate={self.learning_rate}, backend={self.backend!r}, device={self.device!r}, "
-            f"dtype={self.dtype!r}, solver={self.solver!r}, final_cost="
-            f"{self.costs[-1] if self.costs else None})"
+            f"{rate}backend={self.backend!r}, device={self.device!r}, "
+            f"dtype={self.dtype!r}, solver={self.solver!r}, final_cost={final})"
         )
 
 
@@ -279,7 +295,7 @@ def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None, finite=True):
     X = xp.astype(X, dtype) if X.dtype != dtype else X
     if finite:
         v.check_finite(X, names[0])
-    Y = _move(v.as_array(Y, names[1]), xp, dev, dtype)
+    Y = _move(v.as_labels(Y, names[1]), xp, dev, dtype)
     v.check_not_transposed(Y, tuple(X.shape), names)
     Y, K = v.check_labels(Y, X.shape[1], names[1], xp=xp, dtype=dtype, n_classes=n_classes)
     return X, Y, K
@@ -418,6 +434,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     v.check_callback(callback)
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together; got only one of them")
+    # xlogreg computes its own gradients: torch tensors that require grad are detached (views, not
+    # copies), or every iteration would be traced by autograd and float() on a cost would warn.
+    X, Y, X_test, Y_test, sample_weight = (v.detached(a) for a in (X, Y, X_test, Y_test, sample_weight))
     X = v.as_array(X, "X")
     if backend is None:  # keep X where it is; other arrays must already be there (lists are fine)
         given = {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test, "sample_weight": sample_weight}
@@ -464,6 +483,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     if trained.costs:
         _loop.check_not_diverged(trained.costs[0], final_cost, result.iterations)
     trained.train_accuracy = 100 - errors / Y.shape[1] * 100  # as _accuracy
+    trained.final_cost = final_cost
     if X_test is not None:
         trained.test_accuracy = _accuracy(trained.predict(X_test), Y_test)
     return trained

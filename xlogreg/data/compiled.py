@@ -137,7 +137,7 @@ def why_unusable(X, contiguous_columns=True):
     layout of the Gram matrix.
     """
     if not available():
-        return "it needs numba (pip install 'xlogreg[fast]')"
+        return "it needs numba (pip install numba)"
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         return f"it needs a 2-D NumPy array; got {type(X).__module__}.{type(X).__name__}"
     if X.dtype not in (np.float32, np.float64):

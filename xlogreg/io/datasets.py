@@ -28,8 +28,12 @@ MAX_CLASSES = 65536
 MAX_CLASS_BYTES = 16 * 2**20
 
 
-def check_file_labels(path, key, y, classes):
-    """The labels of a data file: whole numbers 0 .. K-1, K the number of class names (2 without them)."""
+def check_file_labels(path, key, y, classes, classes_key=None):
+    """The labels of a data file: whole numbers 0 .. K-1, K the number of class names (2 without them).
+
+    With class names, the largest label must be the last name's (K names, labels up to K - 1): more
+    names than the labels use means the names are not these labels' (a wrong --classes-key).
+    """
     y = np.asarray(y)
     K = 2 if classes is None else max(2, len(classes))
     whole = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.floor(y)).all())
@@ -38,6 +42,13 @@ def check_file_labels(path, key, y, classes):
         allowed = "0 and 1" if K == 2 else f"0 .. {K - 1}"
         raise DataError(f"{path}: {key!r} must hold only the labels {allowed}{names}" +
                         ("; a file of more classes must name them in list_classes" if classes is None else ""))
+    top = int(y.max()) if y.size else 0
+    if classes is not None and K > max(2, top + 1):
+        raise DataError(
+            f"{path}: {classes_key or 'the class names'!r} names {len(classes)} classes but the labels "
+            f"{key!r} hold {max(2, top + 1)} (0 .. {max(1, top)}); the names must be the labels' classes, one "
+            "per label 0 .. K-1: check --classes-key (classes_key=) or the file's list_classes"
+        )
 
 
 def _read_classes(f, key):
@@ -121,7 +132,7 @@ def load_h5(path, *, x_key=None, y_key=None, classes_key=None):
         _check_size(path, xk, x_ds.shape, x_ds.dtype.itemsize, "the images")
         classes = _read_classes(f, ck)
         y = np.asarray(_read_all(y_ds, yk, "the labels"))
-        check_file_labels(path, yk, y, classes)
+        check_file_labels(path, yk, y, classes, ck)
         x = np.asarray(_read_all(x_ds, xk, "the images"))
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: {xk!r} contains NaN or infinity")
@@ -232,7 +243,7 @@ def load_digits(digit=0, *, test_fraction=0.25, seed=0):
         from sklearn.datasets import load_digits as sk_digits
     except ImportError:
         raise DataError(
-            'the embedded digits data set needs scikit-learn: pip install "xlogreg[cli]"'
+            'the embedded digits data set needs scikit-learn: pip install scikit-learn'
         ) from None
     if not (digit == "all" or (isinstance(digit, int) and not isinstance(digit, bool) and 0 <= digit <= 9)):
         raise ValueError(f"digit must be an integer 0..9 or 'all'; got {digit!r}")

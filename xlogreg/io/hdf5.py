@@ -182,14 +182,16 @@ def find_keys(f, x_key=None, y_key=None, classes_key=None):
         if given is not None:
             _resolve(f, given, what)  # exists, through links that stay in this file
             return given
-        found = [k for k in keys if re.fullmatch(pattern, k)]
+        found = [k for k in keys if re.fullmatch(pattern, k, re.IGNORECASE)]  # X / y too
         if len(found) == 1:
             return found[0]
         if not required and not found:
             return None
+        option = {"the images": "x", "the labels": "y", "the class names": "classes"}[what]
         raise DataError(
             f"{path}: expected exactly one key matching {pattern!r} ({what}); found {found or 'none'} "
-            f"among keys {keys}; name it explicitly"
+            f"among keys {keys}; name it explicitly: --{option}-key KEY on the command line, "
+            f"{option}_key='KEY' in Python"
         )
 
     return (pick(x_key, r".*_set_x|x", "the images"), pick(y_key, r".*_set_y|y", "the labels"),

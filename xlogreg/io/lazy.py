@@ -167,7 +167,7 @@ def open_lazy_images(path, *, x_key=None, y_key=None, classes_key=None, chunk_by
         m = _check_shapes(path, xk, yk, x_shape, y_shape)
         _check_size(path, yk, y_shape, y_dtype.itemsize, "the labels")
         classes = _read_classes(f, ck)
-        check_file_labels(path, yk, _read_all(y_ds, yk, "the labels"), classes)
+        check_file_labels(path, yk, _read_all(y_ds, yk, "the labels"), classes, ck)
         # The workers read these keys by name: read them through the links checked here.
         xk, yk = _resolve(f, xk, "the images"), _resolve(f, yk, "the labels")
     if chunk_examples is None:

@@ -94,7 +94,7 @@ _JSON_ATTRS = ("classes", "image_shape", "preprocessing", "training")
 
 
 _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted", "backend", "device",
-                  "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "tol", "converged")
+                  "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "tol", "converged", "final_cost")
 
 
 def _json(value, what):
@@ -164,6 +164,7 @@ def _model_contents(model):
         "l2": float(model.l2),
         "tol": _optional_float(model.tol, "tol"),
         "converged": None if model.converged is None else bool(model.converged),
+        "final_cost": _optional_float(getattr(model, "final_cost", None), "final_cost"),
     }
     attrs = {
         "format": FORMAT,
@@ -571,6 +572,7 @@ def _read_model(f, path):
         solver=strings["solver"],
         train_accuracy=_number(training.get("train_accuracy"), path, "train_accuracy", allow_none=True),
         test_accuracy=_number(training.get("test_accuracy"), path, "test_accuracy", allow_none=True),
+        final_cost=_number(training.get("final_cost"), path, "final_cost", allow_none=True),  # None: older files
         classes=classes,
         image_shape=image_shape,
         preprocessing=preprocessing,

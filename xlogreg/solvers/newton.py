@@ -244,7 +244,7 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
 
 
 def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, settle=None, gram=False,
-              precondition=True, fit_intercept=True):
+              precondition=True, fit_intercept=True, iterations_name="max_iter"):
     """Minimise `loss` from ``(W, b)`` by Newton-CG; returns a :class:`xlogreg.solvers.OptimizeResult`.
 
     The direction of each iteration solves ``H p = -g`` by conjugate
@@ -282,6 +282,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     fit_intercept : bool
         False holds b where it starts (give zeros for a model without
         intercepts): the gradient, the steps and the stopping rule are those of W alone.
+    iterations_name : str
+        What the caller's user calls `max_iter`, for the warning (``train()``: num_iterations).
 
     Examples
     --------
@@ -305,10 +307,11 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     def direction(W, b, g, g_norm):
         return _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition and not gram)
 
-    return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle)
+    return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle, iterations_name)
 
 
-def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None, fit_intercept=True):
+def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=None, fit_intercept=True,
+                    iterations_name="max_iter"):
     """Minimise `loss` from ``(W, b)`` by Newton's method with the Hessian formed and solved.
 
     For problems with few parameters (``(n_x + 1) k`` up to a few thousand):
@@ -348,7 +351,7 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
         return P[:n_x, :], xp.reshape(P[n_x, :], (k, 1))
 
     problem = _Primal(loss) if fit_intercept else _NoIntercept(_Primal(loss))
-    return _newton(problem, W, b, direction, "newton-cholesky", tol, max_iter, record, settle)
+    return _newton(problem, W, b, direction, "newton-cholesky", tol, max_iter, record, settle, iterations_name)
 
 
 def _solve(H, rhs):
@@ -364,7 +367,7 @@ def _solve(H, rhs):
     return xp.linalg.solve(H, rhs[:, None])[:, 0]
 
 
-def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
+def _newton(problem, W, b, direction, name, tol, max_iter, record, settle, iterations_name="max_iter"):
     """The Newton iteration shared by both solvers: ``direction(W, b, g, |g|)`` gives the step p.
 
     `problem` (:class:`_Primal` or :class:`_Gram`, maybe in :class:`_NoIntercept`) gives the objective, its
@@ -435,7 +438,7 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle):
         if settle is not None:
             W, b, J, dW, db = settle(W, b, J, dW, db)
     _warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
-                   f"(it is {g_norm:.3g}); increase max_iter, or loosen tol", ConvergenceWarning)
+                   f"(it is {g_norm:.3g}); increase {iterations_name}, or loosen tol", ConvergenceWarning)
     return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)
 
 
@@ -485,7 +488,7 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     with _shaped_interrupt(back):
         try:
             options = dict(tol=0.0 if tol is None else tol, max_iter=num_iterations, record=record,
-                           settle=settle if lazy else None)
+                           settle=settle if lazy else None, iterations_name="num_iterations")
             if method == "newton-cg":
                 result = newton_cg(loss, W, b, gram=use_gram(), **options)
             else:
