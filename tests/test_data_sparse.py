@@ -450,3 +450,26 @@ def test_tfidf_pipeline_in_grid_search():
         tfidf.toarray(), labels)
     np.testing.assert_allclose(best[-1].coef_, dense.coef_, rtol=1e-8, atol=1e-10)
     assert list(best.predict(["the team scored a goal", "the senate passed the law"])) == ["sport", "politics"]
+
+
+def test_newton_cg_on_the_gram_matrix_equals_dense(monkeypatch):
+    """More stored entries than examples squared (900 > 10^2): Newton-CG iterates on the sparse Gram matrix."""
+    D = random_sparse(10, 300, density=0.3, seed=10)  # (n_samples, n_features)
+    y = np.arange(10) % 2
+    grams = []
+    original = sparse.gram
+    monkeypatch.setattr(sparse, "gram", lambda X: grams.append(X.shape) or original(X))
+    got = xlogreg.LogisticRegression(solver="newton-cg", tol=1e-10).fit(sp.csr_array(D), y)
+    assert grams == [(300, 10)]  # X.T X of the engine's (n_x, m) X, once
+    want = xlogreg.LogisticRegression(solver="newton-cg", tol=1e-10).fit(D, y)
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=1e-8, atol=1e-10)
+
+
+def test_train_dtype_argument_and_accuracy():
+    D = random_sparse(6, 40, seed=11)
+    model = xlogreg.train(sp.csr_matrix(D), np.arange(40) % 2, dtype="float32", num_iterations=10)
+    assert model.w.dtype == np.float32
+    X = sp.coo_matrix(D)
+    assert model.accuracy(X, np.arange(40) % 2) == xlogreg.train(D.astype(np.float32), np.arange(40) % 2,
+                                                                 num_iterations=10).accuracy(D, np.arange(40) % 2)
