@@ -106,6 +106,7 @@ def check_finite(x, name):
     2-vCPU Intel Xeon, ``python benchmarks/bench_check_finite.py``). Sums
     that overflow from finite values fall back to the exact check.
     """
+    x = getattr(x, "stored_values", x)  # a sparse X (xlogreg.data.sparse): only what it stores can be NaN
     xp = array_namespace(x)
     if x.ndim == 2 and x.shape[0] > 1 and xp.isdtype(x.dtype, "real floating"):
         with np.errstate(over="ignore", invalid="ignore"):  # NumPy (and what wraps it) would warn

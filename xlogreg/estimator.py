@@ -55,6 +55,7 @@ from array_api_compat import array_namespace, device as get_device
 from . import _backends, _loss, solvers
 from . import _validation as v
 from . import _warnings
+from .data import sparse
 from .solvers import lbfgs, newton
 from .solvers.agd import accelerated_gradient, lipschitz_constant
 
@@ -245,7 +246,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _penalty(self):
@@ -358,6 +359,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _validate_X(self, X, reset, method):
         """X checked and placed: in the fitted namespace / device / dtype (or the target's, at fit)."""
+        if sparse.is_sparse(X):  # SciPy, torch, CuPy sparse: checked on the stored values, never densified
+            X = (validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
+                               dtype=[np.float64, np.float32])
+                 if sparse.is_scipy_sparse(X) else validate_data(self, X, reset=reset, skip_check_array=True))
+            X = sparse.as_matrix(X, "X", finite=False)
+            xp, dev, dtype = self._target(X) if reset else (array_namespace(self.coef_), get_device(self.coef_),
+                                                            self.coef_.dtype)
+            return sparse.as_matrix(X, "X", dtype=dtype, xp=xp, device=dev)
         if _foreign(X):
             X = validate_data(self, X, reset=reset, skip_check_array=True)
             if X.ndim != 2:
@@ -463,7 +472,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                     result = newton.newton_cholesky(loss, W0, b0, tol=tol, max_iter=int(self.max_iter),
                                                     fit_intercept=bool(self.fit_intercept))
                 else:
-                    gram = (Xt.shape[0] > m and not array_api_compat.is_dask_array(Xt)
+                    gram = (loss.ops.product_work(Xt) > m * m and not array_api_compat.is_dask_array(Xt)
                             and not bool(xp.any(W0 != 0)))
                     result = newton.newton_cg(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), gram=gram,
                                               fit_intercept=bool(self.fit_intercept))

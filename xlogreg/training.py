@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from array_api_compat import array_namespace, device as get_device
 
 from . import _backends, _loss, penalties, solvers
+from .data import compiled, sparse
 from .io import model_file
-from .data import compiled
 from .solvers import _loop
 from . import _validation as v
 
@@ -116,19 +116,24 @@ class Model:
         return self.w.T @ self._prepare(X) + self._bias()
     def _prepare(self, X, name="X"):
         """X in the model's namespace, device and dtype; host data is moved there."""
-        X = v.as_array(X, name)
         xp = array_namespace(self.w)
         dev = get_device(self.w)
-        if array_namespace(X) is not xp and _backends.backend_name(array_namespace(X)) == "numpy":
-            X = _backends.asarray(X, xp, dev, self.w.dtype if X.dtype.kind == "f" else None)
-        X = v.check_X(X, name)
-        v.same_namespace(w=self.w, **{name: X})
+        if sparse.is_sparse(X):  # checked on its stored values, never densified nor moved
+            X = sparse.as_matrix(X, name, dtype=self.w.dtype, xp=xp, device=dev)
+        else:
+            X = v.as_array(X, name)
+            if array_namespace(X) is not xp and _backends.backend_name(array_namespace(X)) == "numpy":
+                X = _backends.asarray(X, xp, dev, self.w.dtype if X.dtype.kind == "f" else None)
+            X = v.check_X(X, name)
+            v.same_namespace(w=self.w, **{name: X})
         if X.shape[0] != self.n_features:
             raise ValueError(
                 f"{name} has {X.shape[0]} features per example but this model was trained on "
                 f"{self.n_features}" + (f" (images of shape {self.image_shape})" if self.image_shape else "")
                 + (f"; {name} looks transposed, one row per example: pass {name}.T" if X.shape[1] == self.n_features else "")
             )
+        if isinstance(X, sparse.SparseMatrix):
+            return X
         X = xp.astype(X, self.w.dtype)
         v.check_finite(X, name)
         return X
@@ -291,10 +296,13 @@ def _prepare_data(X, Y, xp, dev, dtype, names, n_classes=None, finite=True):
     has :func:`xlogreg.solvers.run` do it (``check_x``), in a pass over X
     it makes anyway where it can.
     """
-    X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
-    X = xp.astype(X, dtype) if X.dtype != dtype else X
-    if finite:
-        v.check_finite(X, names[0])
+    if sparse.is_sparse(X):  # SciPy, torch, CuPy sparse: never densified (xlogreg.data.sparse)
+        X = sparse.as_matrix(X, names[0], dtype=dtype, xp=xp, device=dev, finite=finite)
+    else:
+        X = v.check_X(_move(v.as_array(X, names[0]), xp, dev, dtype), names[0])
+        X = xp.astype(X, dtype) if X.dtype != dtype else X
+        if finite:
+            v.check_finite(X, names[0])
     Y = _move(v.as_labels(Y, names[1]), xp, dev, dtype)
     v.check_not_transposed(Y, tuple(X.shape), names)
     Y, K = v.check_labels(Y, X.shape[1], names[1], xp=xp, dtype=dtype, n_classes=n_classes)
@@ -437,7 +445,7 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     # xlogreg computes its own gradients: torch tensors that require grad are detached (views, not
     # copies), or every iteration would be traced by autograd and float() on a cost would warn.
     X, Y, X_test, Y_test, sample_weight = (v.detached(a) for a in (X, Y, X_test, Y_test, sample_weight))
-    X = v.as_array(X, "X")
+    X = sparse.as_matrix(X, "X", finite=False) if sparse.is_sparse(X) else v.as_array(X, "X")
     if backend is None:  # keep X where it is; other arrays must already be there (lists are fine)
         given = {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test, "sample_weight": sample_weight}
         v.same_namespace(**{k: a for k, a in given.items() if v.is_array(a)})

@@ -15,6 +15,9 @@ function                           computes                                     
 ``gram(X)``                        ``X.T X``                                      ``(m, m)``
 ``weighted_gram(X, D)``            ``X diag(D) X.T``                              ``(n_x, n_x)``
 ``squares_backward(X, d)``         ``(X * X) d.T``, column statistics             ``(n_x, k)``
+``product_work(X)``                multiply-adds of ``forward`` per row of W      int
+                                   (``n_x m``; the stored entries of a sparse X)
+``gram_work(X)``                   multiply-adds of ``gram(X)``                   float
 =================================  =============================================  ===================
 
 Implementations today:
@@ -27,15 +30,18 @@ Implementations today:
 * :mod:`xlogreg.data.blocks`: the one-pass gradient of a NumPy X block of
   examples by block, each block's two products sharing the cache;
 * :mod:`xlogreg.data.compiled`: the same pass as one compiled (numba) read of a
-  NumPy X, and the compiled dual loop.
+  NumPy X, and the compiled dual loop;
+* :mod:`xlogreg.data.sparse`: a SciPy, torch or CuPy sparse X, held as a
+  :class:`~xlogreg.data.sparse.SparseMatrix` (made once by
+  :func:`xlogreg.data.sparse.as_matrix` at the public entry points), never densified.
 
-A new kind of data (sparse matrices, say) is one more module implementing the
-table above, chosen in :func:`operations`; the solvers do not change.
+A new kind of data is one more module implementing the table above, chosen in
+:func:`operations`; the solvers do not change.
 """
 
 from __future__ import annotations
 
-from . import dense
+from . import dense, sparse
 
 __all__ = ["operations"]
 
@@ -50,7 +56,14 @@ def operations(X):
     Returns
     -------
     module
+        :mod:`xlogreg.data.sparse` for a :class:`~xlogreg.data.sparse.SparseMatrix`,
         :mod:`xlogreg.data.dense` for every Array API array (Dask included).
+
+    Raises
+    ------
+    TypeError
+        For a SciPy, CuPy or torch sparse matrix not made a
+        :class:`~xlogreg.data.sparse.SparseMatrix` first: the dense code would densify it.
 
     Examples
     --------
@@ -61,4 +74,9 @@ def operations(X):
     >>> ops.forward(xp.asarray([[1.0], [0.0]]), 0.5, X)
     Array([[1.5, 2.5]], dtype=array_api_strict.float64)
     """
+    if isinstance(X, sparse.SparseMatrix):
+        return sparse
+    if sparse.is_sparse(X):
+        raise TypeError(f"X is a sparse {type(X).__module__}.{type(X).__name__}: pass it through "
+                        "xlogreg.data.sparse.as_matrix(X) first (xlogreg.train and LogisticRegression do)")
     return dense

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-__all__ = ["forward", "backward", "one_pass", "gram", "weighted_gram", "squares_backward"]
+__all__ = ["forward", "backward", "one_pass", "gram", "weighted_gram", "squares_backward", "product_work",
+           "gram_work"]
 
 
 def forward(W, b, X):
@@ -58,3 +59,13 @@ def weighted_gram(X, D, nonnegative=False):
 def squares_backward(X, d):
     """``(X * X) d.T``, shape ``(n_x, k)``, for d of shape ``(k, m)``: weighted column sums of squares."""
     return (X * X) @ d.T
+
+
+def product_work(X):
+    """Multiply-adds of ``forward`` or ``backward`` per row of W: ``n_x m``."""
+    return X.shape[0] * X.shape[1]
+
+
+def gram_work(X):
+    """Multiply-adds of :func:`gram`: ``n_x m^2``."""
+    return X.shape[0] * X.shape[1] * X.shape[1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device as get_device, is_dask_array
 
-from .. import _backends
+from .. import _backends, data
 from .. import _validation as v
 from ..data import compiled
 from . import _loop
@@ -31,7 +31,7 @@ __all__ = ["SOLVERS", "choose_solver", "run"]
 SOLVERS = ("auto", "primal", "dual", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton")
 
 
-def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
+def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1, work=None, gram_work=None):
     """Pick ``"primal"`` or ``"dual"`` from the problem's shape.
 
     With k rows of logits (1 for the binary loss, K classes for softmax), the
@@ -39,12 +39,14 @@ def choose_solver(n_x, m, num_iterations, itemsize=8, *, lazy=False, k=1):
     iteration; the primal one ``2 k n_x m`` per iteration. Dual is chosen when
     it is cheaper by that count and its m x m Gram matrix fits in
     :func:`xlogreg.solvers._loop._gram_limit_bytes` (on lazy backends, also at most as big as X).
+    For a sparse X, `work` (the stored entries) replaces ``n_x m`` and
+    `gram_work` (:func:`xlogreg.data.sparse.gram_work`) the Gram product's ``n_x m^2``.
     """
     gram_bytes = m * m * itemsize
     if gram_bytes > _loop._gram_limit_bytes() or (lazy and m > n_x):
         return "primal"
-    dual_work = n_x * m * m + num_iterations * k * m * m
-    primal_work = 2 * num_iterations * k * n_x * m
+    dual_work = (n_x * m * m if gram_work is None else gram_work) + num_iterations * k * m * m
+    primal_work = 2 * num_iterations * k * (n_x * m if work is None else work)
     return "dual" if dual_work < primal_work else "primal"
 
 
@@ -81,7 +83,9 @@ def run(w, b, X, Y, num_iterations, learning_rate, *, solver="auto", record_ever
     if solver == "auto":
         n_x, m = X.shape
         itemsize = xp.finfo(X.dtype).bits // 8
-        solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X), k=loss.k)
+        ops = data.operations(X)
+        solver = choose_solver(n_x, m, num_iterations, itemsize, lazy=is_dask_array(X), k=loss.k,
+                               work=ops.product_work(X), gram_work=ops.gram_work(X))
     if check_x is not None and solver != "primal":
         v.check_finite(X, check_x)
         check_x = None

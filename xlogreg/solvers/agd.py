@@ -163,9 +163,11 @@ def lipschitz_constant(loss, fit_intercept=True, iterations=POWER_ITERATIONS, d=
         v, v1 = w, w1
         if is_dask_array(X):
             v, v1, rho = _materialize(v, v1, rho)
-    Xc = d * (X - mu)
-    frobenius_sq = xp.sum(Xc * Xc * sw) + (xp.sum(sw * xp.ones((1, X.shape[1]), dtype=X.dtype, device=dev))
-                                           if fit_intercept else 0)
+    # ||d (X - mu) sqrt(s / S)||_F^2 from two products over X, without forming X - mu (dense even for a sparse X)
+    sw_row = sw * xp.ones((1, X.shape[1]), dtype=X.dtype, device=dev)
+    total = xp.sum(sw_row)
+    centred_sq = ops.squares_backward(X, sw_row) - 2 * mu * ops.backward(X, sw_row) + mu * mu * total
+    frobenius_sq = xp.sum(d * d * xp.maximum(centred_sq, 0.0)) + (total if fit_intercept else 0)
     rho, frobenius_sq, d_max = float(rho), float(frobenius_sq), float(xp.max(d))  # the host synchronisation
     c = 0.5 if loss.multinomial else 0.25
     return c * min(STEP_SAFETY * rho, frobenius_sq) + loss.alpha * d_max * d_max

@@ -94,7 +94,7 @@ class _Gram:
 
     def __init__(self, loss):
         self.loss = loss
-        self.K = loss.X.T @ loss.X
+        self.K = loss.ops.gram(loss.X)
 
     def start(self, W, b):
         xp = array_namespace(W)
@@ -104,7 +104,7 @@ class _Gram:
         """(W, b, dW, db) in the primal coordinates: one product over X."""
         xp = array_namespace(A)
         k = A.shape[1]
-        P = self.loss.X @ xp.concat([A, GA], axis=1)
+        P = self.loss.ops.backward(self.loss.X, xp.permute_dims(xp.concat([A, GA], axis=1), (1, 0)))
         return P[:, :k], b, P[:, k:], db
 
     def value_and_gradient(self, A, b):
@@ -480,7 +480,7 @@ def newton_loop(w, b, X, Y, num_iterations, record_every, print_cost=False, call
     def use_gram():
         """Newton-CG on the Gram matrix: more features than examples, eager, from W = 0 (see _Gram)."""
         n_x, m = X.shape
-        if lazy or n_x <= m or m * m > _loop._gram_limit_bytes() // 8:
+        if lazy or loss.ops.product_work(X) <= m * m or m * m > _loop._gram_limit_bytes() // 8:
             return False
         xp = array_namespace(W)
         return not bool(xp.any(W != 0))
