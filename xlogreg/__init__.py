@@ -76,8 +76,12 @@ def __getattr__(name):
         from .estimator import LogisticRegression
 
         return LogisticRegression
+    if name == "LogisticRegressionCV":
+        from .estimator_cv import LogisticRegressionCV
+
+        return LogisticRegressionCV
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"LogisticRegression"})
+    return sorted(set(globals()) | {"LogisticRegression", "LogisticRegressionCV"})
