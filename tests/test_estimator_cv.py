@@ -240,3 +240,14 @@ def test_float32_data_stays_float32():
     theirs = _sklearn(X, y, Cs=Cs)
     np.testing.assert_allclose(ours.scores_[1].numpy(), theirs.scores_[1][..., 0], atol=1e-4, rtol=0)
     assert float(ours.C_[0]) == theirs.C_[0]
+
+
+def test_the_docs_example_runs_as_written():
+    import re
+
+    text = open(os.path.join(ROOT, "docs", "choosing-c.md")).read()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "docs/choosing-c.md", "exec"), namespace)
+    theirs = _sklearn(namespace["X"], namespace["y"])
+    assert namespace["clf"].C_[0] == theirs.C_[0]
