@@ -245,7 +245,8 @@ def test_float32_data_stays_float32():
 def test_the_docs_example_runs_as_written():
     import re
 
-    text = open(os.path.join(ROOT, "docs", "choosing-c.md")).read()
+    with open(os.path.join(ROOT, "docs", "choosing-c.md"), encoding="utf-8") as file:
+        text = file.read()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     namespace = {}
     exec(compile(code, "docs/choosing-c.md", "exec"), namespace)
