@@ -364,7 +364,7 @@ class LogisticRegressionCV(LogisticRegression):
             warnings.warn(f"{type(self).__name__}: the refit at C={C:g} did not reach tol={tol:g} in "
                           f"max_iter={self.max_iter} iterations (gradient norm {result.gradient_norm[0]:.3g}); "
                           "increase max_iter, or scale the data", ConvergenceWarning, stacklevel=3)
-        B = loss.to_blocks(result.W, result.b)[0]  # (k, n_x + 1), or (k, n_x)
+        B = loss.to_blocks(result.W, result.b)[0, ...]  # (k, n_x + 1), or (k, n_x)
         if not self.fit_intercept:
             B = xp.concat([B, xp.zeros((B.shape[0], 1), dtype=B.dtype, device=dev)], axis=1)
         return B
