@@ -20,7 +20,7 @@ LEVELS = [
     ["solvers"],
     ["core", "training"],
     ["datasets", "model_io", "plotting"],  # the first published module names; learning curves
-    ["estimator", "cli", "__main__", ""],  # "" is the package itself (xlogreg/__init__.py)
+    ["estimator", "estimator_cv", "cli", "__main__", ""],  # "" is the package itself (xlogreg/__init__.py)
 ]
 
 

@@ -38,7 +38,7 @@ from . import datasets, model_io  # noqa: E402,F401  (after training: model_io r
 
 # The scikit-learn estimators: imported on first use (module __getattr__ below), so that
 # `import xlogreg` needs only NumPy, array-api-compat and h5py (scikit-learn is the `sklearn` extra).
-_ESTIMATORS = ("LogisticRegression",)
+_ESTIMATORS = ("LogisticRegression", "LogisticRegressionCV")
 
 __all__ = [
     "L1",
@@ -80,9 +80,9 @@ if _importlib_util.find_spec("sklearn") is not None:
 
 def __getattr__(name):
     if name in _ESTIMATORS:
-        from . import estimator  # ImportError naming the `sklearn` extra without scikit-learn
+        from . import estimator, estimator_cv  # ImportError naming the `sklearn` extra without scikit-learn
 
-        return getattr(estimator, name)
+        return getattr(estimator_cv if name == "LogisticRegressionCV" else estimator, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
