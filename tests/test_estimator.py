@@ -282,7 +282,7 @@ def test_clone_pickle_and_params():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"penalty": "bridge"}, "penalty"), ({"l1_ratio": 1.0}, "l1_ratio=1.0"), ({"l1_ratio": 1.5}, "l1_ratio"),
+    ({"penalty": "bridge"}, "penalty"), ({"l1_ratio": 1.0, "solver": "lbfgs"}, "l1_ratio=1.0"), ({"l1_ratio": 1.5}, "l1_ratio"),
     ({"C": 0.0}, "C must be > 0"), ({"dual": True}, "dual=False, got dual=True"),
     ({"intercept_scaling": 0}, "intercept_scaling"), ({"solver": "saga"}, "solver='saga' is not available"),
     ({"solver": "bfgs"}, "solver"), ({"n_jobs": "all"}, "n_jobs"), ({"random_state": "seed"}, "random_state"),

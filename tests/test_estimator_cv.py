@@ -245,10 +245,10 @@ def test_float32_data_stays_float32():
 def test_the_docs_example_runs_as_written():
     import re
 
-    with open(os.path.join(ROOT, "docs", "choosing-c.md"), encoding="utf-8") as file:
+    with open(os.path.join(ROOT, "docs", "user-guide", "choosing-c.md"), encoding="utf-8") as file:
         text = file.read()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     namespace = {}
-    exec(compile(code, "docs/choosing-c.md", "exec"), namespace)
+    exec(compile(code, "docs/user-guide/choosing-c.md", "exec"), namespace)
     theirs = _sklearn(namespace["X"], namespace["y"])
     assert namespace["clf"].C_[0] == theirs.C_[0]

@@ -149,11 +149,11 @@ def test_penalty_is_deprecated_with_sklearns_warning_and_meaning():
 
 
 @pytest.mark.parametrize("l1_ratio, penalty", [(1.0, "l1"), (0.5, "elasticnet"), (1, "l1")])
-def test_l1_and_elastic_net_are_refused_until_they_land(l1_ratio, penalty):
+def test_l1_and_elastic_net_are_refused_by_the_l2_solvers(l1_ratio, penalty):
     X, y = _wine()
     with pytest.raises(ValueError, match=rf"Solver newton-cg supports only 'l2' or None penalties, got {penalty} "
-                                         rf"penalty \(l1_ratio={l1_ratio}\): xlogreg has no L1 or elastic-net "
-                                         r"penalty yet"):
+                                         rf"penalty \(l1_ratio={l1_ratio}\): in xlogreg, L1 and elastic net are "
+                                         r"fitted by 'prox-newton' \(solver='auto' takes it\)"):
         LogisticRegression(l1_ratio=l1_ratio, solver="newton-cg").fit(X, y)
 
 

@@ -138,7 +138,6 @@ NOT_APPLICABLE = {
     # cases, by parameter
     "*[*liblinear*]": "solver='liblinear', which xlogreg does not have",
     "*[*sag*]": "solver='sag' or 'saga', which xlogreg does not have",
-    "*[*csr_*]": "sparse X, which xlogreg does not support yet",
 }
 
 _USES_OURS = re.compile(r"\bLogisticRegression\b(?!CV)")

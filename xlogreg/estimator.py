@@ -56,12 +56,14 @@ from . import _backends, _loss, solvers
 from . import _validation as v
 from . import _warnings
 from .data import sparse
-from .solvers import lbfgs, newton
+from .solvers import lbfgs, newton, prox_newton
 from .solvers.agd import accelerated_gradient, lipschitz_constant
 
 __all__ = ["LogisticRegression"]
 
-_SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd")
+_SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd", "prox-newton")
+#: The solvers that fit an L1 term (l1_ratio > 0); "auto" takes the first.
+_L1_SOLVERS = ("prox-newton",)
 #: scikit-learn's solvers that xlogreg does not have (refused by name, pointing to scikit-learn).
 _SKLEARN_ONLY_SOLVERS = ("liblinear", "sag", "saga")
 
@@ -126,8 +128,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``l2 = 1 / C``): the L2 penalty ``||W||^2 / 2`` with ``C sum_i s_i L_i``;
         ``numpy.inf`` is no penalty.
     l1_ratio : float in [0, 1]
-        0 (the default) is the L2 penalty. L1 (1) and elastic net (between)
-        are refused: xlogreg has no L1 penalty yet. None is deprecated, as in
+        0 (the default) is the L2 penalty; 1 is L1 and between is the elastic
+        net ``C sum_i s_i L_i + (1 - r)/2 ||W||^2 + r ||W||_1``, fitted by
+        proximal Newton (``solver="auto"`` or ``"prox-newton"``; other solvers
+        refuse it), with exact zeros in ``coef_``. None is deprecated, as in
         scikit-learn (a FutureWarning; it means 0).
     dual : bool
         Only False: the dual formulation is liblinear's (True raises).
@@ -149,7 +153,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``"balanced"`` is ``n_samples / (n_classes * count(class))``, as in scikit-learn.
     random_state : None, int or numpy.random.RandomState
         Accepted, no effect: every solver here is deterministic.
-    solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd"}
+    solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "agd", "gd", "prox-newton"}
         ``"auto"``: Newton's method (:mod:`xlogreg.solvers.newton`), with the Hessian
         formed and solved up to :data:`CHOLESKY_MAX_PARAMETERS` parameters
         (``"newton-cholesky"``), by conjugate gradients on Hessian-vector
@@ -305,11 +309,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"sklearn.linear_model.LogisticRegression for {', '.join(map(repr, _SKLEARN_ONLY_SOLVERS))}")
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}")
-        if penalty in ("l1", "elasticnet"):
+        l1 = penalty in ("l1", "elasticnet") and not math.isinf(C)
+        if l1 and self.solver not in ("auto", *_L1_SOLVERS):
             raise ValueError(
                 f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
-                f"(l1_ratio={self.l1_ratio!r}): xlogreg has no L1 or elastic-net penalty yet, for any solver; "
-                "set l1_ratio=0 (L2), or use sklearn.linear_model.LogisticRegression(solver='saga')")
+                f"(l1_ratio={self.l1_ratio!r}): in xlogreg, L1 and elastic net are fitted by "
+                f"{' or '.join(map(repr, _L1_SOLVERS))} (solver='auto' takes it)")
+        if not l1 and self.solver in _L1_SOLVERS:
+            raise ValueError(f"solver={self.solver!r} fits an L1 term: set l1_ratio > 0 (and a finite C), or "
+                             "leave solver='auto' for the L2 penalty")
+        #: the share of L1 in the penalty, read by fit (0 for L2 or no penalty)
+        self._l1_share = (1.0 if penalty == "l1" else float(self.l1_ratio)) if l1 else 0.0
         if not isinstance(self.dual, (bool, np.bool_)):
             raise TypeError(f"dual must be True or False; got {self.dual!r}")
         if self.dual:
@@ -449,11 +459,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if weights is not None:
             loss_weights = _backends.asarray(np.reshape(weights, (1, m)), xp, dev, X.dtype)
             total = float(weights.sum())
-        l2 = 0.0 if math.isinf(C) else 1.0 / C  # C = inf (or penalty=None): no penalty, as in scikit-learn
+        l1_share = self._l1_share
+        # C = inf (or penalty=None): no penalty, as in scikit-learn; with L1, the penalty is the solver's
+        l2 = 0.0 if math.isinf(C) or l1_share else 1.0 / C
         loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2)
         W0, b0 = self._start(loss, classes, Xt)
 
-        if solver == "gd" and self.fit_intercept:
+        if l1_share:  # L1 / elastic net: proximal Newton (xlogreg/solvers/prox_newton.py)
+            warm = self.warm_start and hasattr(self, "coef_") and bool(xp.any(W0 != 0))
+            with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
+                warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
+                result = prox_newton.fit_l1(loss, C, l1_share, W0, b0 if warm else None, tol=tol,
+                                            max_iter=int(self.max_iter), fit_intercept=bool(self.fit_intercept))
+            W, b, n_iter, step = result.w, result.b, result.iterations, 1.0
+            converged = result.converged or tol == 0
+            gradient_norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+            final_cost, ran = None, "prox-newton"
+        elif solver == "gd" and self.fit_intercept:
             step = learning_rate if learning_rate is not None else 1 / lipschitz_constant(loss, True)
             b_start = xp.reshape(b0, ()) if loss.k == 1 else b0  # the course's bias is a number
             result = solvers.run(W0, b_start, Xt, labels, int(self.max_iter), step, solver="auto",

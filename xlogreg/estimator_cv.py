@@ -24,6 +24,7 @@ import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
 from . import _backends
+from .data import sparse
 from .estimator import LogisticRegression, _foreign, _real, _to_host, choose_newton
 from .solvers.path import SCORINGS, cross_validation_path, fold_newton, FoldLoss
 
@@ -237,6 +238,11 @@ class LogisticRegressionCV(LogisticRegression):
 
     # ------------------------------------------------------------------ fit
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # the batched folds form dense Hessians (xlogreg/solvers/path.py)
+        return tags
+
     def fit(self, X, y, sample_weight=None):
         """Choose C by cross-validation on X ``(n_samples, n_features)`` and labels y, and fit.
 
@@ -256,6 +262,9 @@ class LogisticRegressionCV(LogisticRegression):
         Cs, tol = self._check_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if sparse.is_sparse(X):
+            raise TypeError(f"{type(self).__name__} does not take a sparse X yet (its batched folds form dense "
+                            "Hessians); fit LogisticRegression on it, or GridSearchCV over LogisticRegression")
         X = self._validate_X(X, reset=True, method="fit")
         xp, dev = array_namespace(X), get_device(X)
         m, n_features = X.shape
