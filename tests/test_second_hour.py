@@ -151,7 +151,7 @@ def test_newton_running_out_of_iterations_names_num_iterations():
     rng = np.random.default_rng(0)
     Xr = rng.normal(size=(3, 40))
     Yr = (rng.random((1, 40)) > 0.5).astype(float)
-    with pytest.warns(xlogreg.newton.ConvergenceWarning) as record:
+    with pytest.warns(xlogreg.ConvergenceWarning) as record:
         xlogreg.train(Xr, Yr, num_iterations=1, solver="newton-cg", l2=1.0, tol=1e-12)
     message = str(record[0].message)
     assert "increase num_iterations" in message and "max_iter" not in message

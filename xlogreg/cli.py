@@ -560,7 +560,7 @@ def _train_command(args):
 
 def _x_key(path, args):
     """The key of the examples in the data file `path` (as the loaders find it)."""
-    from .datasets import find_keys, open_h5
+    from .io.hdf5 import find_keys, open_h5
 
     with open_h5(path) as f:
         return find_keys(f, args.x_key, args.y_key, args.classes_key)[0]
