@@ -1,4 +1,8 @@
-"""Text classification on sparse TF-IDF features: TfidfVectorizer -> xlogreg.LogisticRegression.
+"""
+Text classification on sparse TF-IDF features
+=============================================
+
+``TfidfVectorizer`` into ``xlogreg.LogisticRegression``, in ``GridSearchCV``; run it with::
 
     python examples/text_classification.py
 

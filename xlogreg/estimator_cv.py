@@ -131,7 +131,7 @@ class LogisticRegressionCV(LogisticRegression):
     ----------
     Cs_ : array of shape (n_cs,)
     C_ : array of shape (1,), or (n_classes,) (the same value repeated) for more than two classes
-    l1_ratio_ : array, C_'s shape
+    l1_ratio_ : array, of the shape of ``C_``
         0.0 (the L2 penalty).
     l1_ratios_ : array of shape (1,)
         ``[0.0]`` (scikit-learn has ``[None]`` for ``l1_ratios=None``; the same penalty).
