@@ -303,3 +303,18 @@ def test_a_nan_in_the_file_is_the_same_clear_error_on_every_backend(tmp_path, ca
     status, out, err = _cli(capsys, "train", "--train", path, "--backend", backend, "-n", 5)
     assert status == 2
     assert err.strip() == f"xlogreg: error: {path}: 'train_set_x' contains NaN or infinity"
+
+
+def test_unscaled_pixels_that_diverge_are_named_with_the_fix(course_paths):
+    """Raw uint8 pixels at the course's learning rate blow up: the error says the data's range explains it."""
+    x, y = xlogreg.load_dataset(*course_paths)[:2]
+    X = x.reshape(x.shape[0], -1).T  # uint8, 0 .. 255: not divided by 255
+    with pytest.raises(xlogreg.TrainingDiverged, match=r"reach 255 in absolute value: unscaled pixel values "
+                                                       r"\(0 \.\. 255\)\? Divide X by 255, or build X with "
+                                                       r"xlogreg\.flatten_images"):
+        xlogreg.train(X, y, num_iterations=200)
+    # scaled data of the same run trains; and a divergence on unit-scale data keeps the plain message
+    xlogreg.train(X / 255.0, y, num_iterations=200)
+    with pytest.raises(xlogreg.TrainingDiverged) as info:
+        xlogreg.train(X / 255.0, y, num_iterations=200, learning_rate=1e4)
+    assert "unscaled" not in str(info.value)

@@ -479,6 +479,8 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     except solvers.TrainingInterrupted as exc:
         exc.model = _make_model(exc.result, settings, interrupted=True)
         raise
+    except solvers.TrainingDiverged as exc:
+        raise _diverged_with_the_data_range(exc, X) from None
     trained = _make_model(result, settings)
     # One product over X, and one transfer to the host, for both the final cost (is it far above
     # the start?) and the accuracy: on Dask, two transfers would read X twice.
@@ -489,12 +491,37 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     final_cost = xp.reshape(final_cost + penalty.value(result.w) if penalty is not None else final_cost, ())
     final_cost, errors = (float(value) for value in _backends.to_numpy(xp.stack([final_cost, errors])))
     if trained.costs:
-        _loop.check_not_diverged(trained.costs[0], final_cost, result.iterations)
+        try:
+            _loop.check_not_diverged(trained.costs[0], final_cost, result.iterations)
+        except solvers.TrainingDiverged as exc:
+            raise _diverged_with_the_data_range(exc, X) from None
     trained.train_accuracy = 100 - errors / Y.shape[1] * 100  # as _accuracy
     trained.final_cost = final_cost
     if X_test is not None:
         trained.test_accuracy = _accuracy(trained.predict(X_test), Y_test)
     return trained
+
+
+#: Features larger than this (in absolute value) explain a diverging run better than the learning rate.
+UNSCALED_FEATURES = 10.0
+
+
+def _diverged_with_the_data_range(exc, X):
+    """`exc` (TrainingDiverged), with what X's range says when its features are far from unit scale.
+
+    Unscaled pixels (0 .. 255) make gradient descent at the course's learning rate blow up; the
+    message then says so, and how to scale them. One pass over X, on the error path only.
+    """
+    if sparse.is_sparse(X):
+        return exc
+    xp = array_namespace(X)
+    top = float(_backends.to_numpy(xp.max(xp.abs(X))))
+    if not top > UNSCALED_FEATURES:
+        return exc
+    return solvers.TrainingDiverged(
+        f"{exc}. The features of X reach {top:g} in absolute value: unscaled pixel values (0 .. 255)? Divide X "
+        "by 255, or build X with xlogreg.flatten_images, which does; features of any kind train best near unit "
+        "scale (standardise them)")
 
 
 def _dtype_name(xp, dtype):
