@@ -23,7 +23,7 @@ sp = pytest.importorskip("scipy.sparse")
 
 import xlogreg  # noqa: E402
 from conftest import REQUIRED, Missing, import_backend  # noqa: E402
-from xlogreg import data  # noqa: E402
+from xlogreg import _backends, data  # noqa: E402
 from xlogreg.data import sparse  # noqa: E402
 from xlogreg.solvers import choose_solver  # noqa: E402
 
@@ -50,6 +50,10 @@ def _torch_cuda(dense):
 
 def _cupy(dense):
     cupy = import_backend("cupy")
+    try:  # cupy-cuda12x installs without a GPU, and cannot compute there
+        _backends._devices("cupy", cupy)
+    except _backends.BackendError as exc:
+        Missing("cupy", str(exc), "cupy" in REQUIRED).resolve()
     import cupyx.scipy.sparse as csp
 
     return csp.csr_matrix(cupy.asarray(dense))
