@@ -108,7 +108,9 @@ def main(argv=None):
             rows.append(row)
             print(f"{name:42s} xlogreg {t_ours:8.3f} s   scikit-learn {t_theirs:8.3f} s   x{row['ratio']:6.2f}   "
                   f"same C: {row['same_C']}   scores within {row['max_score_difference']:.1e}", flush=True)
-        print()
+        geomean = float(np.exp(np.mean([np.log(r["ratio"]) for r in rows])))
+        print(f"geometric mean speed-up over scikit-learn's LogisticRegressionCV: {geomean:.2f}x "
+              f"over {len(rows)} problems\n", flush=True)
         for name, X, y in problems(examples, args.quick):
             t_batched, a = timed(lambda: ours(X, y, batch_folds=True))
             t_single, b = timed(lambda: ours(X, y, batch_folds=False))
@@ -120,7 +122,10 @@ def main(argv=None):
             print(f"{name:42s} batched {t_batched:8.3f} s   one fold at a time {t_single:8.3f} s   "
                   f"x{row['ratio']:6.2f}   iterations {row['newton_iterations_batched']} / "
                   f"{row['newton_iterations_one_at_a_time']}", flush=True)
-    results = {"machine": machine_info(), "command": " ".join(["python", "benchmarks/bench_cv.py", *(argv or
+    batch_geomean = float(np.exp(np.mean([np.log(r["ratio"]) for r in batching])))
+    print(f"geometric mean gain of batched folds over one fold at a time: {batch_geomean:.2f}x", flush=True)
+    results = {"machine": machine_info(), "geometric_mean_speed_up": geomean,
+               "batched_geometric_mean_gain": batch_geomean, "command": " ".join(["python", "benchmarks/bench_cv.py", *(argv or
                                                                                                   sys.argv[1:])]),
                "Cs": Cs, "scoring": args.scoring, "backend": args.backend, "device": args.device,
                "against_sklearn": rows, "batched_against_one_fold_at_a_time": batching}
