@@ -174,11 +174,8 @@ def _matches(pattern, name):
 #: Tests of what xlogreg supports that it does not pass yet, and why: a shortfall to fix, not a missing
 #: feature. Each runs as a non-strict xfail (its cases may pass or fail; a pass shows as XPASS).
 KNOWN_SHORTFALLS = {
-    # scikit-learn's default solver name runs xlogreg's L-BFGS, which in float32 at tol=1e-12 keeps shrinking the
-    # gradient below J's rounding (approximate Wolfe steps) past the test's max_iter in some cases, and warns;
-    # scikit-learn's L-BFGS-B stops on a relative reduction of J of 64 eps. solver="auto" (Newton) passes them.
-    "test_logistic_regression_array_api_compliance[*-float32-*]":
-        "xlogreg's L-BFGS does not always stop at float32's precision within the test's max_iter (tol=1e-12)",
+    # none left with scikit-learn 1.9.1: the float32 array-API cases (tol=1e-12) that xlogreg's L-BFGS ran to
+    # max_iter now stop at float32's precision (xlogreg/solvers/lbfgs.py, STALL_SHRINK)
 }
 
 

@@ -54,7 +54,8 @@ norm of the gradient (W and b together) at most `tol` (``converged`` True,
 ``stop = "tol"``); or `max_iter` iterations (a :class:`ConvergenceWarning`,
 ``stop = "max_iter"``); or no step decreases the objective beyond its
 rounding (the line search fails along ``-g``, or :data:`STALLS` iterations
-in a row leave J within rounding without shrinking the gradient):
+in a row leave J within rounding without shrinking the gradient, or :data:`FLAT` without halving it
+once it is within ``64 eps`` of the start's):
 ``stop = "rounding"``, with ``converged`` True only where the L-BFGS model's
 own predicted decrease ``-<g, p> / 2`` is within that rounding too (the
 dtype's precision reached, as Newton's stop: float32 with a `tol` below its
@@ -107,8 +108,17 @@ MAX_LINE_SEARCH = 30
 #: scikit-learn's ``ftol = 64 eps``), eps the dtype's.
 ROUNDING = 64
 
-#: Iterations in a row that leave J within rounding and do not shrink the gradient: the run stops.
+#: Iterations in a row that leave J within rounding and do not shrink the gradient's norm: the run stops.
 STALLS = 5
+
+#: Iterations in a row that leave J within rounding, with the gradient's norm at the dtype's reach
+#: (at most ``64 eps`` times the start's) and not brought below :data:`STALL_SHRINK` times where that
+#: run began: the run stops too. In float32 the norm jitters at its floor, and :data:`STALLS` alone is
+#: reset by every downward jitter (scikit-learn's float32 tests at tol=1e-12 ran to ``max_iter``).
+#: The floor keeps the rule out of float64 fits that still converge: on ill-conditioned data (digits)
+#: L-BFGS may take tens of iterations within rounding of J before the norm halves.
+FLAT = 10
+STALL_SHRINK = 0.5
 
 
 @dataclass
@@ -348,7 +358,9 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
     cost, gg = _host(J, _dot(g, g))
     pairs = deque(maxlen=memory)
     costs = []
-    stalls = 0
+    stalls = flat = 0
+    floor_gg = (ROUNDING * eps) ** 2 * gg  # ||g||^2 at the dtype's reach: the start's, times (64 eps)^2
+    streak_gg = None  # ||g||^2 where the current run of iterations within rounding began (or last halved)
     predicted = None  # J's decrease that the L-BFGS model predicts at its minimiser, -<g, p> / 2
     for i in range(max_iter + 1):
         if not math.isfinite(cost):
@@ -364,11 +376,11 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
             break
         rounding = ROUNDING * eps * abs(cost)
         accepted = None
+        predicted = None  # no model of the curvature along -g; an L-BFGS direction of this iteration sets it
         for steepest in ((False, True) if pairs else (True,)):
-            if steepest:
+            if steepest:  # keeps this iteration's L-BFGS prediction, if any: -g only searches once more
                 pairs.clear()
                 p, dphi0, first, t0 = (-dW, -db), -gg, None, min(1.0, 1 / g_norm)
-                predicted = None  # no model of the curvature along -g
             else:
                 p = centred(*_two_loop(g, list(pairs)))
                 if settle is not None:
@@ -398,12 +410,19 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
             if settle is not None:
                 pair = settle(*pair)
             pairs.append(((pair[0], pair[1]), (pair[2], pair[3]), pair[4], pair[5]))
-        within_rounding = accepted.phi > cost - rounding
-        stalls = stalls + 1 if within_rounding and accepted.gg >= gg else 0
+        if accepted.phi > cost - rounding:  # J within rounding: progress is the gradient's norm shrinking
+            stalls = stalls + 1 if accepted.gg >= gg else 0
+            streak_gg = gg if streak_gg is None else streak_gg
+            if accepted.gg < streak_gg * STALL_SHRINK ** 2 or accepted.gg > floor_gg:
+                flat, streak_gg = 0, accepted.gg
+            else:
+                flat += 1
+        else:
+            stalls, flat, streak_gg = 0, 0, None
         W, b, dW, db = W_new, b_new, dW_new, db_new
         g = (dW, db)
         cost, gg = accepted.phi, accepted.gg
-        if stalls >= STALLS:
+        if stalls >= STALLS or flat >= FLAT:
             costs.append((i + 1, cost))
             if record is not None:
                 record(i + 1, cost, lambda W=W, b=b: (W, b))
