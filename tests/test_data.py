@@ -37,6 +37,36 @@ def test_dense_operations_against_numpy(case):
                                    err_msg=what)
 
 
+def test_take_rows_against_numpy(case):
+    rng = np.random.default_rng(2)
+    Xh = rng.standard_normal((6, 9))
+    X = case.asarray(Xh)
+    xp = case.xp
+    index = xp.asarray([0, 2, 5], device=get_device(X))
+    got = dense.take_rows(X, index)
+    assert str(get_device(got)) == str(get_device(X)) and got.dtype == X.dtype
+    np.testing.assert_array_equal(case.to_numpy(got), case.to_numpy(X)[[0, 2, 5]])
+
+
+def test_take_rows_of_a_transposed_numpy_array_reads_it_as_it_is_stored(monkeypatch):
+    """The estimator's X.T view: gathered as columns of the C-ordered array, never copied whole first."""
+    A = np.random.default_rng(3).standard_normal((50, 8))  # (m, n_x), C order: the user's X
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(A)
+    calls = []
+    real_take = xp.take
+
+    def spy(a, indices, axis=None, **kwargs):
+        calls.append((a.flags.c_contiguous, axis))
+        return real_take(a, indices, axis=axis, **kwargs)
+
+    monkeypatch.setattr(xp, "take", spy)
+    got = dense.take_rows(A.T, np.asarray([1, 4, 7]))
+    np.testing.assert_array_equal(got, A.T[[1, 4, 7]])
+    assert calls == [(True, 1)]  # the C-ordered array, along its columns
+
+
 def test_one_pass_puts_terms_between_the_products(case):
     """Z, X Q.T, sum(Q) and the terms' extra, with Q computed by the terms from Z (plain NumPy reference)."""
     rng = np.random.default_rng(1)

@@ -121,6 +121,12 @@ def test_interface_against_dense_products(make_sparse):
     np.testing.assert_allclose(host(ops.squares_backward(X, like(R, ref))), (D * D) @ R.T, rtol=1e-12)
     assert ops.product_work(X) == np.count_nonzero(D)
     assert ops.gram_work(X) == float(np.sum(np.count_nonzero(D, axis=1) ** 2))
+    index = like(np.array([0, 3, 6]), ref)
+    index = array_namespace_of(ref).astype(index, array_namespace_of(ref).int64)
+    rows = ops.take_rows(X, index)  # a working set's features, still sparse
+    assert isinstance(rows, sparse.SparseMatrix) and rows.shape == (3, 11)
+    np.testing.assert_allclose(host(ops.backward(rows, like(R, ref))), D[[0, 3, 6]] @ R.T, rtol=1e-12)
+    np.testing.assert_allclose(host(ops.forward(like(W[:3], ref), None, rows)), W[:3].T @ D[[0, 3, 6]], rtol=1e-12)
 
     def terms(Z, shift):
         return Z - shift, "extra"
@@ -134,6 +140,12 @@ def test_interface_against_dense_products(make_sparse):
     np.testing.assert_allclose(host(X.T @ like(W, ref)), D.T @ W, rtol=1e-12)
     np.testing.assert_allclose(host(like(W, ref).T @ X), W.T @ D, rtol=1e-12)
     assert X.T.shape == (11, 7) and X.T.T.shape == (7, 11)
+
+
+def array_namespace_of(x):
+    from array_api_compat import array_namespace
+
+    return array_namespace(x)
 
 
 def test_entries_stored_twice_are_added_before_squaring():
@@ -332,6 +344,28 @@ def test_estimator_equals_dense(make_sparse, n_classes, solver):
     np.testing.assert_allclose(host(got.decision_function(X)), host(want.decision_function(like(D, ref))),
                                atol=1e-8)
     np.testing.assert_array_equal(host(got.predict(X)), host(want.predict(like(D, ref))))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_estimator_l1_equals_dense(make_sparse, n_classes, l1_ratio):
+    """L1 and elastic net (proximal Newton, its working sets gathered by the sparse take_rows) on a sparse X
+    reach the dense fit's optimum, with the same exact zeros."""
+    D = random_sparse(120, 40, density=0.2, seed=6)  # 40 features: the working set is a subset at first
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, n_classes, 120)
+    weights = rng.random(120) + 0.5
+    X = make_sparse(D)
+    ref = sparse.as_matrix(X).stored_values
+    options = dict(C=0.5, l1_ratio=l1_ratio, tol=1e-10, max_iter=200)
+    got = xlogreg.LogisticRegression(**options).fit(X, y, sample_weight=weights)
+    want = xlogreg.LogisticRegression(**options).fit(like(D, ref), y, sample_weight=weights)
+    assert type(got.coef_) is type(want.coef_)
+    np.testing.assert_allclose(host(got.coef_), host(want.coef_), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(host(got.intercept_), host(want.intercept_), rtol=1e-8, atol=1e-8)
+    zeros = host(want.coef_) == 0
+    assert 0 < zeros.sum() < zeros.size  # a sparse model: some features out, some in
+    np.testing.assert_array_equal(host(got.coef_) == 0, zeros)
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])

@@ -15,6 +15,7 @@ function                           computes                                     
 ``gram(X)``                        ``X.T X``                                      ``(m, m)``
 ``weighted_gram(X, D)``            ``X diag(D) X.T``                              ``(n_x, n_x)``
 ``squares_backward(X, d)``         ``(X * X) d.T``, column statistics             ``(n_x, k)``
+``take_rows(X, index)``            the rows (features) `index` of X, in X's kind  ``(len(index), m)``
 ``product_work(X)``                multiply-adds of ``forward`` per row of W      int
                                    (``n_x m``; the stored entries of a sparse X)
 ``gram_work(X)``                   multiply-adds of ``gram(X)``                   float

@@ -7,10 +7,10 @@ NumPy, CuPy, torch, JAX, array-api-strict and, lazily, Dask.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_numpy_array
 
-__all__ = ["forward", "backward", "one_pass", "gram", "weighted_gram", "squares_backward", "product_work",
-           "gram_work"]
+__all__ = ["forward", "backward", "one_pass", "gram", "weighted_gram", "squares_backward", "take_rows",
+           "product_work", "gram_work"]
 
 
 def forward(W, b, X):
@@ -59,6 +59,20 @@ def weighted_gram(X, D, nonnegative=False):
 def squares_backward(X, d):
     """``(X * X) d.T``, shape ``(n_x, k)``, for d of shape ``(k, m)``: weighted column sums of squares."""
     return (X * X) @ d.T
+
+
+def take_rows(X, index):
+    """Rows `index` of X (features), shape ``(len(index), m)``: a working set's X (:mod:`xlogreg.solvers.prox_newton`).
+
+    A NumPy X that is the transpose of a C-ordered array (the estimator's
+    ``X.T`` view of the user's ``(m, n_x)`` data) is gathered as columns of
+    that array, one short read per example: NumPy's ``take`` on a
+    non-contiguous array first copies the whole of it, on every call.
+    """
+    xp = array_namespace(X)
+    if is_numpy_array(X) and not X.flags.c_contiguous and X.T.flags.c_contiguous:
+        return xp.take(X.T, index, axis=1).T
+    return xp.take(X, index, axis=0)
 
 
 def product_work(X):

@@ -52,7 +52,7 @@ from array_api_compat import array_namespace, device as get_device
 from .. import _backends
 
 __all__ = ["SparseMatrix", "as_matrix", "is_sparse", "is_scipy_sparse", "forward", "backward", "one_pass",
-           "gram", "weighted_gram", "squares_backward", "product_work", "gram_work"]
+           "gram", "weighted_gram", "squares_backward", "take_rows", "product_work", "gram_work"]
 
 #: The formats accepted, per library (others are refused by name: convert them first).
 FORMATS = {"scipy": ("csr", "csc", "coo"), "torch": ("sparse_csr", "sparse_csc", "sparse_coo"),
@@ -140,6 +140,11 @@ class _SciPy:
 
         return np.diff(a.indptr) if a.format == "csr" else np.bincount(a.indices, minlength=a.shape[0])
 
+    @classmethod
+    def take_rows(cls, a, index):
+        """Rows `index` of a, as a new ``(a, at)`` pair (one pass over the stored entries, no dense copy)."""
+        return cls.pair(a[index, :])
+
 
 class _CuPy(_SciPy):
     """``cupyx.scipy.sparse``: CSR of X and of X.T (no transposed SpMM on the GPU)."""
@@ -171,6 +176,10 @@ class _CuPy(_SciPy):
         import cupy
 
         return cupy.diff(a.indptr)
+
+    @classmethod
+    def take_rows(cls, a, index):
+        return cls.pair(a[index, :])  # a is CSR here: a gather of whole rows
 
 
 class _Torch:
@@ -229,6 +238,12 @@ class _Torch:
     @staticmethod
     def row_counts(a):
         return a.crow_indices().diff()
+
+    @staticmethod
+    def take_rows(a, index):
+        """Rows `index` of a CSR a, as a new pair: through COO, whose ``index_select`` torch implements."""
+        with _torch_quiet():
+            return _Torch.pair(a.to_sparse_coo().index_select(0, index).coalesce())
 
 
 @contextlib.contextmanager
@@ -443,6 +458,11 @@ def weighted_gram(X, D, nonnegative=False):
 def squares_backward(X, d):
     """``(X * X) d.T``, shape ``(n_x, k)``: the squared entries kept once per matrix (same pattern)."""
     return X._library.times(X.squared(), d.T)
+
+
+def take_rows(X, index):
+    """Rows `index` of X (features) as a :class:`SparseMatrix` ``(len(index), m)``: never densified."""
+    return SparseMatrix(*X._library.take_rows(X._a, index), X._library)
 
 
 def product_work(X):

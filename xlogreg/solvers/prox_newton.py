@@ -61,6 +61,10 @@ scalar per :data:`CHECK_EVERY` inner iterations (the model's own optimality).
 Everything else stays on the device of X: the iterates, the working set's
 indices, the gathered rows, the Hessian.
 
+A sparse X (:mod:`xlogreg.data.sparse`) runs the same code: the working
+set's rows are gathered by the data interface's ``take_rows``, the model's
+Hessian formed by its sparse ``weighted_gram``; X is never densified.
+
 Dask arrays are refused: the working set's gather of rows of X, and the many
 small inner iterations, do not suit a lazy graph (use NumPy, or a GPU library,
 for L1).
@@ -335,7 +339,7 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
             size = n_x
         if size < n_x:
             ws = _WorkingSet(_choose_working_set(W, dW, l1_alpha, size), n_x)
-            sub = _loss.LogisticLoss(ws.take(X), loss.labels, loss.n_classes, sample_weight=loss.weights,
+            sub = _loss.LogisticLoss(loss.ops.take_rows(X, ws.index), loss.labels, loss.n_classes, sample_weight=loss.weights,
                                      total_weight=loss.total_weight, l2=loss.l2)
             W_ws, dW_ws = ws.take(W), ws.take(dW)
         else:
