@@ -571,7 +571,7 @@ def test_l1_is_passed_to_training_and_stored(files, tmp_path, capsys):
     capsys.readouterr()
     model = load_model(model_path)
     assert model.l1 == l1 and model.solver == "prox-newton"
-    assert json.loads(summary_path.read_text())["l1"] == l1
+    assert json.loads(summary_path.read_text())["runs"][0]["l1"] == l1
     with h5py.File(files["train"], "r") as f:
         X = f["train_set_x"][...].reshape(80, -1).T / 255.0
         y = f["train_set_y"][...].astype(np.float64)
