@@ -33,7 +33,14 @@ unpenalised loss (:func:`fit_l1`).
    threshold per entry: exact zeros. The model is solved to
    ``min(0.1, sqrt(opt)) * opt`` (a forcing sequence, as Newton-CG's): loose
    far from the optimum, tight near it, so the outer convergence is
-   superlinear.
+   superlinear. With the Hessian formed, FISTA is finished on a face: the
+   model restricted to the signs and zeros of ``w + D`` is a linear system on
+   the moving entries (:meth:`_Model.face_minimiser`, one solve of the size of
+   the support, entries whose solution crosses zero pruned), tried before the
+   first inner iteration (the current support: near the optimum the exact
+   step, with no FISTA iteration at all) and wherever FISTA settles on a new
+   face; its result is kept only if it passes the model's optimality check, so
+   the inner solve's accuracy, and the optimum, do not change.
 4. **Line search** on the true objective: backtracking from ``t = 1`` until
    ``obj(W + t D) <= obj(W) + 1e-4 t Delta`` with ``Delta = g.D +
    l1(W + D) - l1(W)`` (Tseng and Yun's sufficient decrease); near the
@@ -56,8 +63,10 @@ skglm) make the formed model small, ``(support + 1) k`` parameters instead of
 
 **Host synchronisation.** Per outer iteration: the objective and the
 optimality norm (two scalars), the support's size (one), one scalar per
-line-search trial, the Jacobi-scaled model's largest eigenvalue, and one
-scalar per :data:`CHECK_EVERY` inner iterations (the model's own optimality).
+line-search trial, the Jacobi-scaled model's largest eigenvalue (only where
+FISTA runs), one scalar per :data:`CHECK_EVERY` inner iterations (the model's
+own optimality, and whether its face changed), and per face solve its size and
+an optimality check.
 Everything else stays on the device of X: the iterates, the working set's
 indices, the gathered rows, the Hessian.
 
