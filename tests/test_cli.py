@@ -500,6 +500,8 @@ MORE_ERRORS = {
     "json into a directory": (["train", "--json", "{dir}"], "is a directory"),
     "test without train": (["train", "--test", "{test}"], "--test needs --train"),
     "save with several rates": (["train", "--learning-rates", "0.1,0.01", "--save", "{dir}/m.h5"], "--save"),
+    "l1 with the primal solver": (["train", "--l1", "1", "--solver", "primal"], "cannot fit an L1 penalty"),
+    "negative l1": (["train", "--l1", "-1"], "argument --l1"),
     "no command": ([], "required"),
     "unknown command": (["fit"], "invalid choice: 'fit'"),
     "model not HDF5": (["predict", "{text}", "--data", "{train}"], "not an HDF5 file"),
@@ -556,3 +558,29 @@ def test_console_script_entry_point():
     from xlogreg.cli import main
 
     assert entry.load() is main
+
+
+def test_l1_is_passed_to_training_and_stored(files, tmp_path, capsys):
+    """``--l1`` trains by proximal Newton to the L1 optimum (checked by its optimality conditions in NumPy,
+    independently of the solver), and the model file and the JSON summary record it."""
+    from xlogreg.cli import main
+
+    l1, model_path, summary_path = 2.0, tmp_path / "l1.h5", tmp_path / "l1.json"
+    assert main(["train", "--train", str(files["train"]), "--l1", str(l1), "-n", "100", "--tol", "1e-10",
+                 "--quiet", "--save", str(model_path), "--json", str(summary_path)]) == 0
+    capsys.readouterr()
+    model = load_model(model_path)
+    assert model.l1 == l1 and model.solver == "prox-newton"
+    assert json.loads(summary_path.read_text())["runs"][0]["l1"] == l1
+    with h5py.File(files["train"], "r") as f:
+        X = f["train_set_x"][...].reshape(80, -1).T / 255.0
+        y = f["train_set_y"][...].astype(np.float64)
+    w, b = model.w[:, 0], float(model.b)
+    m = X.shape[1]
+    a = 1 / (1 + np.exp(-(w @ X + b)))
+    grad = X @ (a - y) / m  # the cost's smooth part: sum_i L_i / m (+ l1 / m ||w||_1)
+    assert 0 < np.count_nonzero(w) < w.size  # exact zeros, and some weights
+    assert abs(np.mean(a - y)) < 1e-8
+    nonzero = w != 0
+    np.testing.assert_allclose(grad[nonzero], -np.sign(w[nonzero]) * l1 / m, atol=1e-8)
+    assert np.all(np.abs(grad[~nonzero]) <= l1 / m + 1e-8)

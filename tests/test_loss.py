@@ -235,6 +235,101 @@ def test_hessian_matrix_against_numpy_on_every_backend(case, n_classes, l2):
     np.testing.assert_allclose(case.to_numpy(H), want, rtol=0, atol=tol * np.abs(want).max())
 
 
+def blockwise_numpy_hessian(W, b, X, s, n_classes):
+    """The data term of the Hessian as xlogreg formed it before issue 28: block (c, e) by itself, as
+    ``X D X.T``, ``X D 1`` and ``sum(D)`` joined by concatenation (NumPy float64, no ``[X; 1]``)."""
+    S = s.sum()
+    Z = W.T @ X + b
+    if n_classes == 2:
+        A = 1 / (1 + np.exp(-Z))
+        Ds = {(0, 0): A * (1 - A) * s / S}
+        k = 1
+    else:
+        A = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+        k = n_classes
+        Ds = {(c, e): A[c:c + 1] * (float(c == e) - A[e:e + 1]) * s / S for c in range(k) for e in range(c, k)}
+    rows = []
+    for c in range(k):
+        row = []
+        for e in range(k):
+            D = Ds[(min(c, e), max(c, e))]
+            XD1 = X @ D.T
+            block = np.block([[(X * D) @ X.T, XD1], [XD1.T, D.sum(keepdims=True)]])
+            row.append(block)
+        rows.append(row)
+    return np.block(rows)
+
+
+@pytest.mark.parametrize(("n_classes", "weighted"), [(2, False), (2, True), (4, False), (4, True)])
+@pytest.mark.parametrize("chunk", [None, 20])
+def test_hessian_matrix_against_finite_differences_and_the_blockwise_formula(monkeypatch, n_classes, weighted,
+                                                                            chunk):
+    """Column by column, the formed Hessian is the central difference of the gradient; entry by entry, the
+    old block-by-block formula (plus the L2 diagonal and the documented ridge); also read in chunks of examples
+    (``chunk``: a few examples per chunk, the last one shorter)."""
+    if chunk is not None:
+        monkeypatch.setattr(_loss, "HESSIAN_CHUNK", chunk * 2 * (6 * (1 if n_classes == 2 else n_classes)))
+    X, labels, W, b, s = problem(21, n_x=5, m=47, n_classes=n_classes, weighted=weighted)
+    l2 = 0.3
+    loss = make_loss(X, labels, n_classes, s, l2, weighted)
+    H = loss.hessian_matrix(W, b)
+    k = W.shape[1]
+    size = 6 * k
+    want = blockwise_numpy_hessian(W, b, X, s if weighted else np.ones_like(s), n_classes)
+    in_w = np.tile(np.r_[np.ones(5), 0.0], k)
+    ridge = 1e-12 * np.abs(want).max() if n_classes > 2 else 0.0  # of the data term, as documented
+    want = want + np.diag(in_w * l2 / (s.sum() if weighted else s.shape[1]) + ridge)
+    np.testing.assert_allclose(H, want, rtol=0, atol=1e-14 * np.abs(want).max())
+    np.testing.assert_array_equal(H, H.T) if n_classes == 2 else np.testing.assert_allclose(H, H.T, atol=1e-16)
+    h = 1e-6
+    for j in range(size):
+        e = np.zeros(size)
+        e[j] = 1.0
+        E = e.reshape(k, 6).T  # the order of the parameters: class by class, [W[:, c]; b[c]]
+        up = loss.gradient(W + h * E[:5], b + h * E[5:].T)
+        down = loss.gradient(W - h * E[:5], b - h * E[5:].T)
+        column = np.concatenate([np.vstack([up[0][:, c:c + 1] - down[0][:, c:c + 1],
+                                            up[1][c:c + 1] - down[1][c:c + 1]]) for c in range(k)]).ravel() / (2 * h)
+        np.testing.assert_allclose(H[:, j], column, rtol=1e-6, atol=1e-9)
+
+
+def test_hessian_matrix_keeps_saturated_diagonal_blocks_accurate():
+    """Where a class probability is within 1e-14 of 1, the diagonal blocks keep their accuracy: computed
+    from ``p (1 - p)``, not as the difference ``Xa diag(p) Xa.T - Xa diag(p^2) Xa.T`` of two O(1) matrices
+    (shown here to lose it), against float64 NumPy from the exact ``1 - p``. ``1 - p`` of a rounded p keeps
+    about 2 digits at this saturation, hence the tolerance."""
+    rng = np.random.default_rng(5)
+    m = 30
+    X = rng.standard_normal((3, m)) + 2.0
+    labels = rng.integers(0, 3, (1, m)).astype(float)
+    W = np.zeros((3, 3))
+    b = np.array([[33.0], [0.0], [0.0]])
+    loss = _loss.LogisticLoss(X, labels, 3)
+    H = loss.hessian_matrix(W, b)
+    Xa = np.vstack([X, np.ones((1, m))])
+    q = np.exp(-33.0) / (1 + 2 * np.exp(-33.0))  # each other class's probability
+    one_minus_p0 = 2 * q
+    want = Xa @ np.diag(np.full(m, (1 - one_minus_p0) * one_minus_p0 / m)) @ Xa.T
+    ridge = 1e-12 * np.abs(H).max()
+    np.testing.assert_allclose(H[:4, :4] - np.eye(4) * ridge, want, rtol=1e-2)
+    p0 = 1 / (1 + 2 * np.exp(-33.0))
+    cancelled = Xa @ np.diag(np.full(m, p0 / m)) @ Xa.T - Xa @ np.diag(np.full(m, p0 * p0 / m)) @ Xa.T
+    assert np.max(np.abs(cancelled - want) / np.abs(want)) > 0.03  # the test can tell the two apart
+
+
+def test_hessian_matrix_of_a_sparse_X_matches_the_dense_one():
+    """The sparse data interface keeps the block-by-block products; both give the same matrix."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    from xlogreg.data import sparse
+
+    X, labels, W, b, s = problem(23, n_x=6, m=40, n_classes=3)
+    X = X * (np.abs(X) > 0.8)
+    dense = _loss.LogisticLoss(X, labels, 3, sample_weight=s).hessian_matrix(W, b)
+    Xs = sparse.as_matrix(scipy_sparse.csr_array(X), "X")
+    got = _loss.LogisticLoss(Xs, labels, 3, sample_weight=s).hessian_matrix(W, b)
+    np.testing.assert_allclose(np.asarray(got), dense, rtol=0, atol=1e-14 * np.abs(dense).max())
+
+
 def test_extreme_logits_stay_finite():
     """Confident right answers cost 0, confident wrong ones the logit gap, never inf or NaN.
 

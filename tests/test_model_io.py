@@ -17,7 +17,7 @@ from conftest import import_backend
 from xlogreg import DataError, Model, load_model, save_model
 from xlogreg import _backends
 from xlogreg.io.atomic import atomic_path
-from xlogreg.io.model_file import FORMAT, FORMAT_VERSION
+from xlogreg.io.model_file import CHECKSUM_ATTR, FORMAT, FORMAT_VERSION, checksum
 from xlogreg.io.pictures import data_to_X, load_images
 
 
@@ -65,6 +65,36 @@ def test_round_trip_numpy(tmp_path):
         assert json.loads(f.attrs["training"])["interrupted"] is True
         assert json.loads(f.attrs["image_shape"]) == [2, 2, 3]
         assert f["w"].shape == (12, 1)
+
+
+def test_l1_round_trip_and_older_files(tmp_path):
+    """The L1 strength a model was trained with survives save / load; a file without it reads as l1 = 0."""
+    X, Y = _toy_data()
+    model = xlogreg.train(X, Y, l1=3.0, num_iterations=50)
+    assert model.l1 == 3.0 and 0 < np.count_nonzero(model.w) < X.shape[0]
+    path = tmp_path / "l1.h5"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.l1 == 3.0 and loaded.l2 == 0.0
+    np.testing.assert_array_equal(loaded.w, model.w)
+    with h5py.File(path, "r") as f:  # stored in the documented place, readable without xlogreg
+        assert json.loads(f.attrs["training"])["l1"] == 3.0
+
+    def drop_l1(f):  # a file written before l1 was stored (re-checksummed: only the missing key differs)
+        training = json.loads(f.attrs["training"])
+        del training["l1"]
+        f.attrs["training"] = json.dumps(training, sort_keys=True)
+        f.attrs[CHECKSUM_ATTR] = checksum(f)
+    with h5py.File(path, "r+") as f:
+        drop_l1(f)
+    assert load_model(path).l1 == 0.0
+    with h5py.File(path, "r+") as f:
+        training = json.loads(f.attrs["training"])
+        training["l1"] = -1.0
+        f.attrs["training"] = json.dumps(training, sort_keys=True)
+        f.attrs[CHECKSUM_ATTR] = checksum(f)
+    with pytest.raises(DataError, match="'l1' must be a finite float >= 0"):
+        load_model(path)
 
 
 def test_model_save_method_and_public_names(tmp_path):

@@ -140,6 +140,54 @@ def test_min_c_hand_worked_and_the_path():
             np.testing.assert_array_equal(result.w != 0, alone.w != 0)
 
 
+def _numpy_model_minimiser(H, g, w, threshold, iterations=20_000):
+    """``argmin_D g.D + D.H D / 2 + threshold.|w + D|`` by plain proximal gradient (ISTA) in NumPy float64."""
+    L = np.linalg.eigvalsh(H).max()
+    D = np.zeros_like(g)
+    for _ in range(iterations):
+        V = w + D - (g + H @ D) / L
+        D = np.sign(V) * np.maximum(np.abs(V) - threshold / L, 0.0) - w
+    return D
+
+
+def _small_model(seed=4, n=9):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n))
+    H = A @ A.T / n + 0.2 * np.eye(n)
+    g = rng.standard_normal(n)
+    w = np.where(rng.random(n) < 0.5, rng.standard_normal(n), 0.0)
+    threshold = np.r_[np.full(n - 1, 0.6), 0.0]  # the last entry plays a bias: not penalised
+    free = np.ones(n)
+    model = pn._Model(lambda v: H @ v, H, np.diag(H).copy(), g, w, threshold, free,
+                      lambda: float(np.linalg.eigvalsh(H / np.sqrt(np.outer(np.diag(H), np.diag(H)))).max()))
+    return model, H, g, w, threshold
+
+
+def test_inner_solve_reaches_the_models_minimiser_with_its_zeros():
+    """FISTA with the face-minimiser finish reaches the quadratic model's minimiser (NumPy ISTA reference), with
+    the same exact zeros in ``w + D``; from a point on the minimiser's face, the face solve alone ends it."""
+    model, H, g, w, threshold = _small_model()
+    want = _numpy_model_minimiser(H, g, w, threshold)
+    zeros = (w + want) == 0
+    assert 0 < zeros.sum() < zeros.size - 1  # a model with zeros and non-zeros at its minimiser
+    D, inner = pn._fista(model, np.zeros_like(g), 1e-12, 10_000)
+    np.testing.assert_allclose(D, want, atol=1e-10)
+    np.testing.assert_array_equal((w + D) == 0, zeros)
+    on_face = np.where(zeros, -w, want + 0.01 * np.sign(w + want))  # the right signs and zeros, wrong values
+    D, inner = pn._fista(model, on_face, 1e-12, 10_000)
+    assert inner == 0
+    np.testing.assert_allclose(D, want, atol=1e-10)
+    np.testing.assert_array_equal((w + D) == 0, zeros)
+    # a face with a wrong zero is not the minimiser's: its minimiser is refused, FISTA runs on
+    wrong = on_face.copy()
+    moved = np.flatnonzero(~zeros[:-1])[0]
+    wrong[moved] = -w[moved]
+    assert np.linalg.norm(model.optimality(model.face_minimiser(wrong))) > 1e-6
+    D, inner = pn._fista(model, wrong, 1e-12, 10_000)
+    assert inner > 0
+    np.testing.assert_allclose(D, want, atol=1e-10)
+
+
 def test_working_set_off_finds_the_same_optimum():
     X, y = problems()["wide"]
     loss = engine_loss(X, y)

@@ -37,7 +37,9 @@ gradient and Hessian-vector product for solvers that want an object.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device as get_device
+import math
+
+from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from . import data, penalties
 
@@ -201,6 +203,61 @@ class _HessianOperator:
         return self.penalty.add_hessian_diagonal(dW), xp.sum(d, axis=1, keepdims=True)
 
 
+#: :func:`_dense_hessian` reads the examples in chunks whose scaled copies hold about this many numbers each
+#: (32 MiB in float64): the memory of forming the Hessian stays bounded whatever m.
+HESSIAN_CHUNK = 2**22
+
+
+def _dense_hessian(X, P, s, multinomial):
+    """The data term of :meth:`LogisticLoss.hessian_matrix` on a dense X, in a few large products.
+
+    With ``Xa = [X; 1]`` (``a = n_x + 1`` rows) and ``D_ce = s p_c (delta_ce - p_e)``,
+    block ``(c, e)`` is ``Xa diag(D_ce) Xa.T``. The off-diagonal blocks together
+    are ``-M M.T`` with ``M`` stacking ``Xa sqrt(s) p_c`` class by class
+    (``(k a, m)``: one product instead of ``k (k - 1) / 2``); the diagonal blocks
+    are computed directly, as ``R_c R_c.T`` with ``R_c = Xa sqrt(s p_c (1 - p_c))``
+    (one batched product): ``p_c - p_c^2`` would cancel where ``p_c`` saturates
+    near 1. Binary: ``R R.T`` alone. The examples are read in chunks of
+    :data:`HESSIAN_CHUNK` numbers, so that neither ``Xa`` nor ``M`` is ever
+    formed whole. ``s`` is ``(1, m)`` or a Python number; P is ``(k, m)``.
+    """
+    xp = array_namespace(X, P)
+    dev = get_device(X)
+    n_x, m = X.shape
+    k = P.shape[0]
+    a = n_x + 1
+    root_s = math.sqrt(s) if isinstance(s, float) else xp.sqrt(s)
+    root_d = xp.sqrt(P * (1 - P)) * root_s  # (k, m): the diagonal blocks' weights, square-rooted
+    step = max(1, HESSIAN_CHUNK // (2 * k * a))
+    diagonal_blocks = off = None
+    for start in range(0, m, step):
+        stop = min(m, start + step)
+        whole = start == 0 and stop == m
+        Xc = X if whole else X[:, start:stop]
+        Xa = xp.concat([Xc, xp.ones((1, stop - start), dtype=X.dtype, device=dev)], axis=0)  # (a, c)
+        dc = root_d if whole else root_d[:, start:stop]
+        if not multinomial:
+            R = Xa * dc
+            term = R @ xp.permute_dims(R, (1, 0))
+            diagonal_blocks = term if diagonal_blocks is None else diagonal_blocks + term
+            continue
+        R = xp.reshape(Xa, (1, a, stop - start)) * xp.reshape(dc, (k, 1, stop - start))  # (k, a, c)
+        term = R @ xp.permute_dims(R, (0, 2, 1))  # (k, a, a)
+        diagonal_blocks = term if diagonal_blocks is None else diagonal_blocks + term
+        Pc = P if whole else P[:, start:stop]
+        sc = root_s if isinstance(root_s, float) or whole else root_s[:, start:stop]
+        M = xp.reshape(xp.reshape(Xa, (1, a, stop - start)) * xp.reshape(Pc * sc, (k, 1, stop - start)),
+                       (k * a, stop - start))
+        term = M @ xp.permute_dims(M, (1, 0))  # (k a, k a): one symmetric product (BLAS syrk on NumPy)
+        off = term if off is None else off + term
+    if not multinomial:
+        return diagonal_blocks
+    same = xp.reshape(xp.eye(k, dtype=X.dtype, device=dev), (k, 1, k, 1))  # 1 where block (c, e) has c == e
+    placed = xp.reshape(same * xp.reshape(diagonal_blocks, (k, a, 1, a)), (k * a, k * a))
+    mask = xp.reshape(xp.broadcast_to(same, (k, a, k, a)), (k * a, k * a)) != 0
+    return xp.where(mask, placed, -off)
+
+
 class LogisticLoss:
     """The regularised, weighted cross-entropy of a linear model on fixed data.
 
@@ -330,8 +387,7 @@ class LogisticLoss:
         """The Hessian of J at (W, b), shape ``((n_x + 1) k, (n_x + 1) k)``.
 
         Parameters are ordered class by class, each as ``[W[:, c]; b[c]]``.
-        Block ``(c, e)`` is ``Xa diag(D_ce) Xa.T`` with ``Xa = [X; 1]`` (formed
-        without copying X: ``X D X.T``, ``X D 1``, ``sum(D)``) and
+        Block ``(c, e)`` is ``Xa diag(D_ce) Xa.T`` with ``Xa = [X; 1]`` and
         ``D_ce = s a_c (delta_ce - a_e) / S`` (binary: ``s a (1 - a) / S``),
         plus ``l2 / S`` on the diagonal of the W part. The softmax Hessian is
         singular along "add the same bias (without L2: the same weights) to
@@ -340,15 +396,36 @@ class LogisticLoss:
         times its largest entry keeps it solvable, and
         :func:`xlogreg.solvers.newton.newton_cholesky` removes that direction from
         each step.
+
+        A dense X is read in a few large products, in chunks of examples
+        (:func:`_dense_hessian`); a sparse X (and Dask's) block by block through
+        the data interface, without a copy of ``[X; 1]``.
         """
         xp = array_namespace(self.X)
         dev = get_device(self.X)
         X = self.X
-        n_x, m = X.shape
+        n_x = X.shape[0]
         k = self.k
         s = (1 / self.total_weight) if self.weights is None else self.weights / self.total_weight
         Z = self.logits(W, b)
         P = _softmax_columns(Z)[0] if self.multinomial else sigmoid(Z)
+        if self.ops is data.dense and not is_dask_array(X):
+            H = _dense_hessian(X, P, s, self.multinomial)
+        else:
+            H = self._blockwise_hessian(P, s)
+        size = (n_x + 1) * k
+        diagonal = xp.zeros(size, dtype=self.X.dtype, device=dev)
+        in_w = xp.reshape(xp.astype(xp.arange(size, device=dev) % (n_x + 1) < n_x, self.X.dtype), (size,))
+        # without L2, saturated probabilities (separable data) leave even the binary Hessian singular
+        ridge = 1e-12 * xp.max(xp.abs(H)) if self.multinomial or not self.alpha else 0.0
+        diagonal = diagonal + in_w * self.alpha + ridge
+        return H + xp.eye(size, dtype=self.X.dtype, device=dev) * diagonal
+
+    def _blockwise_hessian(self, P, s):
+        """The data term of :meth:`hessian_matrix` block by block through the data interface (sparse X, Dask)."""
+        xp = array_namespace(self.X)
+        X = self.X
+        k = self.k
         blocks = [[None] * k for _ in range(k)]
         for c in range(k):
             for e in range(c, k):
@@ -363,14 +440,7 @@ class LogisticLoss:
                                              axis=1)], axis=0)
                 blocks[c][e] = block
                 blocks[e][c] = block if c == e else xp.permute_dims(block, (1, 0))
-        H = xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0)
-        size = (n_x + 1) * k
-        diagonal = xp.zeros(size, dtype=self.X.dtype, device=dev)
-        in_w = xp.reshape(xp.astype(xp.arange(size, device=dev) % (n_x + 1) < n_x, self.X.dtype), (size,))
-        # without L2, saturated probabilities (separable data) leave even the binary Hessian singular
-        ridge = 1e-12 * xp.max(xp.abs(H)) if self.multinomial or not self.alpha else 0.0
-        diagonal = diagonal + in_w * self.alpha + ridge
-        return H + xp.eye(size, dtype=self.X.dtype, device=dev) * diagonal
+        return xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0)
 
     def zeros(self):
         """Zero ``(W, b)`` of shapes ``(n_x, k)`` and ``(k, 1)``, X's dtype and device."""

@@ -179,13 +179,18 @@ def build_parser():
                        help="train one model per learning rate and plot them together, as the course does")
     opt.add_argument("--l2", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
                      help="L2 regularisation strength, lambda / (2 m) ||w||^2 in the cost (default: 0)")
+    opt.add_argument("--l1", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
+                     help="L1 regularisation strength, lambda / m ||w||_1 in the cost (default: 0); above 0, "
+                          "training runs the proximal Newton solver (prox-newton: --iterations counts its "
+                          "outer iterations, the learning rate is not used) and gives exact zeros in w")
     opt.add_argument("--tol", type=_nonnegative_float, metavar="TOL",
                      help="stop at the first recorded iteration where the gradient's norm is at most "
                           "TOL (default: run all iterations)")
     opt.add_argument("--record-every", type=_int_at_least(1), default=100, metavar="N",
                      help="record and print the cost every N iterations (default: 100)")
-    opt.add_argument("--solver", choices=("auto", "primal", "dual"), default="auto",
-                     help="primal (on X) or dual (on the Gram matrix); auto picks the cheaper")
+    opt.add_argument("--solver", choices=("auto", "primal", "dual", "prox-newton"), default="auto",
+                     help="primal (on X) or dual (on the Gram matrix); auto picks the cheaper, or "
+                          "prox-newton where --l1 is above 0")
     opt.add_argument("--scheduler", metavar="ADDRESS",
                      help="with --backend dask: the dask.distributed scheduler to run on, e.g. "
                           f"tcp://host:8786 (default: ${_backends.SCHEDULER_ENV}, else local threads). "
@@ -448,6 +453,7 @@ def _run_summary(model, seconds):
         "solver": model.solver,
         "n_classes": model.n_classes,
         "l2": model.l2,
+        "l1": model.l1,
         "tol": model.tol,
         "converged": model.converged,
         "train_accuracy": model.train_accuracy,
@@ -487,6 +493,11 @@ def _train_command(args):
     rates = args.learning_rates or [args.learning_rate or default_rate]
     if args.test is not None and args.train is None:
         raise UserError("--test needs --train (without both, the embedded digits are used)")
+    if args.l1 and args.solver in ("primal", "dual"):
+        raise UserError(f"--solver {args.solver} cannot fit an L1 penalty: leave --solver auto (or prox-newton) "
+                        "with --l1")
+    if args.solver == "prox-newton" and args.learning_rates:
+        raise UserError("--solver prox-newton does not use a learning rate: drop --learning-rates")
     if args.save and len(rates) > 1:
         raise UserError("--save writes one model; use --learning-rate instead of --learning-rates")
     outputs = [(f"--{option}", getattr(args, option)) for option in ("save", "plot", "json")]
@@ -574,7 +585,7 @@ def _train(X, Y, X_test, Y_test, rate, xp, dev, dtype, args, bar, n_classes):
         warnings.filterwarnings("ignore", message=r"(overflow|invalid value) encountered", category=RuntimeWarning)
         return train(X, Y, X_test, Y_test, num_iterations=args.iterations, learning_rate=rate,
                      backend=_backends.backend_name(xp), device=dev, dtype=dtype, solver=args.solver,
-                     record_every=args.record_every, print_cost=False, l2=args.l2, tol=args.tol,
+                     record_every=args.record_every, print_cost=False, l2=args.l2, l1=args.l1, tol=args.tol,
                      n_classes=n_classes, callback=_make_callback(bar, not args.quiet))
 
 

@@ -16,7 +16,9 @@ Layout (format ``xlogreg-model``, version 2)::
                        "invert": true where the data stores dark as high (see
                        :func:`load_images`)
       training         JSON: learning_rate, num_iterations, iterations, interrupted,
-                       backend, device, dtype, solver, train_accuracy, test_accuracy
+                       backend, device, dtype, solver, train_accuracy, test_accuracy,
+                       l2, l1 (the penalties' strengths; l1 absent in older files:
+                       read as 0), tol, converged, final_cost
       checksum         "sha256:<64 hex digits>" over everything else (see :func:`checksum`)
 
 Everything but the arrays is a string holding JSON: loading a model parses
@@ -94,7 +96,7 @@ _JSON_ATTRS = ("classes", "image_shape", "preprocessing", "training")
 
 
 _TRAINING_KEYS = ("learning_rate", "num_iterations", "iterations", "interrupted", "backend", "device",
-                  "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "tol", "converged", "final_cost")
+                  "dtype", "solver", "train_accuracy", "test_accuracy", "l2", "l1", "tol", "converged", "final_cost")
 
 
 def _json(value, what):
@@ -162,6 +164,7 @@ def _model_contents(model):
         "train_accuracy": _optional_float(model.train_accuracy, "train_accuracy"),
         "test_accuracy": _optional_float(model.test_accuracy, "test_accuracy"),
         "l2": float(model.l2),
+        "l1": float(getattr(model, "l1", 0.0)),
         "tol": _optional_float(model.tol, "tol"),
         "converged": None if model.converged is None else bool(model.converged),
         "final_cost": _optional_float(getattr(model, "final_cost", None), "final_cost"),
@@ -561,6 +564,7 @@ def _read_model(f, path):
         b=b,
         n_classes=K,
         l2=_number(training.get("l2", 0.0), path, "l2", float, 0.0),
+        l1=_number(training.get("l1", 0.0), path, "l1", float, 0.0),  # 0: files written before L1 was stored
         tol=_number(training.get("tol"), path, "tol", float, 0.0, allow_none=True),
         converged=converged,
         costs=[float(c) for c in costs],

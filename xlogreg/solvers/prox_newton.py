@@ -33,7 +33,14 @@ unpenalised loss (:func:`fit_l1`).
    threshold per entry: exact zeros. The model is solved to
    ``min(0.1, sqrt(opt)) * opt`` (a forcing sequence, as Newton-CG's): loose
    far from the optimum, tight near it, so the outer convergence is
-   superlinear.
+   superlinear. With the Hessian formed, FISTA is finished on a face: the
+   model restricted to the signs and zeros of ``w + D`` is a linear system on
+   the moving entries (:meth:`_Model.face_minimiser`, one solve of the size of
+   the support, entries whose solution crosses zero pruned), tried before the
+   first inner iteration (the current support: near the optimum the exact
+   step, with no FISTA iteration at all) and wherever FISTA settles on a new
+   face; its result is kept only if it passes the model's optimality check, so
+   the inner solve's accuracy, and the optimum, do not change.
 4. **Line search** on the true objective: backtracking from ``t = 1`` until
    ``obj(W + t D) <= obj(W) + 1e-4 t Delta`` with ``Delta = g.D +
    l1(W + D) - l1(W)`` (Tseng and Yun's sufficient decrease); near the
@@ -56,8 +63,10 @@ skglm) make the formed model small, ``(support + 1) k`` parameters instead of
 
 **Host synchronisation.** Per outer iteration: the objective and the
 optimality norm (two scalars), the support's size (one), one scalar per
-line-search trial, the Jacobi-scaled model's largest eigenvalue, and one
-scalar per :data:`CHECK_EVERY` inner iterations (the model's own optimality).
+line-search trial, the Jacobi-scaled model's largest eigenvalue (only where
+FISTA runs), one scalar per :data:`CHECK_EVERY` inner iterations (the model's
+own optimality, and whether its face changed), and per face solve its size and
+an optimality check.
 Everything else stays on the device of X: the iterates, the working set's
 indices, the gathered rows, the Hessian.
 
@@ -143,12 +152,22 @@ class _Model:
 
     ``w`` is the stacked point (biases zero), ``g`` the stacked gradient of
     the smooth part, ``threshold`` the L1 coefficient per entry (0 on the
-    biases), ``free`` 1 where an entry may move (0 on fixed biases).
+    biases), ``free`` 1 where an entry may move (0 on fixed biases). ``H`` the
+    formed Hessian, or None (then only ``hvp``). ``lipschitz()`` gives the
+    largest eigenvalue of the Jacobi-scaled H, asked for (one host
+    synchronisation, an ``eigvalsh`` or a power iteration) only if FISTA runs.
     """
 
-    def __init__(self, hvp, diagonal, g, w, threshold, free, lipschitz):
-        self.hvp, self.g, self.w, self.threshold, self.free = hvp, g, w, threshold, free
-        self.metric = lipschitz * diagonal  # the diagonal metric: M >= H
+    def __init__(self, hvp, H, diagonal, g, w, threshold, free, lipschitz):
+        self.hvp, self.H, self.g, self.w, self.threshold, self.free = hvp, H, g, w, threshold, free
+        self.diagonal, self.lipschitz, self._metric = diagonal, lipschitz, None
+
+    @property
+    def metric(self):
+        """The diagonal metric ``M = L diag(H) >= H`` of the prox steps (its ``L`` computed on first use)."""
+        if self._metric is None:
+            self._metric = self.lipschitz() * self.diagonal
+        return self._metric
 
     def gradient(self, D):
         return (self.g + self.hvp(D)) * self.free
@@ -166,14 +185,75 @@ class _Model:
         return xp.where((U != 0) & (self.threshold > 0), G + self.threshold * xp.sign(U),
                         penalties.soft_threshold(G, self.threshold))
 
+    def face(self, D):
+        """The entries that move on D's face, as a boolean mask: free, and non-zero in ``w + D`` or unpenalised."""
+        U = self.w + D
+        return ((U != 0) | (self.threshold == 0)) & (self.free != 0)
+
+    def signs(self, D):
+        """D's face with its signs: ``sign(w + D)`` on penalised entries, 2 on unpenalised ones, 0 on fixed ones."""
+        xp = array_namespace(D)
+        return xp.where(self.threshold > 0, xp.sign(self.w + D), 2 * xp.ones_like(D)) * self.free
+
+    def face_minimiser(self, D, rounds=4):
+        """The model's minimiser on D's face (signs of ``w + D`` kept, its zeros kept), or None; formed H only.
+
+        On the face, ``|w + D|_1`` is linear: the minimiser solves ``H_AA D_A =
+        -(g + l1 sign(w + D) + H z)_A`` on the moving entries A, with the others
+        at ``z`` (``D = -w``: zero in ``w + D``). One ``|A|``-sized solve, on the
+        gathered rows and columns of H. FISTA's iterates approach the model's
+        minimiser with a few spurious small entries, whose face solution then
+        crosses zero: those are set to zero and the smaller face solved again,
+        up to `rounds` times. Where D's face holds the minimiser's, the result
+        is the minimiser to rounding, and FISTA's remaining iterations are
+        saved; the caller keeps it only if it passes the model's optimality
+        check.
+        """
+        if self.H is None:
+            return None
+        xp = array_namespace(D)
+        candidate = None
+        for _ in range(rounds):
+            active = self.face(D)
+            index = xp.nonzero(active)[0]  # one host synchronisation (the face's size)
+            if index.shape[0] == 0:
+                return candidate
+            sign = xp.sign(self.w + D)
+            moving = xp.astype(active, D.dtype)
+            fixed = -self.w * (1 - moving)
+            rhs = -(self.g + self.threshold * sign + self.H @ fixed)
+            H_AA = xp.take(xp.take(self.H, index, axis=0), index, axis=1)
+            D_A = xp.linalg.solve(H_AA, xp.reshape(xp.take(rhs, index), (-1, 1)))
+            candidate = fixed + xp.reshape(_WorkingSet(index, D.shape[0]).put(D_A), (-1,))
+            crossed = active & (self.threshold > 0) & (xp.sign(self.w + candidate) != sign)
+            if not bool(xp.any(crossed)):
+                return candidate
+            D = xp.where(crossed, -self.w, candidate)  # those entries to zero: the smaller face
+        return candidate
+
 
 def _fista(model, D, tol, max_inner):
     """Minimise the model from D by FISTA with gradient restart; ``(D, inner iterations)``.
 
     Stops where the model's optimality norm is at most `tol` (checked every
-    :data:`CHECK_EVERY` iterations) or after `max_inner` iterations.
+    :data:`CHECK_EVERY` iterations) or after `max_inner` iterations. Before
+    the first iteration, and at each check where the face (signs and zeros of
+    ``w + D``) is the one of the previous check, the model's minimiser on that
+    face (:meth:`_Model.face_minimiser`) is tried, and returned if it passes.
     """
     xp = array_namespace(D)
+
+    def on_face(D):
+        candidate = model.face_minimiser(D)
+        return candidate is not None and _norm(model.optimality(candidate)) <= tol, candidate
+
+    def same(A, B):
+        return B is not None and bool(xp.all(A == B))  # one host synchronisation
+
+    done, candidate = on_face(D)
+    if done:
+        return candidate, 0
+    last_face = tried = model.signs(D)
     t = xp.ones((), dtype=D.dtype, device=get_device(D))
     X_old, Y = D, D
     for i in range(1, max_inner + 1):
@@ -184,8 +264,18 @@ def _fista(model, D, tol, max_inner):
         t = xp.where(uphill, xp.ones_like(t), t_new)
         Y = X_new + beta * (X_new - X_old)
         X_old = X_new
-        if i % CHECK_EVERY == 0 and _norm(model.optimality(X_new)) <= tol:
-            return X_new, i
+        if i % CHECK_EVERY == 0:
+            if _norm(model.optimality(X_new)) <= tol:
+                return X_new, i
+            if model.H is None:
+                continue
+            face = model.signs(X_new)
+            if same(face, last_face) and not same(face, tried):  # settled on a face not tried yet
+                done, candidate = on_face(X_new)
+                if done:
+                    return candidate, i
+                tried = face
+            last_face = face
     return X_old, max_inner
 
 
@@ -375,9 +465,13 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
         top = xp.max(diagonal)
         diagonal = xp.where(diagonal > 1e-12 * top, diagonal, top)
         scale = 1 / xp.sqrt(diagonal)
-        lipschitz = (_lipschitz_formed(H, scale) if H is not None and size_flat <= EIGH_LIMIT
+
+        def lipschitz(H=H, hvp=hvp, scale=scale):
+            value = (_lipschitz_formed(H, scale) if H is not None and H.shape[0] <= EIGH_LIMIT
                      else _lipschitz_power(hvp, scale))
-        model = _Model(hvp, diagonal, g, w_flat, in_w * l1_alpha, free, max(lipschitz, eps))
+            return max(value, eps)
+
+        model = _Model(hvp, H, diagonal, g, w_flat, in_w * l1_alpha, free, lipschitz)
         inner_tol = max(min(0.1, math.sqrt(opt)) * opt, 0.1 * tol)
         D, _ = _fista(model, xp.zeros_like(g), inner_tol, max_inner)
         DW, Db = _unstack(D, p, k)
