@@ -72,3 +72,16 @@ def test_prox_newton_without_l1_is_refused_and_c_inf_needs_none():
         warnings.simplefilter("ignore")
         clf = LogisticRegression(C=np.inf, l1_ratio=1.0, solver="lbfgs", max_iter=50).fit(X[:, :3], y)
     assert np.all(clf.coef_ != 0)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_multinomial_intercepts_stay_centred(l1_ratio):
+    """The objective does not see a shift of every class's intercept alike: the fit keeps them centred (sum 0, as
+    scikit-learn's L2 solvers do), so that fits of the same data through different products (dense, sparse) agree."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((150, 12))
+    y = np.argmax(X[:, :3] + 0.5 * rng.standard_normal((150, 3)), axis=1)
+    est = LogisticRegression(C=0.3, l1_ratio=l1_ratio, tol=1e-10).fit(X, y)
+    b = np.asarray(est.intercept_)
+    assert abs(b.sum()) <= 1e-12 * max(1.0, np.abs(b).max())
+    assert 0 < np.count_nonzero(est.coef_) < est.coef_.size

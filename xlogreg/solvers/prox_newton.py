@@ -475,6 +475,10 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
         inner_tol = max(min(0.1, math.sqrt(opt)) * opt, 0.1 * tol)
         D, _ = _fista(model, xp.zeros_like(g), inner_tol, max_inner)
         DW, Db = _unstack(D, p, k)
+        if loss.multinomial and fit_intercept:
+            # the objective does not change when every class's bias moves alike, and the model's Hessian is
+            # singular that way: the biases stay centred (as at the start), whatever rounding puts there
+            Db = Db - xp.mean(Db)
         if ws is not None:
             DW = ws.put(DW)
 
