@@ -134,6 +134,11 @@ class _SciPy:
         return _SciPy.with_values(a, a.data * per_entry)
 
     @staticmethod
+    def take_rows(a, index):
+        """The rows `index` of a (same format), a sparse copy of those rows only."""
+        return a[index]
+
+    @staticmethod
     def row_counts(a):
         """Stored entries per row."""
         import numpy as np
@@ -225,6 +230,11 @@ class _Torch:
         torch = sys.modules["torch"]
         counts = a.crow_indices().diff()
         return _Torch.with_values(a, a.values() * torch.repeat_interleave(d, counts))
+
+    @staticmethod
+    def take_rows(a, index):
+        with _torch_quiet():
+            return a.to_sparse_coo().index_select(0, index).coalesce().to_sparse_csr()
 
     @staticmethod
     def row_counts(a):
@@ -336,6 +346,15 @@ class SparseMatrix:
         if self.dtype == dtype:
             return self
         a = self._library.with_values(self._a, xp.astype(self.stored_values, dtype))
+        return SparseMatrix(a, self._library.transpose(a), self._library)
+
+    def take_rows(self, index):
+        """The matrix of the rows `index` (integers, in the dense namespace, on the device), sparse.
+
+        What a working set of features gathers (:mod:`xlogreg.solvers.prox_newton`): a
+        copy of those rows' stored entries only.
+        """
+        a = self._library.take_rows(self._a, index)
         return SparseMatrix(a, self._library.transpose(a), self._library)
 
     def squared(self):

@@ -73,6 +73,7 @@ import math
 from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from .. import _loss, _warnings, penalties
+from ..data import sparse
 from .._warnings import ConvergenceWarning
 from ._loop import OptimizeResult, TrainingDiverged
 
@@ -218,6 +219,8 @@ class _WorkingSet:
         self.member = xp.take(index, self.pos) == rows
 
     def take(self, A):
+        if isinstance(A, sparse.SparseMatrix):  # a sparse X: its rows gathered as a smaller sparse matrix
+            return A.take_rows(self.index)
         return array_namespace(A).take(A, self.index, axis=0)
 
     def put(self, A):
