@@ -368,6 +368,23 @@ def test_estimator_l1_equals_dense(make_sparse, n_classes, l1_ratio):
     np.testing.assert_array_equal(host(got.coef_) == 0, zeros)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_estimator_l1_three_informative_features_equals_dense(make_sparse, n_classes):
+    """l1_ratio > 0 on 30 features: proximal Newton's working sets gather rows of the sparse X (never densified)."""
+    D = random_sparse(90, 30, seed=6)
+    signal = D[:, 0] - D[:, 1] + D[:, 2] + 0.1 * np.random.default_rng(6).normal(size=90)  # three features matter
+    y = np.digitize(signal, np.quantile(signal, np.arange(1, n_classes) / n_classes))
+    X = make_sparse(D)
+    ref = sparse.as_matrix(X).stored_values
+    for l1_ratio in (0.5, 1.0):
+        options = dict(C=0.3, l1_ratio=l1_ratio, tol=1e-10)
+        got = xlogreg.LogisticRegression(**options).fit(X, y)
+        want = xlogreg.LogisticRegression(**options).fit(like(D, ref), y)
+        assert 0 < np.count_nonzero(host(want.coef_)) < want.coef_.shape[0] * 15  # working sets smaller than X
+        np.testing.assert_allclose(host(got.coef_), host(want.coef_), rtol=1e-8, atol=1e-8)
+        np.testing.assert_array_equal(host(got.coef_) == 0, host(want.coef_) == 0)
+
+
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_estimator_reaches_sklearn_optimum(make_cpu_sparse, n_classes):
     from sklearn.linear_model import LogisticRegression as SkLogisticRegression

@@ -115,7 +115,8 @@ NOT_APPLICABLE = {
     "test_logistic_regression_solvers_multiclass[*]": _SOLVERS_ALL,
     "test_logistic_regression_solvers_multiclass_unpenalized[*]": _SOLVERS_ALL,
     "test_logistic_regression_class_weights[*]": _SOLVERS_ALL,
-    "test_logistic_regression_cv_refit[*]": _L1,
+    "test_logistic_regression_cv_refit[*]": "fits LogisticRegression with solver='saga', which xlogreg does not "
+                                            "have (scikit-learn's LogisticRegressionCV is the other side)",
     "test_logreg_l1[*]": _L1,
     "test_logreg_predict_proba_multinomial[*]": "calls _predict_proba_lr, a private method of scikit-learn's "
                                                 "LinearClassifierMixin",
@@ -126,7 +127,8 @@ NOT_APPLICABLE = {
     "test_warm_start_converge_LR[*]": _SOLVERS_ALL,
     "test_elastic_net_*": _L1,
     "test_LogisticRegression_elastic_net_objective[*]": _L1,
-    "test_LogisticRegressionCV_GridSearchCV_elastic_net[*]": _L1,
+    "test_LogisticRegressionCV_GridSearchCV_elastic_net[*]": "GridSearchCV over LogisticRegression with "
+                                                             "solver='saga', which xlogreg does not have",
     "test_scores_attribute_layout_elasticnet": _L1,
     "test_l1_ratio_non_elasticnet": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_lr_penalty_l1ratio_incompatible[*]": _L1 + " (the penalty warnings are checked on a saga fit)",

@@ -431,28 +431,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X, reset=True, method="fit")
         xp, dev = array_namespace(X), get_device(X)
         m = X.shape[0]
-        y_host = column_or_1d(_to_host(y), warn=True)
-        check_consistent_length(X, y_host)
-        if y_host.dtype.kind in "fc":
-            assert_all_finite(y_host, input_name="y")
-        check_classification_targets(y_host)
-        classes, y_index = np.unique(y_host, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
-                             f"data contains only one class: {classes[0]!r}")
+        _, classes, y_index, _, fit_weight = self._targets(X, y, sample_weight)
         K = classes.shape[0]
-        weights = None
-        if sample_weight is not None or self.class_weight is not None:
-            sw = _check_sample_weight(None if sample_weight is None else _to_host(sample_weight),
-                                      np.empty((m, 0)), dtype=np.float64, ensure_non_negative=True, copy=True)
-            if self.class_weight is not None:
-                cw = compute_class_weight(self.class_weight, classes=classes, y=y_host, sample_weight=sw)
-                sw = sw * cw[y_index]
-            per_class = np.bincount(y_index, weights=sw, minlength=K)
-            if np.count_nonzero(per_class > 0) < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
-                                 "weight; after sample_weight and class_weight only one class is left")
-            weights = sw
+        weights = fit_weight if sample_weight is not None or self.class_weight is not None else None
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
         loss_weights = total = None
@@ -536,6 +517,56 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._converged = bool(converged)
         self._step = float(step)
         return self
+
+    def _targets(self, X, y, sample_weight, *, class_weight_keys=False):
+        """The labels and weights of a fit, checked on the host (shared by every estimator's ``fit``).
+
+        Parameters
+        ----------
+        X : array or SparseMatrix of shape (n_samples, n_features)
+            Checked already (its length is compared with y's).
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,) or None
+        class_weight_keys : bool
+            Refuse a `class_weight` dict with a key that is not a label (LogisticRegressionCV's check).
+
+        Returns
+        -------
+        y_host : ndarray of shape (n_samples,)
+        classes : ndarray of shape (n_classes,)
+            The sorted labels, at least two.
+        y_index : ndarray of shape (n_samples,)
+            Each label's index in `classes`.
+        sample_weight : ndarray of shape (n_samples,), float64
+            The sample weights checked (ones where None).
+        fit_weight : ndarray of shape (n_samples,), float64
+            The sample weights times the class weights: the weights of the fit.
+        """
+        m = X.shape[0]
+        y_host = column_or_1d(_to_host(y), warn=True)
+        check_consistent_length(X, y_host)
+        if y_host.dtype.kind in "fc":
+            assert_all_finite(y_host, input_name="y")
+        check_classification_targets(y_host)
+        classes, y_index = np.unique(y_host, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        sw = _check_sample_weight(None if sample_weight is None else _to_host(sample_weight),
+                                  np.empty((m, 0)), dtype=np.float64, ensure_non_negative=True, copy=True)
+        fit_weight = sw
+        if self.class_weight is not None:
+            if (class_weight_keys and isinstance(self.class_weight, dict)
+                    and not set(self.class_weight) <= set(classes.tolist())):
+                raise ValueError(f"class_weight must have the class labels as keys; the classes are "
+                                 f"{classes.tolist()}, class_weight has {sorted(self.class_weight, key=str)}")
+            cw = compute_class_weight(self.class_weight, classes=classes, y=y_host, sample_weight=sw)
+            fit_weight = sw * cw[y_index]
+        per_class = np.bincount(y_index, weights=fit_weight, minlength=classes.shape[0])
+        if np.count_nonzero(per_class > 0) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
+                             "weight; after sample_weight and class_weight only one class is left")
+        return y_host, classes, y_index, sw, fit_weight
 
     def _convergence_message(self, ran, n_iter, cost, gradient_norm, tol):
         """The ConvergenceWarning's text: scikit-learn's for the solver named, then what xlogreg measured.

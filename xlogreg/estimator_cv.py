@@ -1,13 +1,15 @@
-"""``xlogreg.LogisticRegressionCV``: C chosen by cross-validation, every fold of one C fitted at once.
+"""``xlogreg.LogisticRegressionCV``: C (and the l1_ratio) chosen by cross-validation, on the data's device.
 
 scikit-learn's :class:`sklearn.linear_model.LogisticRegressionCV` with its
-meaning (the grid ``Cs``, the folds of ``cv``, ``scoring``, ``refit``, the
-fitted ``Cs_``, ``C_``, ``scores_``, ``coefs_paths_``, ``n_iter_``), fitted in
-X's namespace and on its device. Each fold's fits go from the largest penalty
-to the smallest, warm-started (:mod:`xlogreg.solvers.path`); the folds of one
-C are one batched problem on the whole X (held-out examples weighted 0), so
-one product with X serves every fold, and the held-out scores come from the
-same logits.
+meaning (the grid ``Cs`` and ``l1_ratios``, the folds of ``cv``, ``scoring``,
+``refit``, the fitted ``Cs_``, ``C_``, ``l1_ratio_``, ``scores_``,
+``coefs_paths_``, ``n_iter_``), fitted in X's namespace and on its device,
+dense or sparse. Each fold's fits go from the largest penalty to the
+smallest, warm-started (:mod:`xlogreg.solvers.path`). For the L2 penalty
+(l1_ratio 0) the folds of one C are one batched problem on the whole X
+(held-out examples weighted 0), so one product with X serves every fold, and
+the held-out scores come from the same logits; an l1_ratio > 0 runs proximal
+Newton fold by fold (:func:`xlogreg.solvers.path.elastic_net_path`).
 
 scikit-learn is needed by this module only (``xlogreg.LogisticRegressionCV``
 imports it on first use).
@@ -23,22 +25,23 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
-from . import _backends
+from . import _backends, _loss, _warnings, data
 from .data import sparse
 from .estimator import LogisticRegression, _foreign, _real, _to_host, choose_newton
-from .solvers.path import SCORINGS, cross_validation_path, fold_newton, FoldLoss
+from .solvers import prox_newton
+from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
 from sklearn.model_selection import check_cv
-from sklearn.utils import assert_all_finite
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, column_or_1d
 
 __all__ = ["LogisticRegressionCV"]
 
-_SOLVERS = ("auto", "newton-cholesky", "newton-cg")
+_SOLVERS = ("auto", "newton-cholesky", "newton-cg", "prox-newton")
+#: The solvers that fit an L1 term (an l1_ratio > 0); "auto" takes the first for those.
+_L1_SOLVERS = ("prox-newton",)
+#: scikit-learn's solvers that xlogreg does not have (refused by name, pointing to scikit-learn).
+_SKLEARN_ONLY_SOLVERS = ("liblinear", "sag", "saga")
 
 
 def _float_dtype(xp, dev):
@@ -70,22 +73,27 @@ def _fold_scorer(scoring, classes):
 
 
 class LogisticRegressionCV(LogisticRegression):
-    """Logistic regression with C chosen by cross-validation, every fold of one C fitted at once.
+    """Logistic regression with C (and the elastic-net mix) chosen by cross-validation.
 
-    scikit-learn's :class:`sklearn.linear_model.LogisticRegressionCV`, for the
-    L2 penalty: the same grid, folds, scores, choice of C and refit, hence the
-    same ``C_`` and coefficients; fitted in the namespace and on the device of X
-    (torch, CuPy, JAX, array-api-strict or NumPy).
+    scikit-learn's :class:`sklearn.linear_model.LogisticRegressionCV`: the same
+    grid of C and of l1_ratio, folds, scores, choice and refit, hence the same
+    ``C_``, ``l1_ratio_`` and coefficients; fitted in the namespace and on the
+    device of X (torch, CuPy, JAX, array-api-strict or NumPy; SciPy, torch or
+    CuPy sparse matrices too, never densified). The folds of one C are fitted
+    together as one batched problem for the L2 penalty.
 
     Parameters
     ----------
     Cs : int or array-like of float > 0
         The grid of C (inverse regularisation strengths); an int n is
         ``numpy.logspace(-4, 4, n)``, as in scikit-learn. ``numpy.inf`` is no penalty.
-    l1_ratios : None or array-like of 0
-        Accepted for scikit-learn's interface; only the L2 penalty (0) for now.
-        None (the default) gives scikit-learn's attributes without an
-        ``l1_ratios`` axis; ``(0,)`` keeps that axis (of length 1), as scikit-learn does.
+    l1_ratios : None or array-like of floats in [0, 1]
+        The grid of the elastic-net mix r: every fold is fitted at every
+        (C, r) to scikit-learn's ``C sum_i s_i L_i + (1 - r)/2 ||W||^2 + r ||W||_1``
+        (0: the L2 penalty, 1: L1, with exact zeros in the coefficients). None
+        (the default) is the L2 penalty alone, and gives scikit-learn's
+        attributes without an ``l1_ratios`` axis; a list keeps that axis, as
+        scikit-learn does (``(0,)``: of length 1).
     fit_intercept : bool
     cv : int, cross-validation splitter or iterable, optional
         As in scikit-learn: None is 5-fold stratified, an int the number of
@@ -96,16 +104,23 @@ class LogisticRegressionCV(LogisticRegression):
         ``"accuracy"`` are computed on the device, from the logits the fit
         already has; any other scikit-learn scorer runs on the host, on the
         coefficients.
-    solver : {"auto", "newton-cholesky", "newton-cg"}
-        Newton's method for every fold (:func:`xlogreg.solvers.path.fold_newton`):
-        each fold's Hessian formed and solved, or conjugate gradients on
-        Hessian products. ``"auto"``: as :class:`xlogreg.LogisticRegression`
-        (Cholesky up to ``CHOLESKY_MAX_PARAMETERS`` parameters).
+    solver : {"auto", "newton-cholesky", "newton-cg", "prox-newton"}
+        For l1_ratio 0, Newton's method for every fold at once
+        (:func:`xlogreg.solvers.path.fold_newton`): each fold's Hessian formed
+        and solved (on a sparse X through its weighted Gram products), or
+        conjugate gradients on Hessian products (matrix-free). ``"auto"``: as
+        :class:`xlogreg.LogisticRegression` (Cholesky up to
+        ``CHOLESKY_MAX_PARAMETERS`` parameters). For an l1_ratio > 0, proximal
+        Newton fold by fold (:mod:`xlogreg.solvers.prox_newton`), which
+        ``"auto"`` takes; ``"newton-cholesky"`` and ``"newton-cg"`` refuse
+        such l1_ratios, as scikit-learn's L2-only solvers do; ``"prox-newton"``
+        fits every l1_ratio with it, 0 included.
     tol : float >= 0
         Each fit stops when its gradient's Euclidean norm (of the mean
-        objective, as :class:`xlogreg.LogisticRegression`) is at most `tol`.
+        objective, as :class:`xlogreg.LogisticRegression`; with an L1 term, its
+        minimum-norm subgradient's) is at most `tol`.
     max_iter : int >= 0
-        Newton iterations per fit at most.
+        Newton (or proximal Newton) iterations per fit at most.
     class_weight : None, dict or "balanced"
         As in scikit-learn: "balanced" is computed once on all of y.
     n_jobs : None or int
@@ -114,16 +129,17 @@ class LogisticRegressionCV(LogisticRegression):
     verbose : int
         1 prints one line per C.
     refit : bool
-        True: the best C of the scores summed over folds, refitted on all the
-        data (from the mean of the folds' coefficients there). False: the mean
-        of each fold's best coefficients, and of their Cs.
+        True: the best (C, l1_ratio) of the scores summed over folds (on a tie
+        the first in ``Cs_``, then in ``l1_ratios_``), refitted on all the data
+        from the mean of the folds' coefficients there. False: the mean of
+        each fold's best coefficients, of their Cs and of their l1_ratios.
     random_state : None, int or RandomState
         Accepted for scikit-learn's interface; the Newton solvers use no randomness.
         (As in scikit-learn, it does not shuffle the folds: pass a splitter for that.)
     batch_folds : bool
-        True: the folds of one C as one batched problem on the whole X. False:
-        one fold at a time on its own training rows (same solver), to measure
-        what batching gains. Same results either way.
+        True: the folds of one C as one batched problem on the whole X (for
+        l1_ratio 0). False: one fold at a time on its own training rows (same
+        solver), to measure what batching gains. Same results either way.
     backend, device, dtype : optional
         As :class:`xlogreg.LogisticRegression`: where host data is fitted.
 
@@ -132,16 +148,20 @@ class LogisticRegressionCV(LogisticRegression):
     Cs_ : array of shape (n_cs,)
     C_ : array of shape (1,), or (n_classes,) (the same value repeated) for more than two classes
     l1_ratio_ : array, of the shape of ``C_``
-        0.0 (the L2 penalty).
-    l1_ratios_ : array of shape (1,)
-        ``[0.0]`` (scikit-learn has ``[None]`` for ``l1_ratios=None``; the same penalty).
+        The chosen l1_ratio (refit=False: the mean of the folds' choices; where
+        every l1_ratio is 1 that is 1.0, where scikit-learn 1.9 reports 0.0).
+    l1_ratios_ : array of shape (n_l1_ratios,)
+        ``l1_ratios`` as given; ``[0.0]`` for None (scikit-learn has ``[None]``; the same penalty).
     scores_ : dict
-        ``{class: array (n_folds, n_cs)}``; for two classes keyed by ``classes_[1]`` only; the
-        same scores for every class. ``(n_folds, n_cs, 1)`` with ``l1_ratios=(0,)``.
+        ``{class: array (n_folds, n_cs, n_l1_ratios)}``, ``(n_folds, n_cs)`` for
+        ``l1_ratios=None``; for two classes keyed by ``classes_[1]`` only; the
+        same scores for every class.
     coefs_paths_ : dict
-        ``{class: array (n_folds, n_cs, n_features + 1)}`` (``n_features`` without
+        ``{class: array (n_folds, n_cs, n_l1_ratios, n_features + 1)}``
+        (without the l1_ratios axis for None; ``n_features`` without
         intercept): that class's row of every fold's coefficients, intercept last.
-    n_iter_ : array of shape (1, n_folds, n_cs), int32
+    n_iter_ : array of shape (1, n_folds, n_cs, n_l1_ratios), int32
+        Without the last axis for ``l1_ratios=None``.
     coef_, intercept_, classes_, n_features_in_, feature_names_in_
         As :class:`xlogreg.LogisticRegression`.
 
@@ -159,6 +179,9 @@ class LogisticRegressionCV(LogisticRegression):
     ((5,), (5, 5), (5, 5, 4))
     >>> float(clf.C_[0]) in clf.Cs_.tolist()
     True
+    >>> enet = LogisticRegressionCV(Cs=3, l1_ratios=[0.5, 1.0], scoring="neg_log_loss").fit(X, y)
+    >>> enet.scores_[1].shape, enet.coefs_paths_[1].shape, float(enet.l1_ratio_[0]) in (0.5, 1.0)
+    ((5, 3, 2), (5, 3, 2, 4), True)
     """
 
     def __init__(self, *, Cs=10, l1_ratios=None, fit_intercept=True, cv=None, scoring=None, solver="auto",
@@ -198,26 +221,31 @@ class LogisticRegressionCV(LogisticRegression):
             if grid.size == 0 or np.isnan(grid).any() or (grid <= 0).any() or np.asarray(Cs).ndim != 1:
                 raise ValueError(f"Cs must be an int >= 1 or a non-empty 1-d list of floats > 0 (inf: no "
                                  f"penalty); got {Cs!r}")
-        if self.l1_ratios is not None:
-            try:
-                ratios = np.asarray(self.l1_ratios, dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                raise ValueError(f"l1_ratios must be None or an array-like of numbers in [0, 1]; got "
-                                 f"{self.l1_ratios!r}") from None
-            if ratios.size == 0 or not np.all(ratios == 0):
-                raise ValueError(f"l1_ratios must be None or (0,): xlogreg has only the L2 penalty for now "
-                                 f"(l1_ratio 0); got {self.l1_ratios!r}. Use "
-                                 "sklearn.linear_model.LogisticRegressionCV for L1 or elastic-net penalties")
+        ratios = self._l1_ratios()
+        l1 = bool(np.any(ratios > 0))
+        if self.solver in _SKLEARN_ONLY_SOLVERS:
+            raise ValueError(f"solver={self.solver!r} is not available in xlogreg: solver must be one of "
+                             f"{', '.join(map(repr, _SOLVERS))}; use sklearn.linear_model.LogisticRegressionCV "
+                             f"for {', '.join(map(repr, _SKLEARN_ONLY_SOLVERS))}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}"
+                             + (" (the folds are fitted by Newton's method, batched; every solver reaches the "
+                                "same optimum)" if self.solver == "lbfgs" else ""))
+        if l1 and self.solver not in ("auto", *_L1_SOLVERS):
+            penalty = "l1" if np.all(ratios == 1) else "elasticnet"
+            raise ValueError(
+                f"Solver {self.solver} supports only 'l2' or None penalties, got {penalty} penalty "
+                f"(l1_ratios={self.l1_ratios!r}): in xlogreg, L1 and elastic net are fitted by "
+                f"{' or '.join(map(repr, _L1_SOLVERS))} (solver='auto' takes it)")
+        if not l1 and self.solver in _L1_SOLVERS:
+            raise ValueError(f"solver={self.solver!r} fits an L1 term: give l1_ratios with a value > 0, or leave "
+                             "solver='auto' for the L2 penalty")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
         if not isinstance(self.refit, (bool, np.bool_)):
             raise TypeError(f"refit must be True or False; got {self.refit!r}")
         if not isinstance(self.batch_folds, (bool, np.bool_)):
             raise TypeError(f"batch_folds must be True or False; got {self.batch_folds!r}")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}"
-                             + (" (the L-BFGS solver is not in xlogreg yet; every solver reaches the same "
-                                "optimum)" if self.solver == "lbfgs" else ""))
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
             raise ValueError(f"max_iter must be an integer >= 0; got {self.max_iter!r}")
         tol = _real(self.tol, "tol", minimum=0)
@@ -234,23 +262,33 @@ class LogisticRegressionCV(LogisticRegression):
             raise ValueError(f"backend must be None or one of {', '.join(_backends.BACKENDS)}; got {self.backend!r}")
         if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
             raise ValueError(f"verbose must be an integer >= 0; got {self.verbose!r}")
-        return grid, tol
+        return grid, ratios, tol
+
+    def _l1_ratios(self):
+        """`l1_ratios` checked: a float64 array of values in [0, 1] (``[0.0]`` for None)."""
+        if self.l1_ratios is None:
+            return np.zeros(1)
+        message = (f"l1_ratios must be None or an array-like of numbers between 0 and 1; got "
+                   f"(l1_ratios={self.l1_ratios!r})")
+        if isinstance(self.l1_ratios, (str, bytes)) or np.ndim(self.l1_ratios) != 1:
+            raise ValueError(message)
+        values = list(self.l1_ratios)
+        if not values or any(isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 <= r <= 1
+                             for r in values):
+            raise ValueError(message)
+        return np.asarray(values, dtype=np.float64)
 
     # ------------------------------------------------------------------ fit
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # the batched folds form dense Hessians (xlogreg/solvers/path.py)
-        return tags
-
     def fit(self, X, y, sample_weight=None):
-        """Choose C by cross-validation on X ``(n_samples, n_features)`` and labels y, and fit.
+        """Choose C (and the l1_ratio) by cross-validation on X ``(n_samples, n_features)`` and labels y, and fit.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            NumPy, a data frame, a list, or an array of any Array API library
-            (the whole search runs in its namespace and on its device).
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy, a data frame, a list, an array of any Array API library
+            (the whole search runs in its namespace and on its device), or a
+            SciPy, torch or CuPy sparse matrix (CSR, CSC, COO; never densified).
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the fits and of the held-out scores, as in scikit-learn.
@@ -259,35 +297,16 @@ class LogisticRegressionCV(LogisticRegression):
         -------
         self
         """
-        Cs, tol = self._check_params()
+        Cs, ratios, tol = self._check_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        if sparse.is_sparse(X):
-            raise TypeError(f"{type(self).__name__} does not take a sparse X yet (its batched folds form dense "
-                            "Hessians); fit LogisticRegression on it, or GridSearchCV over LogisticRegression")
+        X_input = X
         X = self._validate_X(X, reset=True, method="fit")
         xp, dev = array_namespace(X), get_device(X)
         m, n_features = X.shape
-        y_host = column_or_1d(_to_host(y), warn=True)
-        check_consistent_length(X, y_host)
-        if y_host.dtype.kind in "fc":
-            assert_all_finite(y_host, input_name="y")
-        check_classification_targets(y_host)
-        classes, y_index = np.unique(y_host, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
-                             f"data contains only one class: {classes[0]!r}")
+        y_host, classes, y_index, sw, fit_weight = self._targets(X, y, sample_weight, class_weight_keys=True)
         K = classes.shape[0]
         k = K if K > 2 else 1
-        sw = _check_sample_weight(None if sample_weight is None else _to_host(sample_weight), np.empty((m, 0)),
-                                  dtype=np.float64, ensure_non_negative=True, copy=True)
-        fit_weight = sw
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict) and not set(self.class_weight) <= set(classes.tolist()):
-                raise ValueError(f"class_weight must have the class labels as keys; the classes are "
-                                 f"{classes.tolist()}, class_weight has {sorted(self.class_weight, key=str)}")
-            cw = compute_class_weight(self.class_weight, classes=classes, y=y_host, sample_weight=sw)
-            fit_weight = sw * cw[y_index]  # "balanced": on all of y, once, as scikit-learn
 
         folds = list(check_cv(self.cv, y_host, classifier=True).split(np.zeros((m, 1)), y_host))
         F = len(folds)
@@ -302,95 +321,150 @@ class LogisticRegressionCV(LogisticRegression):
 
         scoring = "accuracy" if self.scoring is None else self.scoring
         on_device = isinstance(scoring, str) and scoring in SCORINGS
-        method = choose_newton(n_features, k) if self.solver == "auto" else self.solver
+        method = choose_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
-        coefs, scores_dev, n_iter, converged = cross_validation_path(
-            Xt, labels, K, _backends.asarray(train_w, xp, dev, X.dtype), _backends.asarray(test_w, xp, dev, X.dtype),
-            Cs.tolist(), fit_intercept=bool(self.fit_intercept), tol=tol, max_iter=int(self.max_iter), method=method,
-            scoring=scoring if on_device else None, batched=bool(self.batch_folds),
-            train_index=[train for train, _ in folds], test_index=[test for _, test in folds], verbose=self.verbose)
-        paths = xp.stack(coefs, axis=1)  # (F, n_cs, k, n_x + 1)
+        train_dev = _backends.asarray(train_w, xp, dev, X.dtype)
+        test_dev = _backends.asarray(test_w, xp, dev, X.dtype)
+        options = dict(fit_intercept=bool(self.fit_intercept), tol=tol, max_iter=int(self.max_iter),
+                       scoring=scoring if on_device else None, train_index=[train for train, _ in folds],
+                       test_index=[test for _, test in folds], verbose=self.verbose)
+        by_ratio = {}  # l1_ratio -> (coefs, scores, n_iter, converged): one path per distinct value
+        for r in ratios.tolist():
+            if r in by_ratio:
+                continue
+            if self._by_prox_newton(r):
+                by_ratio[r] = elastic_net_path(Xt, labels, K, train_dev, test_dev, Cs.tolist(), r, **options)
+            else:
+                by_ratio[r] = cross_validation_path(Xt, labels, K, train_dev, test_dev, Cs.tolist(), method=method,
+                                                    batched=bool(self.batch_folds), **options)
+        paths = xp.stack([xp.stack(by_ratio[r][0], axis=1) for r in ratios.tolist()], axis=2)  # (F, n_cs, L, k, n1)
+        L = len(ratios)
         if on_device:
-            scores = np.asarray(_backends.to_numpy(scores_dev), dtype=np.float64)
+            scores = np.stack([np.asarray(_backends.to_numpy(by_ratio[r][1]), dtype=np.float64)
+                               for r in ratios.tolist()], axis=2)  # (F, n_cs, L)
         else:
-            scores = self._host_scores(scoring, X, y_host, sw if sample_weight is not None else None, folds,
-                                       paths, classes)
+            scores = np.stack([self._host_scores(scoring, X_input, Xt, y_host,
+                                                 sw if sample_weight is not None else None, folds,
+                                                 paths[:, :, l, :, :], classes) for l in range(L)], axis=2)
+        n_iter = np.stack([by_ratio[r][2] for r in ratios.tolist()], axis=2)  # (F, n_cs, L)
+        converged = np.stack([by_ratio[r][3] for r in ratios.tolist()], axis=2)
         if tol > 0 and not converged.all():
-            warnings.warn(f"{type(self).__name__} (solver={method!r}): {int((~converged).sum())} of the "
+            ran = " and ".join(sorted({"prox-newton" if self._by_prox_newton(r) else method for r in ratios.tolist()}))
+            warnings.warn(f"{type(self).__name__} (solver={ran!r}): {int((~converged).sum())} of the "
                           f"{converged.size} fits of the folds did not reach tol={tol:g} in max_iter={self.max_iter} "
                           "iterations; increase max_iter, or scale the data", ConvergenceWarning, stacklevel=2)
 
-        n_x = n_features
-        if self.refit:
-            best = int(np.argmax(scores.sum(axis=0)))
-            C = float(Cs[best])
-            start = xp.mean(paths[:, best, :, :], axis=0)  # (k, n_x + 1): the folds' mean, as scikit-learn
-            w = self._refit(Xt, labels, K, fit_weight, C, start, tol)
-        else:
-            best_per_fold = np.argmax(scores, axis=1)
-            chosen = xp.stack([paths[f, int(best_per_fold[f]), :, :] for f in range(F)], axis=0)
+        if self.refit:  # the best (C, l1_ratio) of the scores summed over folds (ties: the first, C-major)
+            total = scores.sum(axis=0)  # (n_cs, L)
+            best_c, best_l = np.unravel_index(int(np.argmax(total)), total.shape)
+            C, l1_ratio = float(Cs[best_c]), float(ratios[best_l])
+            start = xp.mean(paths[:, int(best_c), int(best_l), :, :], axis=0)  # (k, n1): the folds' mean
+            w = self._refit(Xt, labels, K, fit_weight, C, l1_ratio, start, tol)
+        else:  # each fold's best (C, l1_ratio); the mean of their coefficients, of their Cs and of their l1_ratios
+            best_c, best_l = np.unravel_index(np.argmax(scores.reshape(F, -1), axis=1), (len(Cs), L))
+            chosen = xp.stack([paths[f, int(best_c[f]), int(best_l[f]), :, :] for f in range(F)], axis=0)
             w = xp.mean(chosen, axis=0)
-            C = float(np.mean(Cs[best_per_fold]))
+            if not self.fit_intercept:
+                w = xp.concat([w, xp.zeros((w.shape[0], 1), dtype=w.dtype, device=dev)], axis=1)
+            C, l1_ratio = float(np.mean(Cs[best_c])), float(np.mean(ratios[best_l]))
 
+        n_x = n_features
         dtype_c = _float_dtype(xp, dev)
         self.classes_ = self._classes_like(classes, xp, dev)
         self.Cs_ = xp.asarray(Cs, dtype=dtype_c, device=dev)
         self.C_ = xp.asarray([C] * k, dtype=dtype_c, device=dev)
-        self.l1_ratio_ = xp.zeros(k, dtype=dtype_c, device=dev)
-        self.l1_ratios_ = xp.zeros(1, dtype=dtype_c, device=dev)
+        self.l1_ratio_ = xp.asarray([l1_ratio] * k, dtype=dtype_c, device=dev)
+        self.l1_ratios_ = xp.asarray(ratios, dtype=dtype_c, device=dev)
         self.coef_ = w[:, :n_x]
-        self.intercept_ = w[:, n_x] if self.fit_intercept else xp.zeros(k, dtype=X.dtype, device=dev)
+        self.intercept_ = w[:, n_x]
         keys = classes[1:] if K == 2 else classes
         l1_axis = self.l1_ratios is not None  # scikit-learn keeps the l1_ratios axis when they are given
-        scores_x = xp.asarray(scores, dtype=X.dtype, device=dev)
-        if l1_axis:
-            scores_x = xp.reshape(scores_x, (F, len(Cs), 1))
+        scores_x = xp.asarray(scores if l1_axis else scores[:, :, 0], dtype=X.dtype, device=dev)
         self.scores_ = {c: scores_x for c in keys}
-        self.coefs_paths_ = {}
-        for i, c in enumerate(keys):
-            path = paths[:, :, i, :]
-            self.coefs_paths_[c] = xp.reshape(path, (F, len(Cs), 1, path.shape[2])) if l1_axis else path
-        self.n_iter_ = xp.asarray(n_iter.reshape((1, F, len(Cs)) + ((1,) if l1_axis else ())), dtype=xp.int32,
-                                  device=dev)
+        self.coefs_paths_ = {c: paths[:, :, :, i, :] if l1_axis else paths[:, :, 0, i, :] for i, c in enumerate(keys)}
+        self.n_iter_ = xp.asarray(np.reshape(n_iter if l1_axis else n_iter[:, :, 0], (1,) + n_iter.shape[:2]
+                                             + ((L,) if l1_axis else ())), dtype=xp.int32, device=dev)
         self._converged = bool(converged.all())
         self._step = 1.0
         return self
 
-    def _refit(self, Xt, labels, K, fit_weight, C, start, tol):
-        """The fit on all the data at C from `start` (``(k, n_x + 1)``, ``(k, n_x)`` without intercept).
+    def _by_prox_newton(self, l1_ratio):
+        """Whether the fits at `l1_ratio` run proximal Newton (one fold at a time) rather than the batched Newton path."""
+        return l1_ratio > 0 or self.solver in _L1_SOLVERS
+
+    def _refit(self, Xt, labels, K, fit_weight, C, l1_ratio, start, tol):
+        """The fit on all the data at (C, l1_ratio) from `start` (``(k, n_x + 1)``, ``(k, n_x)`` without intercept).
 
         Returns ``[coef_, intercept_]``, shape ``(k, n_x + 1)`` (the intercept 0 without one).
         """
         xp, dev = array_namespace(Xt), get_device(Xt)
         weights = _backends.asarray(np.reshape(fit_weight, (1, -1)), xp, dev, Xt.dtype)
-        loss = FoldLoss(Xt, labels, K, weights, l2=0.0 if math.isinf(C) else 1.0 / C,
-                        fit_intercept=bool(self.fit_intercept))
-        W0, b0 = loss.from_blocks(xp.reshape(start, (1,) + tuple(start.shape)))
-        method = choose_newton(Xt.shape[0], loss.k) if self.solver == "auto" else self.solver
-        result = fold_newton(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), method=method)
-        if tol > 0 and not result.converged.all():
-            warnings.warn(f"{type(self).__name__}: the refit at C={C:g} did not reach tol={tol:g} in "
-                          f"max_iter={self.max_iter} iterations (gradient norm {result.gradient_norm[0]:.3g}); "
+        n_x = Xt.shape[0]
+        if self._by_prox_newton(l1_ratio):
+            loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=weights, total_weight=float(fit_weight.sum()))
+            W0 = xp.permute_dims(start[:, :n_x], (1, 0))
+            b0 = xp.reshape(start[:, n_x], (-1, 1)) if self.fit_intercept else None
+            with warnings.catch_warnings():  # reported below, with the estimator's name
+                warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
+                result = prox_newton.fit_l1(loss, C, l1_ratio, W0, b0, tol=tol, max_iter=int(self.max_iter),
+                                            fit_intercept=bool(self.fit_intercept))
+            converged = result.converged
+            norm = math.sqrt(float(xp.sum(result.dw * result.dw) + xp.sum(result.db * result.db)))
+            W, b = result.w, result.b
+        else:
+            loss = FoldLoss(Xt, labels, K, weights, l2=0.0 if math.isinf(C) else 1.0 / C,
+                            fit_intercept=bool(self.fit_intercept))
+            W0, b0 = loss.from_blocks(xp.reshape(start, (1,) + tuple(start.shape)))
+            method = choose_newton(n_x, loss.k) if self.solver == "auto" else self.solver
+            result = fold_newton(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), method=method)
+            converged, norm = bool(result.converged.all()), float(result.gradient_norm[0])
+            W, b = result.W, result.b
+        if tol > 0 and not converged:
+            warnings.warn(f"{type(self).__name__}: the refit at C={C:g}, l1_ratio={l1_ratio:g} did not reach "
+                          f"tol={tol:g} in max_iter={self.max_iter} iterations (optimality {norm:.3g}); "
                           "increase max_iter, or scale the data", ConvergenceWarning, stacklevel=3)
-        B = loss.to_blocks(result.W, result.b)[0, ...]  # (k, n_x + 1), or (k, n_x)
-        if not self.fit_intercept:
-            B = xp.concat([B, xp.zeros((B.shape[0], 1), dtype=B.dtype, device=dev)], axis=1)
-        return B
+        B = xp.permute_dims(W, (1, 0))  # (k, n_x)
+        b = b if self.fit_intercept else xp.zeros((B.shape[0], 1), dtype=B.dtype, device=dev)
+        return xp.concat([B, xp.reshape(b, (-1, 1))], axis=1)
 
-    def _host_scores(self, scoring, X, y_host, sample_weight, folds, paths, classes):
-        """Scores ``(n_folds, n_cs)`` of any scikit-learn scorer, on the host, from the coefficients."""
+    def _host_scores(self, scoring, X_input, Xt, y_host, sample_weight, folds, paths, classes):
+        """Scores ``(n_folds, n_cs)`` of any scikit-learn scorer, on the host, from the coefficients ``paths``.
+
+        The scorer sees each fold's model on its held-out rows of X: NumPy
+        rows, or SciPy sparse rows. A torch or CuPy sparse X is not brought to
+        the host: its logits are (computed where X is), and a scorer *name*
+        is given a model of the logits (the identity as ``coef_``), which
+        predicts the same; a callable scorer there is refused.
+        """
         scorer = _fold_scorer(scoring, classes) if isinstance(scoring, str) else scoring
-        X_host = np.asarray(_backends.to_numpy(X)) if _foreign(X) else np.asarray(X)
-        P = np.asarray(_backends.to_numpy(paths), dtype=np.float64)  # (F, n_cs, k, n_x + 1)
-        n_x = X_host.shape[1]
+        n_x = Xt.shape[0]
+        P = np.asarray(_backends.to_numpy(paths), dtype=np.float64)  # (F, n_cs, k, n1)
+        k = P.shape[2]
+        logits = sparse.is_sparse(X_input) and not sparse.is_scipy_sparse(X_input)
+        if logits and not isinstance(scoring, str):
+            raise TypeError(f"{type(self).__name__}: a callable scoring needs X on the host, and a "
+                            f"{Xt.format} X is not moved there; give a scorer name (sklearn.metrics."
+                            "get_scorer_names()), or a SciPy sparse or dense X")
+        if sparse.is_scipy_sparse(X_input):
+            X_host = X_input.tocsr()
+        elif not logits:
+            X_host = np.asarray(_backends.to_numpy(Xt.T)) if _foreign(Xt) else np.asarray(Xt.T)
+        ops = data.operations(Xt)
+        xp, dev = array_namespace(Xt), get_device(Xt)
         scores = np.zeros(P.shape[:2])
         for f, (_, test) in enumerate(folds):
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight[test]}
             for j in range(P.shape[1]):
-                intercept = P[f, j, :, n_x] if self.fit_intercept else np.zeros(P.shape[2])
-                model = _host_model(P[f, j, :, :n_x], intercept, classes)
-                scores[f, j] = scorer(model, X_host[test], y_host[test], **kwargs)
+                intercept = P[f, j, :, n_x] if self.fit_intercept else np.zeros(k)
+                if logits:
+                    W = _backends.asarray(P[f, j, :, :n_x].T, xp, dev, Xt.dtype)
+                    b = _backends.asarray(intercept.reshape(k, 1), xp, dev, Xt.dtype)
+                    Z = np.asarray(_backends.to_numpy(ops.forward(W, b, Xt)), dtype=np.float64).T  # (m, k)
+                    model, X_scored = _host_model(np.eye(k), np.zeros(k), classes), Z[test]
+                else:
+                    model, X_scored = _host_model(P[f, j, :, :n_x], intercept, classes), X_host[test]
+                scores[f, j] = scorer(model, X_scored, y_host[test], **kwargs)
         return scores
 
     # ------------------------------------------------------------------ scoring and model files
@@ -401,10 +475,21 @@ class LogisticRegressionCV(LogisticRegression):
             return super().score(X, y, sample_weight=sample_weight)
         classes = np.asarray(_backends.to_numpy(self.classes_)) if _foreign(self.classes_) else self.classes_
         model = _host_model(_backends.to_numpy(self.coef_), _backends.to_numpy(self.intercept_), classes)
+        X_input = X
         X = self._validate_X(X, reset=False, method="score")
         scorer = get_scorer(self.scoring) if isinstance(self.scoring, str) else self.scoring
         kwargs = {} if sample_weight is None else {"sample_weight": _to_host(sample_weight)}
-        return float(scorer(model, np.asarray(_backends.to_numpy(X)), _to_host(y), **kwargs))
+        if sparse.is_scipy_sparse(X_input):
+            X_scored = X_input  # the host model multiplies it as it is
+        elif sparse.is_sparse(X_input):  # torch / CuPy sparse stays where it is: a model of its logits
+            if not isinstance(self.scoring, str):
+                raise TypeError(f"{type(self).__name__}.score: a callable scoring needs X on the host, and a "
+                                f"{X.format} X is not moved there; give a scorer name, or a SciPy sparse X")
+            X_scored = np.asarray(_backends.to_numpy(self._decision(X)), dtype=np.float64).reshape(X.shape[0], -1)
+            model = _host_model(np.eye(X_scored.shape[1]), np.zeros(X_scored.shape[1]), classes)
+        else:
+            X_scored = np.asarray(_backends.to_numpy(X))
+        return float(scorer(model, X_scored, _to_host(y), **kwargs))
 
     def to_model(self):
         """The refitted model as an :class:`xlogreg.Model` (that of ``LogisticRegression(C=C_)``)."""

@@ -25,7 +25,14 @@ iteration).
 :func:`cross_validation_path` runs the whole search, batched (every fold
 at once) or one fold at a time on its training subset (the same solver with
 ``F = 1``), so that the gain of batching can be measured
-(``benchmarks/bench_cv.py``).
+(``benchmarks/bench_cv.py``). :func:`elastic_net_path` is the same search
+with an L1 term (an l1_ratio > 0), fold by fold by proximal Newton
+(:mod:`xlogreg.solvers.prox_newton`), whose working sets differ between folds.
+
+X may be any X of the data interface: a sparse X
+(:class:`~xlogreg.data.sparse.SparseMatrix`) forms its folds' Hessians
+through weighted Gram products, and is never split into columns (a fold
+fitted alone weights the other examples 0).
 
 Shapes: X ``(n_x, m)`` (the engine's layout, one column per example);
 the parameters of F folds ``W`` ``(n_x, F k)`` (fold f's classes in columns
@@ -35,14 +42,17 @@ the parameters of F folds ``W`` ``(n_x, F k)`` (fold f's classes in columns
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from array_api_compat import array_namespace, device as get_device
 
-from .. import _backends, _loss, data
+from .. import _backends, _loss, _warnings, data
+from . import prox_newton
 from ._loop import TrainingDiverged
 
-__all__ = ["FoldLoss", "fold_newton", "held_out_scores", "cross_validation_path", "SCORINGS", "METHODS"]
+__all__ = ["FoldLoss", "fold_newton", "held_out_scores", "cross_validation_path", "elastic_net_path", "SCORINGS",
+           "METHODS"]
 
 #: The scorings computed on the device from the path's own logits (others are the caller's).
 SCORINGS = ("neg_log_loss", "accuracy")
@@ -242,11 +252,16 @@ class FoldLoss:
         where the Hessian is singular (softmax: "the same change for every
         class"; no penalty).
 
-        The dense data interface only: the batched weighted Gram product is
-        formed here (a sparse X would need it in :mod:`xlogreg.data`).
+        A dense X forms every fold's Hessian in two batched products; any
+        other X (a :class:`~xlogreg.data.sparse.SparseMatrix`) fold by fold
+        and class pair by class pair through the data interface
+        (``weighted_gram``, ``backward``), as
+        :meth:`xlogreg._loss.LogisticLoss.hessian_matrix`, never densifying X.
         """
         xp, dev = array_namespace(self.X), get_device(self.X)
         F, k, m, n_x = self.n_folds, self.k, self.m, self.n_x
+        if self.ops is not data.dense:
+            return self._with_diagonal(self._hessians_by_fold(W, b))
         if self.fit_intercept and self._Xa is None:
             self._Xa = xp.concat([self.X, xp.ones((1, m), dtype=self.X.dtype, device=dev)], axis=0)  # once
         Xa = self._Xa if self.fit_intercept else self.X
@@ -265,6 +280,41 @@ class FoldLoss:
             diagonal_blocks = xp.reshape(xp.reshape(blocks, (F, k, n1, 1, n1)) * eye_k, (F, q, q))
             U = xp.reshape(Xa4 * xp.reshape(P * xp.sqrt(self.s), (F, k, 1, m)), (F, q, m))
             H = diagonal_blocks - U @ xp.permute_dims(U, (0, 2, 1))
+        return self._with_diagonal(H)
+
+    def _hessians_by_fold(self, W, b):
+        """The data part of :meth:`hessian_matrices` through the data interface: ``F k (k + 1) / 2`` weighted Grams."""
+        xp = array_namespace(self.X)
+        F, k, m = self.n_folds, self.k, self.m
+        Z3 = xp.reshape(self.ops.forward(W, b, self.X), (F, k, m))
+        P = self._probabilities(Z3)
+        per_fold = []
+        for f in range(F):
+            blocks = [[None] * k for _ in range(k)]
+            for c in range(k):
+                for e in range(c, k):
+                    p_c = P[f, c:c + 1, :]
+                    if self.multinomial:
+                        D = p_c * ((1.0 if c == e else 0.0) - P[f, e:e + 1, :]) * self.s[f, ...]
+                    else:
+                        D = p_c * (1 - p_c) * self.s[f, ...]
+                    block = self.ops.weighted_gram(self.X, D, nonnegative=c == e)  # (n_x, n_x)
+                    if self.fit_intercept:
+                        XD1 = self.ops.backward(self.X, D)  # (n_x, 1): the W-b entries
+                        block = xp.concat([xp.concat([block, XD1], axis=1),
+                                           xp.concat([xp.permute_dims(XD1, (1, 0)),
+                                                      xp.reshape(xp.sum(D), (1, 1))], axis=1)], axis=0)
+                    blocks[c][e] = block
+                    blocks[e][c] = block if c == e else xp.permute_dims(block, (1, 0))
+            per_fold.append(xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0))
+        return xp.stack(per_fold, axis=0)
+
+    def _with_diagonal(self, H):
+        """The Hessians' data part ``H`` ``(F, q, q)`` plus ``l2 / S_f`` on W's diagonal, and the ridge where singular."""
+        xp, dev = array_namespace(H), get_device(H)
+        F, n_x = self.n_folds, self.n_x
+        q = H.shape[1]
+        n1 = q // self.k
         in_w = xp.astype(xp.arange(q, device=dev) % n1 < n_x, self.X.dtype)  # (q,): 1 on W's entries
         diagonal = xp.reshape(self.alpha, (F, 1)) * xp.reshape(in_w, (1, q))
         if self.multinomial or not self.l2:
@@ -548,6 +598,25 @@ def held_out_scores(Z, labels, n_classes, test_weights, scoring):
     return xp.sum(per_example * test_weights, axis=1) / xp.sum(test_weights, axis=1)
 
 
+def _fold_data(X, labels, train_weights, test_weights, f, train_index, test_index):
+    """Fold f's ``(X, labels, weights)`` to fit, and to score: its own columns of X, or all of X weighted.
+
+    A dense X gives its training and held-out columns (``take``); a sparse X
+    (whose columns the data interface does not gather) is kept whole, fold f
+    being its rows of `train_weights` and `test_weights` (0 outside the
+    fold): the same objective and scores.
+    """
+    if data.operations(X) is not data.dense:
+        return (X, labels, train_weights[f:f + 1, :], X, labels, test_weights[f:f + 1, :])
+    xp, dev = array_namespace(X), get_device(X)
+    train = xp.asarray(np.asarray(train_index[f]), device=dev)
+    test = xp.asarray(np.asarray(test_index[f]), device=dev)
+    return (xp.take(X, train, axis=1), xp.take(labels, train, axis=1),
+            xp.reshape(xp.take(train_weights[f, :], train, axis=0), (1, -1)),
+            xp.take(X, test, axis=1), xp.take(labels, test, axis=1),
+            xp.reshape(xp.take(test_weights[f, :], test, axis=0), (1, -1)))
+
+
 def _order(Cs):
     """The indices of Cs from the largest penalty (smallest C) to the smallest: the path's order."""
     return sorted(range(len(Cs)), key=lambda j: Cs[j])
@@ -625,13 +694,8 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
         per_fold = [[None] * nC for _ in range(F)]
         per_fold_scores = [[None] * nC for _ in range(F)]
         for f in range(F):
-            train = xp.asarray(np.asarray(train_index[f]), device=dev)
-            test = xp.asarray(np.asarray(test_index[f]), device=dev)
-            X_train, X_test = xp.take(X, train, axis=1), xp.take(X, test, axis=1)
-            sw_train = xp.reshape(xp.take(train_weights[f, :], train, axis=0), (1, -1))
-            sw_test = xp.reshape(xp.take(test_weights[f, :], test, axis=0), (1, -1))
-            labels_train = xp.take(labels, train, axis=1)
-            labels_test = xp.take(labels, test, axis=1)
+            X_train, labels_train, sw_train, X_test, labels_test, sw_test = _fold_data(
+                X, labels, train_weights, test_weights, f, train_index, test_index)
             loss = FoldLoss(X_train, labels_train, n_classes, sw_train, fit_intercept=fit_intercept)
             W, b = loss.zeros()
             for j in order:
@@ -650,3 +714,77 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
             scores = [xp.concat([per_fold_scores[f][j] for f in range(F)], axis=0) for j in range(nC)]
     score_table = xp.stack(scores, axis=1) if scoring is not None else None
     return coefs, score_table, n_iter, converged
+
+
+def elastic_net_path(X, labels, n_classes, train_weights, test_weights, Cs, l1_ratio, *, fit_intercept=True,
+                     tol=1e-4, max_iter=100, scoring="neg_log_loss", train_index=None, test_index=None, verbose=0):
+    """:func:`cross_validation_path` with the elastic-net penalty: one fold at a time, by proximal Newton.
+
+    Fold f minimises scikit-learn's ``C sum_i s_fi L_i + (1 - r) / 2 ||W||^2 +
+    r ||W||_1`` (``r = l1_ratio``) at each C, along its path from the smallest
+    C to the largest, each fit warm-started from the previous one
+    (:func:`xlogreg.solvers.prox_newton.l1_path`; the first from ``W = 0``
+    and the intercept-only biases). `tol` is on the minimum-norm subgradient
+    of the mean objective (:func:`~xlogreg.solvers.prox_newton.fit_l1`), as
+    :func:`fold_newton`'s is on the gradient. The folds are not batched: the
+    working sets of the L1 solver differ from fold to fold.
+
+    Parameters
+    ----------
+    X, labels, n_classes, train_weights, test_weights, Cs, fit_intercept, tol, max_iter, scoring, verbose
+        As :func:`cross_validation_path`.
+    l1_ratio : float in [0, 1]
+    train_index, test_index : sequences of NumPy integer arrays, one per fold
+        The training and held-out examples of each fold: a dense X is fitted
+        on its own training columns; a sparse one whole, weighted.
+
+    Returns
+    -------
+    coefs, scores, n_iter, converged
+        As :func:`cross_validation_path`; ``n_iter`` counts proximal Newton iterations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xlogreg.solvers.path import elastic_net_path
+    >>> X = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]])
+    >>> labels = np.array([[0.0, 0.0, 1.0, 0.0, 1.0, 1.0]])
+    >>> train = np.array([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]])
+    >>> coefs, scores, n_iter, converged = elastic_net_path(
+    ...     X, labels, 2, train, 1 - train, [0.1, 10.0], 1.0, tol=1e-8,
+    ...     train_index=[np.arange(4), np.arange(2, 6)], test_index=[np.arange(4, 6), np.arange(2)])
+    >>> coefs[0].shape, scores.shape, bool(converged.all())
+    ((2, 1, 3), (2, 2), True)
+    >>> float(coefs[0][0, 0, 1])  # the second feature, at C = 0.1: exactly zero
+    0.0
+    """
+    xp = array_namespace(X)
+    F = train_weights.shape[0]
+    nC = len(Cs)
+    per_fold = [[None] * nC for _ in range(F)]
+    per_fold_scores = [[None] * nC for _ in range(F)]
+    n_iter = np.zeros((F, nC), dtype=np.int64)
+    converged = np.zeros((F, nC), dtype=bool)
+    for f in range(F):
+        X_train, labels_train, sw_train, X_test, labels_test, sw_test = _fold_data(
+            X, labels, train_weights, test_weights, f, train_index, test_index)
+        loss = _loss.LogisticLoss(X_train, labels_train, n_classes, sample_weight=sw_train)
+        with warnings.catch_warnings():  # the caller reports the fits that did not converge, all together
+            warnings.simplefilter("ignore", _warnings.ConvergenceWarning)
+            results = prox_newton.l1_path(loss, Cs, l1_ratio, tol=tol, max_iter=max_iter,
+                                          fit_intercept=fit_intercept)
+        for j, result in enumerate(results):
+            block = xp.permute_dims(result.w, (1, 0))  # (k, n_x)
+            if fit_intercept:
+                block = xp.concat([block, result.b], axis=1)
+            per_fold[f][j] = xp.reshape(block, (1,) + tuple(block.shape))
+            if scoring is not None:
+                Z_test = data.operations(X_test).forward(result.w, result.b, X_test)
+                per_fold_scores[f][j] = held_out_scores(Z_test, labels_test, n_classes, sw_test, scoring)
+            n_iter[f, j], converged[f, j] = result.iterations, result.converged
+        if verbose:
+            print(f"l1_ratio={l1_ratio:g}, fold {f + 1}/{F}: iterations {n_iter[f].tolist()}")
+    coefs = [xp.concat([per_fold[f][j] for f in range(F)], axis=0) for j in range(nC)]
+    scores = (xp.stack([xp.concat([per_fold_scores[f][j] for f in range(F)], axis=0) for j in range(nC)], axis=1)
+              if scoring is not None else None)
+    return coefs, scores, n_iter, converged

@@ -429,8 +429,8 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
             size = n_x
         if size < n_x:
             ws = _WorkingSet(_choose_working_set(W, dW, l1_alpha, size), n_x)
-            sub = _loss.LogisticLoss(loss.ops.take_rows(X, ws.index), loss.labels, loss.n_classes, sample_weight=loss.weights,
-                                     total_weight=loss.total_weight, l2=loss.l2)
+            sub = _loss.LogisticLoss(loss.ops.take_rows(X, ws.index), loss.labels, loss.n_classes,
+                                     sample_weight=loss.weights, total_weight=loss.total_weight, l2=loss.l2)
             W_ws, dW_ws = ws.take(W), ws.take(dW)
         else:
             ws, sub, W_ws, dW_ws = None, loss, W, dW
