@@ -189,7 +189,7 @@ def test_clear_errors(params, message):
 def test_batched_folds_equal_one_fold_at_a_time(name, solver, fit_intercept):
     X, y = PROBLEMS[name]
     params = dict(Cs=5, scoring="neg_log_loss", solver=solver, tol=1e-10, fit_intercept=fit_intercept)
-    batched = LogisticRegressionCV(**params).fit(X, y)
+    batched = LogisticRegressionCV(batch_folds=True, **params).fit(X, y)
     single = LogisticRegressionCV(batch_folds=False, **params).fit(X, y)
     np.testing.assert_array_equal(batched.C_, single.C_)
     # the same optimum to the solver's accuracy: at C = 1e4 on breast_cancer (nearly separable) a gradient
@@ -447,3 +447,28 @@ def test_sparse_X_is_never_densified(monkeypatch):
         clf = LogisticRegressionCV(Cs=2, cv=3, **params).fit(sp.csr_matrix(X), y)
         clf.score(sp.csr_matrix(X), y)
     assert LogisticRegressionCV().__sklearn_tags__().input_tags.sparse
+
+
+def test_auto_choices_follow_the_measurements():
+    """On the CPU the folds run one at a time (batched was measured slower there); Cholesky only on small problems."""
+    from xlogreg import estimator_cv
+
+    assert estimator_cv.choose_path_newton(30, 1) == "newton-cholesky"  # 31 parameters
+    assert estimator_cv.choose_path_newton(64, 10) == "newton-cg"  # 650: digits
+    X, y = PROBLEMS["breast_cancer"]
+    calls = []
+    real = estimator_cv.cross_validation_path
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["batched"], kwargs["method"]))
+        return real(*args, **kwargs)
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(estimator_cv, "cross_validation_path", spy)
+        LogisticRegressionCV(Cs=3).fit(X, y)
+        LogisticRegressionCV(Cs=3, batch_folds=True).fit(X, y)
+    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky")]
+    with _pytest.raises(TypeError, match="batch_folds must be 'auto', True or False"):
+        LogisticRegressionCV(batch_folds="yes").fit(X, y)

@@ -27,7 +27,21 @@ from array_api_compat import array_namespace, device as get_device
 
 from . import _backends, _loss, _warnings, data
 from .data import sparse
-from .estimator import LogisticRegression, _foreign, _real, _to_host, choose_newton
+from .estimator import LogisticRegression, _foreign, _real, _to_host
+
+#: ``solver="auto"`` forms and solves each fold's Hessian (newton-cholesky) up to this many parameters
+#: ``(n_features + 1) k`` and runs Newton-CG above. Lower than the single fit's
+#: (:data:`xlogreg.estimator.CHOLESKY_MAX_PARAMETERS`): warm-started along the path, a fit takes two or three
+#: Newton iterations, and forming a Hessian costs ``m q^2`` against Newton-CG's ``2 m q`` per product.
+#: Measured (2-vCPU VM, one fold at a time, 10 Cs, 5 folds): Cholesky ahead at 31 and 51 parameters (breast
+#: cancer, 50,000 x 50 binary), Newton-CG 3x and 6x ahead at 650 (digits) and 255 (50,000 x 50, 5 classes).
+PATH_CHOLESKY_MAX_PARAMETERS = 100
+
+
+def choose_path_newton(n_features, k):
+    """The Newton method ``solver="auto"`` takes along a path: Cholesky up to
+    :data:`PATH_CHOLESKY_MAX_PARAMETERS` parameters ``(n_features + 1) k``, Newton-CG above."""
+    return "newton-cholesky" if (n_features + 1) * k <= PATH_CHOLESKY_MAX_PARAMETERS else "newton-cg"
 from .solvers import prox_newton
 from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
 
@@ -108,9 +122,11 @@ class LogisticRegressionCV(LogisticRegression):
         For l1_ratio 0, Newton's method for every fold at once
         (:func:`xlogreg.solvers.path.fold_newton`): each fold's Hessian formed
         and solved (on a sparse X through its weighted Gram products), or
-        conjugate gradients on Hessian products (matrix-free). ``"auto"``: as
-        :class:`xlogreg.LogisticRegression` (Cholesky up to
-        ``CHOLESKY_MAX_PARAMETERS`` parameters). For an l1_ratio > 0, proximal
+        conjugate gradients on Hessian products (matrix-free). ``"auto"``:
+        Cholesky up to :data:`PATH_CHOLESKY_MAX_PARAMETERS` parameters
+        ``(n_features + 1) k``, conjugate gradients above (warm-started along the
+        path, each fit takes few Newton iterations, so the cost of one matters
+        more than in a single fit). For an l1_ratio > 0, proximal
         Newton fold by fold (:mod:`xlogreg.solvers.prox_newton`), which
         ``"auto"`` takes; ``"newton-cholesky"`` and ``"newton-cg"`` refuse
         such l1_ratios, as scikit-learn's L2-only solvers do; ``"prox-newton"``
@@ -136,10 +152,14 @@ class LogisticRegressionCV(LogisticRegression):
     random_state : None, int or RandomState
         Accepted for scikit-learn's interface; the Newton solvers use no randomness.
         (As in scikit-learn, it does not shuffle the folds: pass a splitter for that.)
-    batch_folds : bool
+    batch_folds : "auto" or bool
         True: the folds of one C as one batched problem on the whole X (for
         l1_ratio 0). False: one fold at a time on its own training rows (same
-        solver), to measure what batching gains. Same results either way.
+        solver). Same results either way. ``"auto"``: batched where X is on a
+        GPU (one product per C serves every fold there, where each launch costs;
+        not measured yet), one fold at a time on the CPU, where batching was
+        measured slower (``benchmarks/bench_cv.py``: 0.39-1.01x, the batched
+        problem reads all of X for each fold's share of it).
     backend, device, dtype : optional
         As :class:`xlogreg.LogisticRegression`: where host data is fitted.
 
@@ -186,7 +206,7 @@ class LogisticRegressionCV(LogisticRegression):
 
     def __init__(self, *, Cs=10, l1_ratios=None, fit_intercept=True, cv=None, scoring=None, solver="auto",
                  tol=1e-4, max_iter=100, class_weight=None, n_jobs=None, verbose=0, refit=True,
-                 random_state=None, batch_folds=True, backend=None, device=None, dtype=None):
+                 random_state=None, batch_folds="auto", backend=None, device=None, dtype=None):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
         self.fit_intercept = fit_intercept
@@ -244,8 +264,9 @@ class LogisticRegressionCV(LogisticRegression):
             raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
         if not isinstance(self.refit, (bool, np.bool_)):
             raise TypeError(f"refit must be True or False; got {self.refit!r}")
-        if not isinstance(self.batch_folds, (bool, np.bool_)):
-            raise TypeError(f"batch_folds must be True or False; got {self.batch_folds!r}")
+        if not (isinstance(self.batch_folds, (bool, np.bool_)) or
+                (isinstance(self.batch_folds, str) and self.batch_folds == "auto")):
+            raise TypeError(f"batch_folds must be 'auto', True or False; got {self.batch_folds!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
             raise ValueError(f"max_iter must be an integer >= 0; got {self.max_iter!r}")
         tol = _real(self.tol, "tol", minimum=0)
@@ -321,7 +342,9 @@ class LogisticRegressionCV(LogisticRegression):
 
         scoring = "accuracy" if self.scoring is None else self.scoring
         on_device = isinstance(scoring, str) and scoring in SCORINGS
-        method = choose_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
+        method = choose_path_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
+        batched = (self.batch_folds if self.batch_folds != "auto"
+                   else _backends.device_name(dev).startswith(("cuda", "gpu")))  # see batch_folds
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
         train_dev = _backends.asarray(train_w, xp, dev, X.dtype)
@@ -337,7 +360,7 @@ class LogisticRegressionCV(LogisticRegression):
                 by_ratio[r] = elastic_net_path(Xt, labels, K, train_dev, test_dev, Cs.tolist(), r, **options)
             else:
                 by_ratio[r] = cross_validation_path(Xt, labels, K, train_dev, test_dev, Cs.tolist(), method=method,
-                                                    batched=bool(self.batch_folds), **options)
+                                                    batched=bool(batched), **options)
         paths = xp.stack([xp.stack(by_ratio[r][0], axis=1) for r in ratios.tolist()], axis=2)  # (F, n_cs, L, k, n1)
         L = len(ratios)
         if on_device:
@@ -416,7 +439,7 @@ class LogisticRegressionCV(LogisticRegression):
             loss = FoldLoss(Xt, labels, K, weights, l2=0.0 if math.isinf(C) else 1.0 / C,
                             fit_intercept=bool(self.fit_intercept))
             W0, b0 = loss.from_blocks(xp.reshape(start, (1,) + tuple(start.shape)))
-            method = choose_newton(n_x, loss.k) if self.solver == "auto" else self.solver
+            method = choose_path_newton(n_x, loss.k) if self.solver == "auto" else self.solver
             result = fold_newton(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), method=method)
             converged, norm = bool(result.converged.all()), float(result.gradient_norm[0])
             W, b = result.W, result.b
