@@ -10,7 +10,7 @@ temporary directory, chunk by chunk, and deleted at the end. Each solver
 then fits ``xlogreg.LogisticRegression(solver=..., C=1, max_iter=...)`` in a
 child process on ``dask.array.from_array`` of that dataset (each task reads
 its chunk from the file), and the child reports its peak resident memory
-(``ru_maxrss``) and its resident memory just before the fit (imports,
+(the kernel's ``VmHWM`` of the child) and its resident memory just before the fit (imports,
 labels). A fit that holds X in memory shows a peak near the file's size; a
 fit that streams X shows a few chunks per thread. ``primal`` (gradient
 descent through ``xlogreg.train``) is the streaming yardstick. Nothing is
@@ -41,7 +41,12 @@ import dask.array as da
 import xlogreg
 
 def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    # VmHWM: this process image's own peak (ru_maxrss would carry over the parent's from before the exec)
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 handle = h5py.File(spec["path"], "r")
 y = handle["y"][...]
