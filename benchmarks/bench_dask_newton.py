@@ -232,13 +232,13 @@ def main(argv=None):
 
     print(f"X {args.examples} x {args.features} {args.dtype}, chunks of {args.chunk} examples, C={args.C:g}, "
           f"tol={args.tol:g}, best of {args.repeats}" + ("" if with_dask_ml else "; dask-ml not installed"))
-    print(f"{'contender':<30} {'X':<7} {'seconds':>9} {'peak MB':>8} {'before fit MB':>13} {'objective gap':>14}")
+    print(f"{'contender':<32} {'X':<7} {'seconds':>9} {'peak MB':>8} {'before fit MB':>13} {'objective gap':>14}")
     table = []
     for (name, mode), runs in results.items():
         C = next(c for n, *_, c in rows if n == name)
         good = [r for r in runs if "error" not in r]
         if not good:
-            print(f"{name:<30} {mode:<7} failed: {runs[-1]['error']}")
+            print(f"{name:<32} {mode:<7} failed: {runs[-1]['error']}")
             table.append({"contender": name, "mode": mode, "error": runs[-1]["error"]})
             continue
         gap = objective(np.asarray(good[-1]["coef"]), good[-1]["intercept"], X, y, C) - references[C][2]
@@ -247,7 +247,7 @@ def main(argv=None):
                "peak_rss_bytes": max(r["peak_rss"] for r in good),
                "rss_before_fit_bytes": max(r["rss_before_fit"] for r in good), "objective_gap": gap}
         table.append(row)
-        print(f"{name:<30} {mode:<7} {row['best_seconds']:>9.3f} {row['peak_rss_bytes'] / 1e6:>8.0f} "
+        print(f"{name:<32} {mode:<7} {row['best_seconds']:>9.3f} {row['peak_rss_bytes'] / 1e6:>8.0f} "
               f"{row['rss_before_fit_bytes'] / 1e6:>13.0f} {gap:>14.3e}")
     if args.json:
         import dask
