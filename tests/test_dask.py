@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -297,6 +298,142 @@ def test_graph_does_not_grow_and_each_chunk_is_read_once_per_iteration(synthetic
     # Each iteration reads each chunk of X and of Y exactly once: both products share the read.
     assert set(np.diff(reads)) == {2 * chunks}, reads
     assert len(model.w.__dask_graph__()) == 1  # the trained w is data, not a recipe
+
+
+# --------------------------------------------------------------------------- Newton and L-BFGS on Dask
+
+
+class CountingArray:
+    """A NumPy array behind ``da.from_array`` whose chunk reads are counted (one ``__getitem__`` per read)."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.ndim = array, array.shape, array.dtype, array.ndim
+        self.reads = 0
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.array[index]
+
+
+def _weighted_problem(n_classes, n_x=6, m=310, seed=0):
+    rng = np.random.default_rng(seed + n_classes)
+    X = rng.standard_normal((n_x, m)) * rng.uniform(0.5, 3.0, (n_x, 1))
+    labels = rng.integers(0, n_classes, (1, m)).astype(np.float64)
+    weights = rng.uniform(0.2, 3.0, (1, m))
+    return X, labels, weights
+
+
+def _numpy_gradient(W, b, X, labels, weights, l2):
+    """J's gradient at (W, b), written here in plain NumPy (sigmoid / softmax, the weighted mean, l2 / S)."""
+    S = weights.sum()
+    Z = W.T @ X + b
+    if W.shape[1] == 1:
+        R = (1 / (1 + np.exp(-Z)) - labels) * weights / S
+    else:
+        E = np.exp(Z - Z.max(axis=0))
+        T = (labels == np.arange(W.shape[1])[:, None]).astype(np.float64)
+        R = (E / E.sum(axis=0) - T) * weights / S
+    return X @ R.T + l2 / S * W, R.sum(axis=1, keepdims=True)
+
+
+def _fit(solver, loss, **options):
+    from xlogreg.solvers import lbfgs, newton
+
+    run = {"newton-cg": newton.newton_cg, "newton-cholesky": newton.newton_cholesky, "lbfgs": lbfgs.lbfgs}[solver]
+    return run(loss, *loss.zeros(), **options)
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky", "lbfgs"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_newton_and_lbfgs_on_dask_equal_their_numpy_fits(solver, n_classes):
+    """Weighted binary and softmax fits on a Dask X in uneven chunks (no settle given: the solvers settle Dask
+    themselves) equal the same solver's NumPy fit to 1e-8, and both are at the optimum by a NumPy gradient
+    written here; the weights come back as data (a one-task graph), not the recipe of the fit."""
+    from xlogreg import _loss
+
+    X, labels, weights = _weighted_problem(n_classes)
+    l2 = 0.5
+    eager = _loss.LogisticLoss(X, labels, n_classes, sample_weight=weights, l2=l2)
+    lazy = _loss.LogisticLoss(da.from_array(X, chunks=(6, 70)), da.from_array(labels, chunks=(1, 100)),
+                              n_classes, sample_weight=da.from_array(weights, chunks=(1, 45)),
+                              total_weight=float(weights.sum()), l2=l2)
+    expected = _fit(solver, eager, tol=1e-11, max_iter=200)
+    got = _fit(solver, lazy, tol=1e-11, max_iter=200)
+    assert got.converged and expected.converged
+    assert len(got.w.__dask_graph__()) == 1 and len(got.b.__dask_graph__()) == 1
+    W, b = np.asarray(got.w), np.asarray(got.b)
+    np.testing.assert_allclose(W, expected.w, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(b, expected.b, rtol=1e-8, atol=1e-10)
+    dW, db = _numpy_gradient(W, b, X, labels, weights, l2)
+    assert np.sqrt(np.sum(dW ** 2) + np.sum(db ** 2)) < 1e-9
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky", "lbfgs"])
+def test_estimator_on_dask_equals_its_numpy_fit_with_weights(solver):
+    """The scikit-learn estimator's user path (X of shape (m, n_x) as a Dask array, sample weights, C) gives
+    the NumPy fit's coefficients to 1e-8."""
+    X, labels, weights = _weighted_problem(3, seed=7)
+    y = labels[0].astype(int)
+    options = dict(solver=solver, C=0.7, tol=1e-10, max_iter=300)
+    numpy_fit = xlogreg.LogisticRegression(**options).fit(X.T, y, sample_weight=weights[0])
+    dask_fit = xlogreg.LogisticRegression(**options).fit(da.from_array(X.T, chunks=(80, 6)), y,
+                                                         sample_weight=weights[0])
+    np.testing.assert_allclose(np.asarray(dask_fit.coef_), numpy_fit.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(dask_fit.intercept_), numpy_fit.intercept_, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_newton_cg_step_on_dask_reads_x_once_per_product(n_classes, monkeypatch):
+    """A Newton-CG iteration on a Dask X reads each chunk of X once per Hessian-vector product, once per
+    value-and-gradient (the start and each trial of the line search), once for the curvature at the iterate
+    and once for the Jacobi diagonal: nothing more (before, every scalar that CG read recomputed the chain of
+    products behind it). Counted by wrapping the products and the evaluations, and the reads of X."""
+    from xlogreg import _loss
+    from xlogreg.solvers import newton
+
+    X, labels, weights = _weighted_problem(n_classes, n_x=8, m=400)
+    source = CountingArray(X)
+    Xd = da.from_array(source, chunks=(8, 90), meta=np.empty((0, 0)))
+    chunks = Xd.numblocks[1]
+    loss = _loss.LogisticLoss(Xd, da.from_array(labels, chunks=(1, 90)), n_classes,
+                              sample_weight=da.from_array(weights, chunks=(1, 90)),
+                              total_weight=float(weights.sum()), l2=1.0)
+    calls = {"products": 0, "evaluations": 0}
+    product, evaluate = _loss._HessianOperator.__call__, _loss.LogisticLoss.value_and_gradient
+
+    def counted(name, function):
+        def wrapper(*args):
+            calls[name] += 1
+            return function(*args)
+        return wrapper
+
+    monkeypatch.setattr(_loss._HessianOperator, "__call__", counted("products", product))
+    monkeypatch.setattr(_loss.LogisticLoss, "value_and_gradient", counted("evaluations", evaluate))
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+        result = newton.newton_cg(loss, *loss.zeros(), tol=0.0, max_iter=2)
+    assert result.iterations == 2 and calls["products"] >= 2 and calls["evaluations"] >= 3
+    # per Newton iteration: the products, the trial points, the curvature and the diagonal
+    assert source.reads == chunks * (calls["products"] + calls["evaluations"] + 2 * 2), (source.reads, calls)
+
+
+def test_lbfgs_on_dask_reads_x_once_per_evaluation():
+    """L-BFGS on a Dask X: each evaluation of J and its gradient is one read of each chunk, nothing more."""
+    from xlogreg import _loss
+    from xlogreg.solvers import lbfgs
+
+    X, labels, weights = _weighted_problem(2, n_x=8, m=400)
+    source = CountingArray(X)
+    Xd = da.from_array(source, chunks=(8, 90), meta=np.empty((0, 0)))
+    loss = _loss.LogisticLoss(Xd, da.from_array(labels, chunks=(1, 90)), l2=1.0)
+    evaluations = []
+    real = loss.value_and_gradient
+    loss.value_and_gradient = lambda W, b: evaluations.append(1) or real(W, b)
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", xlogreg.ConvergenceWarning)
+        result = lbfgs.lbfgs(loss, *loss.zeros(), tol=0.0, max_iter=5)
+    assert result.iterations == 5 and len(evaluations) >= 6
+    assert source.reads == Xd.numblocks[1] * len(evaluations)
 
 
 # --------------------------------------------------------------------------- distributed

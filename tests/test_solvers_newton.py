@@ -346,19 +346,27 @@ def test_direct_call_defaults_record_settle_and_start(solver):
 
     loss, X, y = _small_loss()
     run = newton.newton_cg if solver == "newton-cg" else newton.newton_cholesky
-    recorded, settled = [], []
+    recorded, settled, evaluations = [], [], []
 
     def settle(*arrays):
-        settled.append(len(arrays))  # 5: the iterate (W, b, J, dW, db); 2: newton-cg's curvature (P, Ps)
+        # 5: a point (W, b, J, dW, db), the start and each trial of the line search; newton-cg: 2, the
+        # curvature (P, Ps) and the inverse diagonal, once per iteration; 3, a product H d with <d, H d>,
+        # and 8, CG's vectors p, r, d with <r, r> and <r, z>, once per product
+        settled.append(len(arrays))
         return arrays
 
+    value_and_gradient = loss.value_and_gradient
+    loss.value_and_gradient = lambda W, b: evaluations.append(1) or value_and_gradient(W, b)
     result = run(loss, *loss.zeros(), record=lambda i, cost, state: recorded.append((i, cost, state())),
                  settle=settle)
+    del loss.value_and_gradient
     g = np.concatenate([result.dw.ravel(), result.db.ravel()])
     assert result.converged and result.solver == solver and 0 < np.linalg.norm(g) <= 1e-4
     assert [i for i, _, _ in recorded] == list(range(result.iterations + 1))
-    assert settled.count(5) == result.iterations + 1
-    assert settled.count(2) == (result.iterations if solver == "newton-cg" else 0)
+    assert settled.count(5) == len(evaluations) >= result.iterations + 1
+    assert settled.count(2) == (2 * result.iterations if solver == "newton-cg" else 0)
+    assert settled.count(3) == settled.count(8) >= (result.iterations if solver == "newton-cg" else 0)
+    assert len(settled) == settled.count(5) + settled.count(2) + 2 * settled.count(3)
     (_, cost, (W_last, b_last)), (_, cost_0, (W_0, b_0)) = recorded[-1], recorded[0]
     np.testing.assert_array_equal(W_last, result.w)  # state() is the iterate whose cost is recorded
     np.testing.assert_array_equal(b_last, result.b)
@@ -545,7 +553,7 @@ def test_conjugate_gradients_are_capped_and_preconditioned_as_documented(monkeyp
 
     calls = []
 
-    def spy(problem, W, b, g, g_norm, max_cg, precondition=False):
+    def spy(problem, W, b, g, g_norm, max_cg, precondition=False, settle=None):
         calls.append((max_cg, precondition))
         return -g[0], -g[1]
 

@@ -42,9 +42,10 @@ import math
 from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from . import data, penalties
+from .data import dask as dask_data
 
 __all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "example_terms", "label_terms", "loss_sum",
-           "losses", "one_hot", "softplus", "sigmoid"]
+           "curvature_terms", "losses", "one_hot", "softplus", "sigmoid"]
 
 
 def sigmoid(z):
@@ -178,15 +179,36 @@ def curvature_apply(P, Ps, U, multinomial):
     return Ps * U - Ps * xp.sum(P * U, axis=0, keepdims=True)
 
 
+def curvature_terms(Z, Ps, P=None, *, with_extra=False, multinomial):
+    """:func:`curvature_apply` as the ``terms`` of :func:`xlogreg.data.dask.chunked_pass`: ``(D, None)``.
+
+    Z is ``V.T X + vb`` on a chunk of examples, ``Ps`` and ``P`` (softmax
+    only) :func:`curvature`'s on the same chunk: one task per chunk then
+    computes the chunk's ``X D.T`` and ``sum(D)`` of a Hessian-vector product.
+    """
+    return curvature_apply(P, Ps, Z, multinomial), None
+
+
 class _HessianOperator:
-    """The Hessian at one point as an operator: ``H(V, vb)``, and its diagonal (see LogisticLoss.hessian_operator)."""
+    """The Hessian at one point as an operator: ``H(V, vb)``, and its diagonal (see LogisticLoss.hessian_operator).
+
+    On a Dask X each product is one task per chunk of examples (``V.T X_c``,
+    ``D_c``, ``X_c D_c.T`` on the chunk while it is in memory: one read of X),
+    and so is the diagonal.
+    """
 
     def __init__(self, X, P, Ps, penalty, multinomial):
         self.X, self.P, self.Ps, self.penalty, self.multinomial = X, P, Ps, penalty, multinomial
         self.ops = data.operations(X)
+        self.lazy = is_dask_array(X)
 
     def __call__(self, V, vb):
         X = self.X
+        if self.lazy:
+            aligned = [self.Ps, self.P] if self.multinomial else [self.Ps]
+            G, s, _ = dask_data.chunked_pass(V, vb, X, curvature_terms, aligned, with_extra=False,
+                                             multinomial=self.multinomial)
+            return self.penalty.add_hessian_product(G, V), s
         D = curvature_apply(self.P, self.Ps, self.ops.forward(V, vb, X), self.multinomial)
         xp = array_namespace(D)
         return self.penalty.add_hessian_product(self.ops.backward(X, D), V), xp.sum(D, axis=1, keepdims=True)
@@ -199,7 +221,7 @@ class _HessianOperator:
         """
         xp = array_namespace(self.X)
         d = self.Ps * (1 - self.P) if self.multinomial else self.Ps
-        dW = self.ops.squares_backward(self.X, d)
+        dW = (dask_data.squares_backward if self.lazy else self.ops.squares_backward)(self.X, d)
         return self.penalty.add_hessian_diagonal(dW), xp.sum(d, axis=1, keepdims=True)
 
 
@@ -315,6 +337,7 @@ class LogisticLoss:
         self.alpha = self.penalty_term.alpha
         self.scale = residual_scale(self.total_weight, self.multinomial)
         self.ops = data.operations(X)
+        self.lazy = is_dask_array(X)
 
     @property
     def n_classes(self):
@@ -349,7 +372,19 @@ class LogisticLoss:
         return self.penalty_term.add_gradient(self.scale * G, W), self.scale * s
 
     def value_and_gradient(self, W, b):
-        """``(J, dW, db)``: one forward and one backward product over X."""
+        """``(J, dW, db)``: one forward and one backward product over X.
+
+        On a Dask X, one task per chunk of examples computes its share of all
+        three (:func:`xlogreg.data.dask.chunked_pass`): one read of X, and no
+        logits of all the examples held at once.
+        """
+        if self.lazy:
+            aligned = [self.labels] if self.weights is None else [self.labels, self.weights]
+            G, s, total = dask_data.chunked_pass(W, b, self.X, label_terms, aligned, k=self.k,
+                                                 multinomial=self.multinomial)
+            dW, db = self.gradient_from_raw(G, s, W)
+            J = total / self.total_weight
+            return (J + self.penalty(W) if self.alpha else J), dW, db
         Z, G, s, _ = raw_pass(W, b, self.X, self.targets, self.weights, self.multinomial, with_loss=False)
         dW, db = self.gradient_from_raw(G, s, W)
         return self.value_from_logits(Z, W), dW, db

@@ -26,8 +26,9 @@ Implementations today:
 * :mod:`xlogreg.data.dense`: any Array API array (NumPy, CuPy, torch, JAX,
   array-api-strict, and Dask, whose products are lazy);
 * :mod:`xlogreg.data.dask`: the one-pass gradient of a Dask X as one task per
-  chunk of examples (each chunk read once per iteration), and the helpers that
-  keep a Dask loop's graph one iteration deep;
+  chunk of examples (each chunk read once per iteration; the loss object runs
+  its value and gradient and its Hessian-vector products on a Dask X through
+  it), and the helpers that keep a Dask loop's graph one iteration deep;
 * :mod:`xlogreg.data.blocks`: the one-pass gradient of a NumPy X block of
   examples by block, each block's two products sharing the cache;
 * :mod:`xlogreg.data.compiled`: the same pass as one compiled (numba) read of a

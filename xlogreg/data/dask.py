@@ -3,7 +3,10 @@
 :func:`chunked_pass` reads each chunk of examples once per iteration, in one
 task (the forward and the backward product share it, in cache), and builds a
 graph of one task per chunk: what a lazy X (an HDF5 file read chunk by chunk)
-needs. :func:`materialize` keeps a loop's graph one iteration deep.
+needs. The loss object (:mod:`xlogreg._loss`) runs its gradient and its
+Hessian-vector products on a Dask X through it (one read of each chunk per
+product), and :func:`squares_backward` is the Hessian's diagonal in one task
+per chunk. :func:`materialize` keeps a loop's graph one iteration deep.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from array_api_compat import array_namespace, device as get_device, is_dask_arra
 
 from . import dense
 
-__all__ = ["chunked_pass", "materialize", "as_data", "dask_run"]
+__all__ = ["chunked_pass", "squares_backward", "materialize", "as_data", "dask_run"]
 
 #: Dask state up to this size is carried from one iteration to the next as data in the
 #: graph (well below distributed's 10 MB "large graph" warning); bigger state is persisted.
@@ -83,8 +86,9 @@ def chunked_pass(W, b, X, terms, aligned, *, with_extra=True, **options):
     X : dask array of shape (n_x, m), chunked along m (the examples)
     terms : callable
         Module-level (it is sent to the workers).
-    aligned : list of dask arrays of shape (1, m)
-        Cut where X is before the tasks run.
+    aligned : list of dask arrays of shape (r, m)
+        Cut where X is before the tasks run (per-example rows: labels,
+        weights, the curvature of a Hessian-vector product).
     with_extra : bool
     **options
         Passed on to `terms`.
@@ -98,22 +102,63 @@ def chunked_pass(W, b, X, terms, aligned, *, with_extra=True, **options):
     """
     n_x, m = X.shape
     k = W.shape[1]
-    # One chunk along the features: each task sees whole examples. The labels (and weights)
-    # must be cut where X is: map_blocks pairs blocks by index, and broadcasts a single block.
-    X = X.rechunk({0: -1}) if X.numblocks[0] > 1 else X
-
-    def along_x(a):
-        return a.rechunk({0: -1, 1: X.chunks[1]}) if a.chunks[1] != X.chunks[1] else a
-
+    X = _whole_examples(X)
+    W, b = _lazy(W), _lazy(b)
     W = W.rechunk(-1) if W.npartitions > 1 else W
     # columns of shape (n_x, 1) and (1, 1): they broadcast against X's blocks, k columns would not
     columns = [W[:, j:j + 1] for j in range(k)] + [b.reshape((k, 1))[j:j + 1, :] for j in range(k)]
     rows = (n_x + 1 + (1 if with_extra else 0)) * k
-    parts = X.map_blocks(_chunk_sums, *[along_x(a) for a in aligned], *columns, k=k, n_aligned=len(aligned),
+    parts = X.map_blocks(_chunk_sums, *[_along(a, X) for a in aligned], *columns, k=k, n_aligned=len(aligned),
                          terms=terms, with_extra=with_extra, options=options,
                          chunks=((rows,), (1,) * X.numblocks[1]), dtype=X.dtype)
     sums = parts.sum(axis=1).reshape((rows // k, k))
     return sums[:n_x], sums[n_x:n_x + 1].T, (sums[n_x + 1, 0] if with_extra else None)
+
+
+def squares_backward(X, d):
+    """:func:`xlogreg.data.dense.squares_backward` on a Dask X, one task per chunk: ``(X * X) d.T``.
+
+    Each task squares its chunk of X and multiplies it by its chunk of d, so
+    ``X * X`` is never a Dask array of its own (one read of each chunk).
+
+    Parameters
+    ----------
+    X : dask array of shape (n_x, m)
+    d : dask array of shape (k, m)
+
+    Returns
+    -------
+    dask array of shape (n_x, k)
+    """
+    n_x, k = X.shape[0], d.shape[0]
+    X = _whole_examples(X)
+    parts = X.map_blocks(_chunk_squares, _along(d, X), chunks=((n_x * k,), (1,) * X.numblocks[1]), dtype=X.dtype)
+    return parts.sum(axis=1).reshape((n_x, k))
+
+
+def _chunk_squares(X, d):
+    """One task of :func:`squares_backward`: the chunk's ``(X * X) d.T`` as one column."""
+    return array_namespace(X).reshape(dense.squares_backward(X, d), (-1, 1))
+
+
+def _whole_examples(X):
+    """X in one chunk along the features: each task sees whole examples."""
+    return X.rechunk({0: -1}) if X.numblocks[0] > 1 else X
+
+
+def _lazy(a):
+    """`a` as a Dask array (a NumPy label array given beside a Dask X, say)."""
+    if is_dask_array(a):
+        return a
+    import dask.array as da
+
+    return da.from_array(a, chunks=-1)
+
+
+def _along(a, X):
+    """`a` of shape (rows, m) cut where X is: map_blocks pairs blocks by index, and broadcasts a single block."""
+    a = _lazy(a)
+    return a.rechunk({0: -1, 1: X.chunks[1]}) if a.chunks[1] != X.chunks[1] or a.numblocks[0] > 1 else a
 
 
 def _chunk_sums(X, *rest, k, n_aligned, terms, with_extra, options):

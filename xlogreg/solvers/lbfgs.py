@@ -307,7 +307,9 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
         (i = 0 is the start); ``state()`` gives its ``(W, b)``.
     settle : callable, optional
         ``settle(*arrays)`` returns them computed (Dask: so that the graph
-        stays one iteration deep).
+        stays one iteration deep). Default: :func:`xlogreg.data.dask.materialize`
+        where X is a Dask array (each evaluation of J is then one task per
+        chunk of X, one read of it), none elsewhere.
 
     Returns
     -------
@@ -332,6 +334,8 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
     (True, 'tol', True)
     """
     _check_arguments(loss, W, b, tol, max_iter, memory, max_line_search)
+    if settle is None and is_dask_array(loss.X):
+        settle = dask_data.materialize
     xp = array_namespace(loss.X)
     eps = float(xp.finfo(loss.X.dtype).eps)
     centre_b = loss.multinomial and fit_intercept

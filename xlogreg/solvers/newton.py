@@ -195,14 +195,24 @@ def _centre(loss, W, b, fit_intercept=True):
     return W, (b - xp.mean(b, axis=0, keepdims=True) if fit_intercept else b)
 
 
-def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
+def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False, settle=None):
     """An approximate solution p of ``H p = -g``, in `problem`'s inner product.
 
     With `precondition`, conjugate gradients on the system scaled by the
     Hessian's diagonal (Jacobi): one more product over X per call, fewer
     Hessian-vector products where the diagonal varies (classes of different
     sizes, features of different scales, the intercepts).
+
+    With `settle` (Dask), the diagonal, each product ``H d`` (with
+    ``<d, H d>``) and the CG vectors ``p, r, d`` (with ``<r, r>`` and
+    ``<r, z>``) are computed as they are made: one read of X per product and
+    one small computation beside it, and a graph that never holds an earlier
+    CG iteration (without it, every scalar read would compute the whole chain
+    of products again).
     """
+    if settle is None:
+        def settle(*arrays):
+            return arrays
     dot = problem.dot
     hessian_times = problem.hessian_operator(W, b)  # the curvature at (W, b), once for all CG iterations
     if precondition:
@@ -213,7 +223,7 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
             # that differs between classes would move the iterate along "the same change for every
             # class", which changes no probability and along which the optimum is centred
             dW, db = xp.mean(dW, axis=1, keepdims=True), xp.mean(db, axis=0, keepdims=True)
-        inverse = tuple(1 / xp.where(h > 0, h, xp.ones_like(h)) for h in (dW, db))  # 1 where h is 0: no 1 / 0
+        inverse = settle(*(1 / xp.where(h > 0, h, xp.ones_like(h)) for h in (dW, db)))  # 1 where h is 0: no 1 / 0
 
         def scaled(r):
             return r[0] * inverse[0], r[1] * inverse[1]
@@ -228,18 +238,19 @@ def _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition=False):
     rz = dot(r, z)
     for j in range(max_cg):
         Hd = hessian_times(*d)
-        curvature = dot(d, Hd)
+        *Hd, curvature = settle(*Hd, dot(d, Hd))
         if not float(curvature) > 0:  # flat or negative: H is singular along d (no L2)
             return p if j else (-g[0], -g[1])
         step = rz / curvature
         p = _axpy(step, d, p)
         r = _axpy(-step, Hd, r)
-        if math.sqrt(float(dot(r, r))) <= eta:
-            return p
         z = scaled(r)
         rz_new = dot(r, z)
-        d = _axpy(rz_new / rz, d, z)
-        rz = rz_new
+        d = _axpy(rz_new / rz, d, z)  # the next direction, made before the test so that one settle covers all
+        p0, p1, r0, r1, d0, d1, rr, rz = settle(*p, *r, *d, dot(r, r), rz_new)
+        p, r, d = (p0, p1), (r0, r1), (d0, d1)
+        if math.sqrt(float(rr)) <= eta:
+            return p
     return p
 
 
@@ -266,11 +277,17 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         ``record(i, cost, state)`` once the objective of iterate i is known
         (i = 0 is the start); ``state()`` gives its ``(W, b)``.
     settle : callable, optional
-        ``settle(W, b, J, dW, db)`` returns them computed (Dask: the new
-        iterate as data, so that the graph does not grow with the iterations).
+        ``settle(*arrays)`` returns them computed (Dask: the new iterate as
+        data, so that the graph does not grow with the iterations). Default:
+        :func:`xlogreg.data.dask.materialize` where X is a Dask array, none
+        elsewhere. On Dask each Hessian-vector product is then one task per
+        chunk of X (one read of X), the curvature at the iterate is computed
+        once per Newton iteration and kept (``k m`` numbers, not X), and each
+        trial point of the line search is one more read.
     gram : bool
         Iterate in the coordinates of the examples (:class:`_Gram`): for more
         features than examples. W must be zero (the start of ``train``).
+        Not on Dask.
     precondition : bool
         Scale conjugate gradients by the Hessian's diagonal (Jacobi; not on
         the Gram matrix): one more product over X per Newton iteration.
@@ -297,6 +314,7 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
     """
     n_params = W.shape[0] * W.shape[1] + b.shape[0]
     max_cg = min(n_params, 200) if max_cg is None else max_cg
+    settle = _default_settle(loss, settle)
 
     problem = _Gram(loss) if gram else _Primal(loss, settle)
     if gram:
@@ -305,7 +323,8 @@ def newton_cg(loss, W, b, *, tol=1e-4, max_iter=100, max_cg=None, record=None, s
         problem = _NoIntercept(problem)
 
     def direction(W, b, g, g_norm):
-        return _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition and not gram)
+        return _conjugate_gradient(problem, W, b, g, g_norm, max_cg, precondition and not gram,
+                                   None if gram else settle)
 
     return _newton(problem, W, b, direction, "newton-cg", tol, max_iter, record, settle, iterations_name)
 
@@ -325,6 +344,7 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
     """
     xp = array_namespace(W)
     n_x, k = W.shape
+    settle = _default_settle(loss, settle)
     if not fit_intercept:  # the positions of W in H's order (class by class, [W[:, c]; b[c]])
         in_w = xp.asarray([c * (n_x + 1) + i for c in range(k) for i in range(n_x)], device=get_device(W))
 
@@ -352,6 +372,13 @@ def newton_cholesky(loss, W, b, *, tol=1e-4, max_iter=100, record=None, settle=N
 
     problem = _Primal(loss) if fit_intercept else _NoIntercept(_Primal(loss))
     return _newton(problem, W, b, direction, "newton-cholesky", tol, max_iter, record, settle, iterations_name)
+
+
+def _default_settle(loss, settle):
+    """`settle` as given, or where X is a Dask array and none is given, :func:`xlogreg.data.dask.materialize`."""
+    if settle is None and is_dask_array(loss.X):
+        return dask_data.materialize
+    return settle
 
 
 def _solve(H, rhs):
@@ -387,9 +414,14 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle, itera
     W, b = problem.start(W, b)
     costs = []
     eps = float(array_namespace(W).finfo(W.dtype).eps)
-    J, dW, db = problem.value_and_gradient(W, b)
-    if settle is not None:
-        W, b, J, dW, db = settle(W, b, J, dW, db)
+
+    def evaluate(W, b):
+        """``(W, b, J, dW, db)`` at a point; with `settle`, computed at once (one read of X on Dask), so that
+        the scalars the loop reads next cost no second pass."""
+        J, dW, db = problem.value_and_gradient(W, b)
+        return (W, b, J, dW, db) if settle is None else settle(W, b, J, dW, db)
+
+    W, b, J, dW, db = evaluate(W, b)
     for i in range(max_iter + 1):
         cost = float(J)
         if not math.isfinite(cost):
@@ -412,18 +444,15 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle, itera
             # The decrease Newton's model predicts, -slope / 2, is within the rounding of J, which can no
             # longer tell a better point from a worse one (float32 with a tight tol): take the full step if it
             # shrinks the gradient, else stop, converged to the dtype's precision (no step can improve J or g).
-            W_new, b_new = centre(W + p[0], b + p[1])
-            J_new, dW_new, db_new = problem.value_and_gradient(W_new, b_new)
+            W_new, b_new, J_new, dW_new, db_new = evaluate(*centre(W + p[0], b + p[1]))
             if not float(dot((dW_new, db_new), (dW_new, db_new))) < g_norm ** 2:
                 return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, True)
             W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
-            if settle is not None:
-                W, b, J, dW, db = settle(W, b, J, dW, db)
             continue
         t = 1.0
         for _ in range(40):  # backtracking: at most 40 halvings (t ~ 1e-12)
-            W_new, b_new = centre(W + t * p[0], b + t * p[1])
-            J_new, dW_new, db_new = problem.value_and_gradient(W_new, b_new)  # the gradient is needed next anyway
+            # the gradient is needed next anyway
+            W_new, b_new, J_new, dW_new, db_new = evaluate(*centre(W + t * p[0], b + t * p[1]))
             value = float(J_new)
             if value <= cost + 1e-4 * t * slope:  # Armijo
                 break
@@ -435,8 +464,6 @@ def _newton(problem, W, b, direction, name, tol, max_iter, record, settle, itera
         else:  # no decrease at all, where the model predicts one beyond rounding: not converged
             return OptimizeResult(*problem.finish(W, b, dW, db), costs, i, name, False)
         W, b, J, dW, db = W_new, b_new, J_new, dW_new, db_new
-        if settle is not None:
-            W, b, J, dW, db = settle(W, b, J, dW, db)
     _warnings.warn(f"{name}: {max_iter} iterations ended before the gradient's norm fell to tol={tol} "
                    f"(it is {g_norm:.3g}); increase {iterations_name}, or loosen tol", ConvergenceWarning)
     return OptimizeResult(*problem.finish(W, b, dW, db), costs, max_iter, name, False)
