@@ -469,6 +469,7 @@ def test_auto_choices_follow_the_measurements():
         mp.setattr(estimator_cv, "cross_validation_path", spy)
         LogisticRegressionCV(Cs=3).fit(X, y)
         LogisticRegressionCV(Cs=3, batch_folds=True).fit(X, y)
-    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky")]
+        LogisticRegressionCV(Cs=3, solver="newton-cg").fit(X, y)
+    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky"), (True, "newton-cg")]
     with _pytest.raises(TypeError, match="batch_folds must be 'auto', True or False"):
         LogisticRegressionCV(batch_folds="yes").fit(X, y)

@@ -155,11 +155,12 @@ class LogisticRegressionCV(LogisticRegression):
     batch_folds : "auto" or bool
         True: the folds of one C as one batched problem on the whole X (for
         l1_ratio 0). False: one fold at a time on its own training rows (same
-        solver). Same results either way. ``"auto"``: batched where X is on a
-        GPU (one product per C serves every fold there, where each launch costs;
-        not measured yet), one fold at a time on the CPU, where batching was
-        measured slower (``benchmarks/bench_cv.py``: 0.39-1.01x, the batched
-        problem reads all of X for each fold's share of it).
+        solver). Same results either way. ``"auto"``: batched with Newton-CG
+        (measured 1.03-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
+        with X serves every fold's Hessian product) and wherever X is on a GPU
+        (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
+        where the batched Hessians were measured slower (0.61-0.67x on 50,000
+        examples: each fold's Hessian is formed over all of X).
     backend, device, dtype : optional
         As :class:`xlogreg.LogisticRegression`: where host data is fitted.
 
@@ -343,8 +344,8 @@ class LogisticRegressionCV(LogisticRegression):
         scoring = "accuracy" if self.scoring is None else self.scoring
         on_device = isinstance(scoring, str) and scoring in SCORINGS
         method = choose_path_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
-        batched = (self.batch_folds if self.batch_folds != "auto"
-                   else _backends.device_name(dev).startswith(("cuda", "gpu")))  # see batch_folds
+        batched = (self.batch_folds if self.batch_folds != "auto"  # see batch_folds
+                   else method == "newton-cg" or _backends.device_name(dev).startswith(("cuda", "gpu")))
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
         train_dev = _backends.asarray(train_w, xp, dev, X.dtype)
