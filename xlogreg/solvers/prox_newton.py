@@ -404,6 +404,7 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
         return F + penalty.value(W), penalty.add_gradient(dW_loss, W), dW_loss, db
 
     J, dW, dW_loss, db = evaluate(W, b)
+    grow_to = 0  # after a step that failed on a working set, the next one is at least this large
     costs = []
     opt = math.inf
     for i in range(max_iter + 1):
@@ -424,7 +425,7 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
         # 2. the working set
         if working_set and l1_alpha:
             support = int(xp.sum(xp.astype(xp.any(W != 0, axis=1), xp.int32)))
-            size = min(n_x, max(FIRST_WORKING_SET, 2 * support))
+            size = min(n_x, max(FIRST_WORKING_SET, 2 * support, grow_to))
         else:
             size = n_x
         if size < n_x:
@@ -472,7 +473,11 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
             return max(value, eps)
 
         model = _Model(hvp, H, diagonal, g, w_flat, in_w * l1_alpha, free, lipschitz)
-        inner_tol = max(min(0.1, math.sqrt(opt)) * opt, 0.1 * tol)
+        # the forcing sequence on the working set's own optimality: where many features outside it each violate a
+        # little (wide data), opt is large while the working set is nearly optimal, and a tolerance from opt would
+        # accept D = 0 there
+        opt_ws = _norm(model.optimality(xp.zeros_like(g)))
+        inner_tol = max(min(0.1, math.sqrt(opt_ws)) * opt_ws, 0.1 * tol)
         D, _ = _fista(model, xp.zeros_like(g), inner_tol, max_inner)
         DW, Db = _unstack(D, p, k)
         if loss.multinomial and fit_intercept:
@@ -499,7 +504,11 @@ def prox_newton(loss, penalty, W=None, b=None, *, tol=1e-4, max_iter=100, max_in
                 break
             t *= 0.5
         else:
-            break
+            if ws is None:
+                break
+            grow_to = 2 * p  # no decrease on this working set: the next takes twice as many features
+            continue
+        grow_to = 0
         W, b, J, dW, dW_loss, db = W_new, b_new, J_new, dW_new, dW_loss_new, db_new
     if tol > 0 and opt > tol:
         _warnings.warn(f"{name}: stopped after {costs[-1][0]} iterations with the optimality (minimum-norm "
