@@ -156,7 +156,7 @@ class LogisticRegressionCV(LogisticRegression):
         True: the folds of one C as one batched problem on the whole X (for
         l1_ratio 0). False: one fold at a time on its own training rows (same
         solver). Same results either way. ``"auto"``: batched with Newton-CG
-        (measured 1.03-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
+        (measured 0.85-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
         with X serves every fold's Hessian product) and wherever X is on a GPU
         (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
         where the batched Hessians were measured slower (0.61-0.67x on 50,000
