@@ -93,10 +93,10 @@ def xlogreg_fit(X, y, C, tol, solver="newton-cg"):
 
 def estimator_fit(X, y, C):
     est = xlogreg.LogisticRegression(C=C).fit(X, y)
-    from xlogreg.estimator import choose_newton
+    from xlogreg.estimator import choose_solver
 
     k = len(est.classes_) if len(est.classes_) > 2 else 1
-    return est.coef_, est.intercept_, {"iterations": int(np.max(est.n_iter_)), "solver": choose_newton(X.shape[1], k)}
+    return est.coef_, est.intercept_, {"iterations": int(np.max(est.n_iter_)), "solver": choose_solver(X.shape[1], k)}
 
 
 def sklearn_fit(X, y, C, solver, tol=1e-4, max_iter=100):

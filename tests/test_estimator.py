@@ -228,6 +228,34 @@ def test_gd_converges_with_its_automatic_step():
     assert _relative(clf.coef_, reference.coef_) < 1e-3
 
 
+def _clusters(scale):
+    """3,000 x 40, 6 classes (246 parameters, above the Cholesky limit of solver="auto"): Gaussian clusters,
+    well-conditioned, or with the features scaled from 1 to `scale` (ill-conditioned)."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((6, 40)) * 1.5 / np.sqrt(2)
+    y = rng.integers(0, 6, 3000)
+    return (centres[y] + rng.standard_normal((3000, 40))) * np.geomspace(1, scale, 40), y
+
+
+@pytest.mark.parametrize("scale, ends_with", [(1.0, "lbfgs"), (100.0, "newton-cg")])
+def test_auto_above_the_cholesky_limit_is_lbfgs_then_newton_cg(scale, ends_with, capsys):
+    """Above CHOLESKY_MAX_PARAMETERS, "auto" runs L-BFGS, and Newton-CG where L-BFGS has not reached tol after
+    AUTO_LBFGS_ITERATIONS; both end at scikit-learn's optimum, and the ill-conditioned fit in few iterations
+    where L-BFGS alone takes hundreds."""
+    from xlogreg.estimator import AUTO_LBFGS_ITERATIONS, CHOLESKY_MAX_PARAMETERS
+    X, y = _clusters(scale)
+    assert 41 * 6 > CHOLESKY_MAX_PARAMETERS
+    clf = LogisticRegression(verbose=1).fit(X, y)
+    assert f"({ends_with})" in capsys.readouterr().out
+    assert clf.n_iter_[0] <= (AUTO_LBFGS_ITERATIONS if ends_with == "lbfgs" else AUTO_LBFGS_ITERATIONS + 20)
+    tight = LogisticRegression(tol=1e-9).fit(X, y)
+    reference = SkLogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
+    assert _relative(tight.coef_, reference.coef_) < 1e-6
+    np.testing.assert_allclose(tight.intercept_, reference.intercept_, rtol=1e-6, atol=1e-7)
+    if ends_with == "newton-cg":  # what the switch saves: L-BFGS alone takes more than twice the iterations
+        assert LogisticRegression(solver="lbfgs").fit(X, y).n_iter_[0] > 2 * clf.n_iter_[0]
+
+
 def test_convergence_warning_when_max_iter_ends_first():
     X, y = DATASETS["iris"]
     with pytest.warns(ConvergenceWarning, match="max_iter=5"):
