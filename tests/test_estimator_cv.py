@@ -160,6 +160,7 @@ def test_l1_ratios_zero_keeps_scikit_learns_axis():
 @pytest.mark.parametrize("name", ["breast_cancer", "synthetic"])
 @pytest.mark.parametrize("l1_ratios", [None, (0,)])
 @pytest.mark.parametrize("refit", [True, False])
+@pytest.mark.filterwarnings("ignore:'l1_ratios=None' was deprecated:FutureWarning")  # scikit-learn's, for None
 def test_new_attribute_layout_is_scikit_learns(name, l1_ratios, refit):
     """use_legacy_attributes=False: scikit-learn's new layout (floats; folds, l1_ratios, Cs), its values too."""
     X, y = PROBLEMS[name]
@@ -179,6 +180,23 @@ def test_new_attribute_layout_is_scikit_learns(name, l1_ratios, refit):
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4 * scale, rtol=0)
     # the model file's Model from a float C_ (it predicts label indices, one column per example)
     np.testing.assert_array_equal(ours.to_model().predict(X.T).ravel(), np.searchsorted(ours.classes_, ours.predict(X)))
+
+
+def test_folds_that_miss_a_class():
+    """scikit-learn's test_multinomial_cv_iris, its part without lbfgs / sag / saga: KFold(3) on iris (sorted by
+    class) holds out one class each time, unseen in training, so every held-out accuracy is exactly 0; the
+    Brier score prefers the strongest penalty (probabilities nearest uniform)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    cv = KFold(n_splits=3)
+    clf = LogisticRegressionCV(cv=cv, scoring="accuracy", use_legacy_attributes=False).fit(X, y)
+    assert np.all(clf.scores_ == 0.0)
+    clf = LogisticRegressionCV(cv=cv, scoring="neg_brier_score", Cs=np.logspace(-6, 3, 10),
+                               use_legacy_attributes=False).fit(X, y)
+    assert clf.C_ == 1e-6
+    brier = -clf.scores_
+    assert np.all(brier > 0.7 * 2) and np.min(brier) < 0.8 * 2  # bad, but better than the worst (2, unscaled)
 
 
 def test_new_attribute_layout_of_an_elastic_net_search():
