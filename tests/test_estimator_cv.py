@@ -157,6 +157,65 @@ def test_l1_ratios_zero_keeps_scikit_learns_axis():
     np.testing.assert_allclose(ours.scores_[0], theirs.scores_[0], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["breast_cancer", "synthetic"])
+@pytest.mark.parametrize("l1_ratios", [None, (0,)])
+@pytest.mark.parametrize("refit", [True, False])
+@pytest.mark.filterwarnings("ignore:'l1_ratios=None' was deprecated:FutureWarning")  # scikit-learn's, for None
+def test_new_attribute_layout_is_scikit_learns(name, l1_ratios, refit):
+    """use_legacy_attributes=False: scikit-learn's new layout (floats; folds, l1_ratios, Cs), its values too."""
+    X, y = PROBLEMS[name]
+    ours = LogisticRegressionCV(Cs=4, l1_ratios=l1_ratios, refit=refit, scoring="neg_log_loss", tol=1e-10,
+                                use_legacy_attributes=False).fit(X, y)
+    theirs = _sklearn(X, y, Cs=4, l1_ratios=l1_ratios, refit=refit, use_legacy_attributes=False)
+    assert isinstance(ours.C_, float) and ours.C_ == theirs.C_
+    assert isinstance(ours.l1_ratio_, float) and ours.l1_ratio_ == theirs.l1_ratio_ == 0.0
+    assert ours.scores_.shape == theirs.scores_.shape  # (n_folds, n_l1_ratios, n_cs)
+    np.testing.assert_allclose(ours.scores_, theirs.scores_, atol=1e-4, rtol=0)
+    assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape  # (n_folds, n_l1_ratios, n_cs, 1 or k, n_dof)
+    assert ours.n_iter_.shape == theirs.n_iter_.shape and ours.n_iter_.dtype == np.int32
+    if len(theirs.classes_) == 2:  # softmax coefficients are defined up to a common shift: binary only
+        np.testing.assert_allclose(ours.coefs_paths_, theirs.coefs_paths_,
+                                   atol=1e-4 * np.abs(theirs.coefs_paths_).max(), rtol=0)
+    scale = np.abs(theirs.coef_).max()
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4 * scale, rtol=0)
+    # the model file's Model from a float C_ (it predicts label indices, one column per example)
+    np.testing.assert_array_equal(ours.to_model().predict(X.T).ravel(), np.searchsorted(ours.classes_, ours.predict(X)))
+
+
+def test_folds_that_miss_a_class():
+    """scikit-learn's test_multinomial_cv_iris, its part without lbfgs / sag / saga: KFold(3) on iris (sorted by
+    class) holds out one class each time, unseen in training, so every held-out accuracy is exactly 0; the
+    Brier score prefers the strongest penalty (probabilities nearest uniform)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    cv = KFold(n_splits=3)
+    clf = LogisticRegressionCV(cv=cv, scoring="accuracy", use_legacy_attributes=False).fit(X, y)
+    assert np.all(clf.scores_ == 0.0)
+    clf = LogisticRegressionCV(cv=cv, scoring="neg_brier_score", Cs=np.logspace(-6, 3, 10),
+                               use_legacy_attributes=False).fit(X, y)
+    assert clf.C_ == 1e-6
+    brier = -clf.scores_
+    assert np.all(brier > 0.7 * 2) and np.min(brier) < 0.8 * 2  # bad, but better than the worst (2, unscaled)
+
+
+def test_new_attribute_layout_of_an_elastic_net_search():
+    """The l1_ratios axis second: each (fold, l1_ratio, C) of the new layout is the legacy (fold, C, l1_ratio)."""
+    X, y = PROBLEMS["synthetic"]
+    params = dict(Cs=3, l1_ratios=[0.0, 0.5], scoring="neg_log_loss", tol=1e-8)
+    legacy = LogisticRegressionCV(**params).fit(X, y)
+    new = LogisticRegressionCV(**params, use_legacy_attributes=False).fit(X, y)
+    assert new.scores_.shape == (5, 2, 3) and new.coefs_paths_.shape == (5, 2, 3, 3, X.shape[1] + 1)
+    assert new.n_iter_.shape == (5, 2, 3)
+    for l in range(2):
+        for j in range(3):
+            np.testing.assert_array_equal(new.scores_[:, l, j], legacy.scores_[0][:, j, l])
+            np.testing.assert_array_equal(new.n_iter_[:, l, j], legacy.n_iter_[0, :, j, l])
+            for i, c in enumerate(legacy.classes_):
+                np.testing.assert_array_equal(new.coefs_paths_[:, l, j, i, :], legacy.coefs_paths_[c][:, j, l, :])
+    assert new.C_ == float(legacy.C_[0]) and new.l1_ratio_ == float(legacy.l1_ratio_[0])
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(Cs=0), "Cs must be an int >= 1"),
     (dict(Cs=[1.0, -2.0]), "Cs must be an int >= 1 or a non-empty 1-d list of floats > 0"),
@@ -173,6 +232,7 @@ def test_l1_ratios_zero_keeps_scikit_learns_axis():
     (dict(solver="prox-newton"), "solver='prox-newton' fits an L1 term: give l1_ratios with a value > 0"),
     (dict(scoring="not_a_scorer"), "scoring must be None, a scikit-learn scorer name"),
     (dict(class_weight={"cat": 2.0}), "class_weight must have the class labels as keys"),
+    (dict(use_legacy_attributes="warn"), "use_legacy_attributes must be True or False; got 'warn'"),
 ])
 def test_clear_errors(params, message):
     X, y = PROBLEMS["synthetic"]

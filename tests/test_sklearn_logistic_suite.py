@@ -1,28 +1,38 @@
-"""scikit-learn's own tests of LogisticRegression, run against xlogreg.LogisticRegression.
+"""scikit-learn's own tests of LogisticRegression and LogisticRegressionCV, run against xlogreg's.
 
 The test file shipped inside the installed scikit-learn wheel
 (``sklearn/linear_model/tests/test_logistic.py``) is loaded afresh, under a
-private name, while ``sklearn.linear_model.LogisticRegression`` is
-xlogreg's; so every ``LogisticRegression`` of that file, parametrised
-classes included, is xlogreg's, and scikit-learn's parameters reach it
-unchanged. Its test functions are collected here, with its module marks and
-its ``global_random_seed`` (42, or ``SKLEARN_TESTS_GLOBAL_RANDOM_SEED``).
-Warnings follow scikit-learn's own CI (``SKLEARN_WARNINGS_AS_ERRORS=1``:
-its list of warnings that are errors), not this repository's "every warning
-is an error", so that a test fails here only where it would fail for
-scikit-learn's estimator under scikit-learn's rules.
+private name, while ``sklearn.linear_model.LogisticRegression`` and
+``sklearn.linear_model.LogisticRegressionCV`` are xlogreg's (both restored
+right after); so every ``LogisticRegression`` and ``LogisticRegressionCV`` of
+that file, parametrised classes included, is xlogreg's, and scikit-learn's
+parameters reach them unchanged. One loading serves both classes: a test that
+builds either is about xlogreg. Where a test compares the two classes (the CV
+refit against a single fit at the chosen C, ``coefs_paths_`` against single
+fits on the folds, ``n_iter_`` shapes of both), it now compares xlogreg with
+xlogreg: it checks that xlogreg's search agrees with xlogreg's single fit,
+not with scikit-learn's numbers (those comparisons live in
+``tests/test_estimator.py`` and ``tests/test_estimator_cv.py``, against
+scikit-learn's fitted optimum). Its test functions are collected here, with
+its module marks and its ``global_random_seed`` (42, or
+``SKLEARN_TESTS_GLOBAL_RANDOM_SEED``). Warnings follow scikit-learn's own CI
+(``SKLEARN_WARNINGS_AS_ERRORS=1``: its list of warnings that are errors), not
+this repository's "every warning is an error", so that a test fails here only
+where it would fail for scikit-learn's estimator under scikit-learn's rules.
 
 Each collected test is one of:
 
 * **run**: it must pass (or skip for its own reason, as in scikit-learn);
 * **not applicable**, listed in :data:`NOT_APPLICABLE` (test id pattern ->
-  reason): it exercises what xlogreg does not support yet (sparse X, L1 and
-  elastic net, liblinear / sag / saga, LogisticRegressionCV with xlogreg's
-  class inside, callbacks). It runs as a strict ``xfail``: the day it passes,
-  the run fails, and the entry must go (the list shrinks as features land);
+  reason): it exercises what xlogreg does not support (liblinear / sag /
+  saga, L-BFGS inside LogisticRegressionCV, metadata routing of fit and score
+  parameters, scikit-learn's private helpers, deprecated parameters and
+  transition warnings xlogreg never had, callbacks). It runs as a strict
+  ``xfail``: the day it passes, the run fails, and the entry must go (the
+  list shrinks as features land);
 * **not about xlogreg** (skipped, reason given): a test, or a parametrised
-  case, that never builds xlogreg's class (LogisticRegressionCV on its own,
-  the path functions).
+  case, that builds neither of xlogreg's classes (the path functions, other
+  estimators).
 
 Run it alone with ``python -m pytest tests/test_sklearn_logistic_suite.py -ra``;
 its counts are recorded in the README's scikit-learn section.
@@ -49,21 +59,28 @@ import xlogreg  # noqa: E402
 SUITE = "sklearn.linear_model.tests.test_logistic"
 
 
+#: The classes of ``sklearn.linear_model`` that are xlogreg's while the suite loads.
+SWAPPED = ("LogisticRegression", "LogisticRegressionCV")
+
+
 def _load_suite():
-    """scikit-learn's test module, loaded afresh with xlogreg's LogisticRegression in the place of its own."""
+    """scikit-learn's test module, loaded afresh with xlogreg's classes (:data:`SWAPPED`) in the place of its own."""
     spec = importlib.util.find_spec(SUITE)
     if spec is None or spec.origin is None:
         pytest.skip(f"{SUITE} is not installed with scikit-learn {sklearn.__version__}", allow_module_level=True)
     name = "_xlogreg_sklearn_test_logistic"
     module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, spec.origin))
-    theirs = sklearn.linear_model.LogisticRegression
-    sklearn.linear_model.LogisticRegression = xlogreg.LogisticRegression
+    theirs = {cls: getattr(sklearn.linear_model, cls) for cls in SWAPPED}
     try:
+        for cls in SWAPPED:
+            setattr(sklearn.linear_model, cls, getattr(xlogreg, cls))
         sys.modules[name] = module
         module.__spec__.loader.exec_module(module)
     finally:
-        sklearn.linear_model.LogisticRegression = theirs
-    assert module.LogisticRegression is xlogreg.LogisticRegression
+        for cls, original in theirs.items():
+            setattr(sklearn.linear_model, cls, original)
+    for cls in SWAPPED:
+        assert getattr(module, cls) is getattr(xlogreg, cls), cls
     return module
 
 
@@ -104,9 +121,15 @@ def global_random_seed(request):
 _SOLVERS_ALL = "compares with liblinear, sag or saga, which xlogreg does not have"
 _L1 = "L1 or elastic net (saga), which xlogreg does not have yet"
 _LIBLINEAR = "liblinear's own behaviour (xlogreg has no liblinear)"
+_CV_LBFGS = ("LogisticRegressionCV(solver='lbfgs'): xlogreg's search fits the folds by Newton's method only "
+             "(newton-cholesky, newton-cg, prox-newton; solver='lbfgs' is refused, the optimum is the same)")
+_CV_SAGA = "LogisticRegressionCV(solver='saga'), which xlogreg does not have"
+_DEPRECATED = ("a parameter or default scikit-learn 1.8 / 1.9 deprecates, with its FutureWarning; xlogreg's "
+               "LogisticRegressionCV never had it (l1_ratios=None, its default, is the L2 penalty; scoring=None "
+               "is accuracy; use_legacy_attributes=True is the default, without a warning)")
 NOT_APPLICABLE = {
     # whole tests
-    "test_check_solver_option[LogisticRegression]": "checks liblinear's messages first",
+    "test_check_solver_option[*]": "checks liblinear's messages first",
     "test_consistency_path[*]": _SOLVERS_ALL,
     "test_logistic_cv[*]": "compares with liblinear",
     "test_logistic_cv_multinomial_score[*]": "passes LogisticRegression().get_params() to scikit-learn's private "
@@ -115,8 +138,7 @@ NOT_APPLICABLE = {
     "test_logistic_regression_solvers_multiclass[*]": _SOLVERS_ALL,
     "test_logistic_regression_solvers_multiclass_unpenalized[*]": _SOLVERS_ALL,
     "test_logistic_regression_class_weights[*]": _SOLVERS_ALL,
-    "test_logistic_regression_cv_refit[*]": "fits LogisticRegression with solver='saga', which xlogreg does not "
-                                            "have (scikit-learn's LogisticRegressionCV is the other side)",
+    "test_logistic_regression_cv_refit[*]": "fits both classes with solver='saga', which xlogreg does not have",
     "test_logreg_l1[*]": _L1,
     "test_logreg_predict_proba_multinomial[*]": "calls _predict_proba_lr, a private method of scikit-learn's "
                                                 "LinearClassifierMixin",
@@ -127,9 +149,10 @@ NOT_APPLICABLE = {
     "test_warm_start_converge_LR[*]": _SOLVERS_ALL,
     "test_elastic_net_*": _L1,
     "test_LogisticRegression_elastic_net_objective[*]": _L1,
-    "test_LogisticRegressionCV_GridSearchCV_elastic_net[*]": "GridSearchCV over LogisticRegression with "
-                                                             "solver='saga', which xlogreg does not have",
-    "test_scores_attribute_layout_elasticnet": _L1,
+    "test_LogisticRegressionCV_GridSearchCV_elastic_net[*]": "LogisticRegressionCV, and GridSearchCV over "
+                                                             "LogisticRegression, with solver='saga', which "
+                                                             "xlogreg does not have",
+    "test_scores_attribute_layout_elasticnet": _CV_SAGA + " (and LogisticRegression with it)",
     "test_l1_ratio_non_elasticnet": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_lr_penalty_l1ratio_incompatible[*]": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_sparsify[*]": "sparse coef_ (sparsify / densify) and sparse X",
@@ -137,18 +160,43 @@ NOT_APPLICABLE = {
                                               "L-BFGS's warning (xlogreg has no L-BFGS)",
     "test_logistic_regression_callback_*": "scikit-learn's callback API (set_callbacks), which xlogreg does not "
                                            "implement",
+    # LogisticRegressionCV
+    "test_elasticnet_l1_ratio_err_helpful[LogisticRegressionCV-*]": "penalty='elasticnet' (deprecated in "
+                                                                   "scikit-learn 1.8), which xlogreg's "
+                                                                   "LogisticRegressionCV never had: it takes "
+                                                                   "l1_ratios",
+    "test_penalty_deprecated[LogisticRegressionCV]": _DEPRECATED,
+    "test_logisticregressioncv_warns_with_use_legacy_attributes": _DEPRECATED,
+    "test_l1_ratio_None_deprecated": _DEPRECATED,
+    "test_lr_scoring_warns": _DEPRECATED,
+    "test_get_default_scorer": "calls _get_scorer, a private method of scikit-learn's LogisticRegressionCV",
+    "test_multinomial_cv_iris[*]": "loops over LogisticRegressionCV with solver='lbfgs', 'sag' and 'saga'; "
+                                   + _CV_LBFGS,
+    "test_logistic_cv_sparse[*lbfgs*]": _CV_LBFGS,
+    "test_n_iter[*lbfgs*]": _CV_LBFGS,
+    "test_logistic_regression_sample_weights[*lbfgs-cv]": _CV_LBFGS,
+    "test_logistic_regressioncv_class_weights[*]": "its reference is " + _CV_LBFGS + "; the others are sag and saga",
+    "test_LogisticRegressionCV_no_refit[*]": _CV_SAGA,
+    "test_LogisticRegressionCV_elasticnet_attribute_shapes[*]": _CV_SAGA,
+    "test_lr_cv_scores_differ_when_sample_weight_is_requested[*]": "metadata routing: scikit-learn gives the "
+                                                                   "scorer sample_weight only where it is "
+                                                                   "requested (set_score_request); xlogreg always "
+                                                                   "weights the held-out scores by it",
+    "test_passing_params_without_enabling_metadata_routing": "fit(**params) and score(**params) of metadata "
+                                                             "routing, which xlogreg's LogisticRegressionCV "
+                                                             "does not take (fit takes sample_weight)",
     # cases, by parameter
     "*[*liblinear*]": "solver='liblinear', which xlogreg does not have",
     "*[*sag*]": "solver='sag' or 'saga', which xlogreg does not have",
 }
 
-_USES_OURS = re.compile(r"\bLogisticRegression\b(?!CV)")
+#: A test whose source names either swapped class builds xlogreg's (both are, in the loaded suite).
+_USES_OURS = re.compile(r"\bLogisticRegression(?:CV)?\b")
 
-#: Cases that build no xlogreg class although their test's source names LogisticRegression, and that the
-#: rules of :func:`_about_xlogreg` cannot see (a parameter chooses the class inside the test).
-NOT_ABOUT_XLOGREG = {
-    "test_logistic_regression_sample_weights[*-cv]": "problem='cv' fits LogisticRegressionCV only",
-}
+#: Cases that build no xlogreg class although their test's source names one, and that the rules of
+#: :func:`_about_xlogreg` cannot see (a parameter chooses the class inside the test). None with scikit-learn
+#: 1.9.1, now that LogisticRegressionCV is xlogreg's too.
+NOT_ABOUT_XLOGREG = {}
 
 
 def _about_xlogreg(item):
@@ -160,11 +208,11 @@ def _about_xlogreg(item):
         if _matches(pattern, item.name):
             return reason
     if not _USES_OURS.search(inspect.getsource(function)):
-        return "does not use LogisticRegression (only LogisticRegressionCV, the path functions or others)"
+        return "uses neither LogisticRegression nor LogisticRegressionCV (the path functions or others)"
     params = getattr(getattr(item, "callspec", None), "params", {})
     classes = [p for p in params.values() if inspect.isclass(p) and issubclass(p, BaseEstimator)]
-    if classes and xlogreg.LogisticRegression not in classes:
-        return f"this case runs {classes[0].__name__}, not LogisticRegression"
+    if classes and not any(getattr(xlogreg, cls) in classes for cls in SWAPPED):
+        return f"this case runs {classes[0].__name__}, not xlogreg's LogisticRegression or LogisticRegressionCV"
     return None
 
 
@@ -224,8 +272,10 @@ def test_runner_patterns_match_literally():
 
 def test_runner_loaded_the_suite_with_xlogreg_inside():
     assert len(TESTS) > 50, sorted(TESTS)
-    assert _suite.LogisticRegression is xlogreg.LogisticRegression
-    assert sklearn.linear_model.LogisticRegression is not xlogreg.LogisticRegression  # restored
+    for cls in SWAPPED:
+        assert getattr(_suite, cls) is getattr(xlogreg, cls), cls
+        assert getattr(sklearn.linear_model, cls) is not getattr(xlogreg, cls), cls  # restored
+        assert getattr(sklearn.linear_model, cls).__module__.startswith("sklearn."), cls
 
 
 @pytest.mark.slow

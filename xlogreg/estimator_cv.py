@@ -161,6 +161,16 @@ class LogisticRegressionCV(LogisticRegression):
         (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
         where the batched Hessians were measured slower (0.61-0.67x on 50,000
         examples: each fold's Hessian is formed over all of X).
+    use_legacy_attributes : bool
+        True (the default): scikit-learn's legacy layout of the fitted
+        attributes, described below. False: scikit-learn's new layout (its
+        default from 1.10): ``C_`` and ``l1_ratio_`` Python floats, ``scores_``
+        an array ``(n_folds, n_l1_ratios, n_cs)``, ``coefs_paths_`` an array
+        ``(n_folds, n_l1_ratios, n_cs, n_classes or 1, n_features + 1)`` (1 for
+        two classes; ``n_features`` without intercept), ``n_iter_`` ``(n_folds,
+        n_l1_ratios, n_cs)``; the l1_ratios axis is there for ``l1_ratios=None``
+        too (of length 1). xlogreg keeps True as its default without
+        scikit-learn 1.9's FutureWarning about the change.
     backend, device, dtype : optional
         As :class:`xlogreg.LogisticRegression`: where host data is fitted.
 
@@ -207,7 +217,8 @@ class LogisticRegressionCV(LogisticRegression):
 
     def __init__(self, *, Cs=10, l1_ratios=None, fit_intercept=True, cv=None, scoring=None, solver="auto",
                  tol=1e-4, max_iter=100, class_weight=None, n_jobs=None, verbose=0, refit=True,
-                 random_state=None, batch_folds="auto", backend=None, device=None, dtype=None):
+                 random_state=None, batch_folds="auto", use_legacy_attributes=True, backend=None, device=None,
+                 dtype=None):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
         self.fit_intercept = fit_intercept
@@ -222,6 +233,7 @@ class LogisticRegressionCV(LogisticRegression):
         self.refit = refit
         self.random_state = random_state
         self.batch_folds = batch_folds
+        self.use_legacy_attributes = use_legacy_attributes
         self.backend = backend
         self.device = device
         self.dtype = dtype
@@ -265,6 +277,8 @@ class LogisticRegressionCV(LogisticRegression):
             raise TypeError(f"fit_intercept must be True or False; got {self.fit_intercept!r}")
         if not isinstance(self.refit, (bool, np.bool_)):
             raise TypeError(f"refit must be True or False; got {self.refit!r}")
+        if not isinstance(self.use_legacy_attributes, (bool, np.bool_)):
+            raise TypeError(f"use_legacy_attributes must be True or False; got {self.use_legacy_attributes!r}")
         if not (isinstance(self.batch_folds, (bool, np.bool_)) or
                 (isinstance(self.batch_folds, str) and self.batch_folds == "auto")):
             raise TypeError(f"batch_folds must be 'auto', True or False; got {self.batch_folds!r}")
@@ -409,6 +423,11 @@ class LogisticRegressionCV(LogisticRegression):
         self.coefs_paths_ = {c: paths[:, :, :, i, :] if l1_axis else paths[:, :, 0, i, :] for i, c in enumerate(keys)}
         self.n_iter_ = xp.asarray(np.reshape(n_iter if l1_axis else n_iter[:, :, 0], (1,) + n_iter.shape[:2]
                                              + ((L,) if l1_axis else ())), dtype=xp.int32, device=dev)
+        if not self.use_legacy_attributes:  # scikit-learn's new layout: folds, l1_ratios, Cs; the l1_ratios axis kept
+            self.C_, self.l1_ratio_ = C, l1_ratio
+            self.scores_ = xp.asarray(np.transpose(scores, (0, 2, 1)), dtype=X.dtype, device=dev)
+            self.coefs_paths_ = xp.permute_dims(paths, (0, 2, 1, 3, 4))  # (F, L, n_cs, k, n_dof)
+            self.n_iter_ = xp.asarray(np.transpose(n_iter, (0, 2, 1)), dtype=xp.int32, device=dev)
         self._converged = bool(converged.all())
         self._step = 1.0
         return self
@@ -520,7 +539,8 @@ class LogisticRegressionCV(LogisticRegression):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
-        single = LogisticRegression(C=float(_backends.to_numpy(self.C_)[0]), fit_intercept=self.fit_intercept,
+        C = self.C_ if isinstance(self.C_, float) else float(_backends.to_numpy(self.C_)[0])  # new layout: a float
+        single = LogisticRegression(C=C, fit_intercept=self.fit_intercept,
                                     tol=self.tol, max_iter=self.max_iter, class_weight=self.class_weight)
         for name in ("coef_", "intercept_", "classes_", "n_features_in_", "_converged", "_step"):
             setattr(single, name, getattr(self, name))
