@@ -478,6 +478,40 @@ def test_torch_sparse_never_densified(monkeypatch):
     assert clf.predict_proba(X).shape == (100, 3)
 
 
+# --------------------------------------------------------------------------- Dask arrays of sparse chunks
+
+def _dask_of_sparse_chunks(chunk_kind):
+    """A (60, 8) Dask array whose chunks are SciPy CSR matrices or pydata ``sparse`` COO arrays."""
+    da = import_backend("dask")  # xlogreg's "dask" backend: dask.array
+    if chunk_kind == "pydata":
+        to_chunk = pytest.importorskip("sparse").COO.from_numpy
+    else:
+        to_chunk = sp.csr_matrix
+    D = random_sparse(60, 8, seed=7)
+    return da.from_array(D, chunks=(20, 8)).map_blocks(to_chunk), D
+
+
+@pytest.mark.parametrize("chunk_kind", ["scipy", "pydata"])
+def test_dask_of_sparse_chunks_refused_by_name(chunk_kind):
+    """Not supported (issue 29 made it optional): a TypeError naming X and what is taken, nothing computed."""
+    Xd, D = _dask_of_sparse_chunks(chunk_kind)
+    y = np.arange(60) % 2
+    message = r"X is a Dask array of sparse chunks \(.+\), which xlogreg does not take: it fits Dask arrays of dense"
+    with pytest.raises(TypeError, match=message):
+        xlogreg.LogisticRegression().fit(Xd, y)
+    with pytest.raises(TypeError, match=message):
+        xlogreg.train(Xd.T, y[None, :], num_iterations=5)
+    model = xlogreg.LogisticRegression().fit(D, y)
+    with pytest.raises(TypeError, match=message):
+        model.predict(Xd)
+    with pytest.raises(TypeError, match=message):
+        xlogreg.train(D.T, y[None, :], num_iterations=5).predict(Xd.T)
+    # the way out the message gives: one SciPy CSR matrix, fitted as the dense data
+    if chunk_kind == "scipy":
+        clf = xlogreg.LogisticRegression().fit(Xd.compute().tocsr(), y)
+        np.testing.assert_allclose(clf.coef_, model.coef_, rtol=1e-8, atol=1e-10)
+
+
 # --------------------------------------------------------------------------- scikit-learn pipelines
 
 def test_tfidf_pipeline_in_grid_search():

@@ -322,6 +322,111 @@ def test_bad_parameters_are_named(params, match):
         LogisticRegression(**params).fit(np.eye(2), [0, 1])
 
 
+# --------------------------------------------------------------------------- sparse coef_ (sparsify / densify)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_sparsify_and_densify(name):
+    """scikit-learn's SparseCoefMixin: coef_ becomes SciPy CSR and back; every prediction is unchanged.
+
+    The references are the dense model's outputs, and the logits and probabilities computed here in NumPy
+    from its dense coef_ (an L1 fit, so most coefficients are exact zeros and the CSR matrix stores fewer).
+    """
+    import scipy.sparse as sp
+
+    X, y = DATASETS[name]
+    clf = LogisticRegression(l1_ratio=1.0, C=0.05).fit(X, y)
+    coef, intercept = clf.coef_.copy(), clf.intercept_.copy()
+    assert 0 < np.count_nonzero(coef) < coef.size / 2
+    Z = X @ coef.T + intercept  # NumPy's logits, (m, k)
+    logits = Z[:, 0] if coef.shape[0] == 1 else Z
+    if coef.shape[0] == 1:
+        proba = np.column_stack([1 / (1 + np.exp(Z[:, 0])), 1 / (1 + np.exp(-Z[:, 0]))])
+    else:
+        proba = np.exp(Z - Z.max(axis=1, keepdims=True))
+        proba /= proba.sum(axis=1, keepdims=True)
+    dense = {X_kind: (clf.decision_function(Xs), clf.predict_proba(Xs), clf.predict_log_proba(Xs),
+                      clf.predict(Xs), clf.score(Xs, y))
+             for X_kind, Xs in (("dense", X), ("csr", sp.csr_array(X)), ("coo", sp.coo_matrix(X)))}
+
+    assert clf.sparsify() is clf
+    assert type(clf.coef_) is type(SkLogisticRegression().fit(X, y).sparsify().coef_) is sp.csr_matrix
+    assert clf.coef_.shape == coef.shape and clf.coef_.nnz == np.count_nonzero(coef)
+    np.testing.assert_array_equal(clf.coef_.toarray(), coef)
+    np.testing.assert_array_equal(clf.intercept_, intercept)  # not converted
+    for X_kind, Xs in (("dense", X), ("csr", sp.csr_array(X)), ("coo", sp.coo_matrix(X))):
+        d, p, lp, pred, score = dense[X_kind]
+        np.testing.assert_allclose(clf.decision_function(Xs), logits, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(clf.decision_function(Xs), d, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(clf.predict_proba(Xs), proba, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(clf.predict_proba(Xs), p, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(clf.predict_log_proba(Xs), lp, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(clf.predict(Xs), pred)
+        assert clf.score(Xs, y) == score
+    assert clf.sparsify() is clf and sp.issparse(clf.coef_)  # twice: still CSR
+
+    assert clf.densify() is clf
+    assert type(clf.coef_) is np.ndarray
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.densify() is clf and type(clf.coef_) is np.ndarray  # a no-op on a dense coef_
+    np.testing.assert_array_equal(clf.decision_function(X), dense["dense"][0])
+
+
+def test_sparsify_follows_sklearn_sparse_interface():
+    import scipy.sparse as sp
+
+    X, y = DATASETS["iris"]
+    with sklearn.config_context(sparse_interface="sparray"):
+        clf = LogisticRegression().fit(X, y).sparsify()
+        theirs = SkLogisticRegression(max_iter=1000).fit(X, y).sparsify()
+    assert type(clf.coef_) is type(theirs.coef_) is sp.csr_array
+    np.testing.assert_allclose(clf.predict_proba(X), LogisticRegression().fit(X, y).predict_proba(X), rtol=1e-12)
+
+
+def test_sparsify_and_densify_before_fit_are_refused():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="Estimator, LogisticRegression, must be fitted before sparsifying"):
+        LogisticRegression().sparsify()
+    with pytest.raises(NotFittedError, match="Estimator, LogisticRegression, must be fitted before densifying"):
+        LogisticRegression().densify()
+
+
+def test_sparsify_refuses_a_coef_that_is_not_numpy():
+    xp = pytest.importorskip("array_api_strict")
+    X, y = DATASETS["iris"]
+    clf = LogisticRegression().fit(xp.asarray(X), xp.asarray(y))
+    coef = clf.coef_
+    with pytest.raises(TypeError, match=r"sparsify\(\) needs a NumPy coef_; this one is array_api_strict"):
+        clf.sparsify()
+    assert clf.coef_ is coef  # unchanged
+    assert clf.densify() is clf and clf.coef_ is coef  # nothing to densify
+
+
+def test_sparsified_model_saves_dense_and_warm_starts(tmp_path):
+    X, y = DATASETS["wine"]
+    clf = LogisticRegression(l1_ratio=1.0, C=0.1).fit(X, y)
+    coef, proba = clf.coef_.copy(), clf.predict_proba(X)
+    clf.sparsify().save(tmp_path / "model.h5")
+    np.testing.assert_array_equal(xlogreg.load_model(tmp_path / "model.h5").w, coef.T)
+    back = LogisticRegression.load(tmp_path / "model.h5")
+    assert type(back.coef_) is np.ndarray
+    np.testing.assert_array_equal(back.predict_proba(X), proba)
+    # warm start from the sparse coef_: already at the optimum, and the refitted coef_ is dense again
+    clf.set_params(warm_start=True).fit(X, y)
+    assert type(clf.coef_) is np.ndarray
+    np.testing.assert_allclose(clf.coef_, coef, atol=1e-6)
+
+
+def test_sparsify_in_a_pipeline():
+    X, y = load_breast_cancer(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(l1_ratio=1.0, C=0.1)).fit(X, y)
+    expected = pipe.predict_proba(X)
+    pipe[-1].sparsify()
+    np.testing.assert_allclose(pipe.predict_proba(X), expected, rtol=1e-12, atol=1e-15)
+    assert pipe.score(X, y) > 0.95
+
+
 # --------------------------------------------------------------------------- model files
 
 

@@ -70,9 +70,25 @@ def _assert_same(ours, theirs, coef_rtol=1e-4):
 # --------------------------------------------------------------------------- scikit-learn's contract
 
 
-@parametrize_with_checks([LogisticRegressionCV()])
+@parametrize_with_checks([LogisticRegressionCV()], expected_failed_checks=lambda estimator: {
+    "check_sparsify_coefficients": "9 samples, 3 per class: the default cv=5 cannot split them (scikit-learn runs "
+                                   "its own with cv=3); test_sparsify_and_scores below runs the check with cv=3"})
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_sparsify_and_scores():
+    """sparsify() (inherited from LogisticRegression): scikit-learn's check, and every scoring unchanged."""
+    from sklearn.utils.estimator_checks import check_sparsify_coefficients
+
+    check_sparsify_coefficients("LogisticRegressionCV", LogisticRegressionCV(cv=3))
+    X, y = PROBLEMS["breast_cancer"]
+    for scoring in (None, "neg_log_loss", "roc_auc"):
+        clf = LogisticRegressionCV(Cs=3, cv=3, scoring=scoring).fit(X, y)
+        score, proba = clf.score(X, y), clf.predict_proba(X)
+        clf.sparsify()
+        assert clf.score(X, y) == pytest.approx(score, rel=1e-12)
+        np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.slow

@@ -155,7 +155,6 @@ NOT_APPLICABLE = {
     "test_scores_attribute_layout_elasticnet": _CV_SAGA + " (and LogisticRegression with it)",
     "test_l1_ratio_non_elasticnet": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_lr_penalty_l1ratio_incompatible[*]": _L1 + " (the penalty warnings are checked on a saga fit)",
-    "test_sparsify[*]": "sparse coef_ (sparsify / densify) and sparse X",
     "test_newton_cholesky_fallback_to_lbfgs": "scikit-learn's newton-cholesky falling back to its L-BFGS, with "
                                               "L-BFGS's warning (xlogreg has no L-BFGS)",
     "test_logistic_regression_callback_*": "scikit-learn's callback API (set_callbacks), which xlogreg does not "

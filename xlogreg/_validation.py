@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 
 import array_api_compat
 import numpy as np
@@ -28,12 +29,37 @@ def _describe(x):
     return f"{type(x).__name__} {x!r}"[:120]
 
 
+def check_dense_chunks(x, name):
+    """Refuse a Dask array whose chunks are sparse matrices (SciPy, CuPy or pydata ``sparse``).
+
+    xlogreg takes sparse data as one sparse matrix (:mod:`xlogreg.data.sparse`)
+    and Dask arrays of dense chunks (:mod:`xlogreg.data.dask`), not the two
+    together. Only Dask's own record of its chunks' type (``_meta``) is read:
+    nothing is computed, and no library is imported to ask.
+    """
+    if not array_api_compat.is_dask_array(x):
+        return
+    meta = getattr(x, "_meta", None)
+    kind = f"{type(meta).__module__}.{type(meta).__name__}"
+    scipy_sparse, cupy_sparse = sys.modules.get("scipy.sparse"), sys.modules.get("cupyx.scipy.sparse")
+    if ((scipy_sparse is not None and scipy_sparse.issparse(meta))
+            or (cupy_sparse is not None and cupy_sparse.issparse(meta)) or kind.partition(".")[0] == "sparse"):
+        raise TypeError(
+            f"{name} is a Dask array of sparse chunks ({kind}), which xlogreg does not take: it fits Dask "
+            f"arrays of dense chunks (NumPy, CuPy), and sparse data as one SciPy, torch or CuPy sparse matrix "
+            f"(never densified). Pass {name}.compute().tocsr() (one SciPy CSR matrix) where it fits in "
+            f"memory, or dense chunks: {name}.map_blocks(lambda chunk: chunk.toarray())"
+        )
+
+
 def as_array(x, name):
     """Array API array for `x`: arrays as they are, lists and scalars via NumPy.
 
     NumPy masked arrays are refused, even with nothing masked: the maths has no notion of a
-    missing value, and NumPy would drop the mask silently on the way.
+    missing value, and NumPy would drop the mask silently on the way. So are Dask arrays of
+    sparse chunks (:func:`check_dense_chunks`).
     """
+    check_dense_chunks(x, name)
     if _backends.is_masked_array(x):
         raise TypeError(
             f"{name} is a NumPy masked array ({_describe(x)}); xlogreg has no notion of missing "

@@ -385,6 +385,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             xp, dev = array_namespace(X), get_device(X)
         return xp, dev, _backends.floating_dtype(xp, dev, self.dtype, like=X)
 
+    def _fitted_place(self):
+        """``(xp, device, dtype)`` of the fitted attributes: ``intercept_``'s, which stays an array of the
+        fit's namespace when :meth:`sparsify` has made ``coef_`` a SciPy matrix."""
+        return array_namespace(self.intercept_), get_device(self.intercept_), self.intercept_.dtype
+
     def _validate_X(self, X, reset, method):
         """X checked and placed: in the fitted namespace / device / dtype (or the target's, at fit)."""
         if sparse.is_sparse(X):  # SciPy, torch, CuPy sparse: checked on the stored values, never densified
@@ -392,10 +397,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                                dtype=[np.float64, np.float32])
                  if sparse.is_scipy_sparse(X) else validate_data(self, X, reset=reset, skip_check_array=True))
             X = sparse.as_matrix(X, "X", finite=False)
-            xp, dev, dtype = self._target(X) if reset else (array_namespace(self.coef_), get_device(self.coef_),
-                                                            self.coef_.dtype)
+            xp, dev, dtype = self._target(X) if reset else self._fitted_place()
             return sparse.as_matrix(X, "X", dtype=dtype, xp=xp, device=dev)
         if _foreign(X):
+            v.check_dense_chunks(X, "X")
             X = validate_data(self, X, reset=reset, skip_check_array=True)
             if X.ndim != 2:
                 raise ValueError(f"X must be 2-D of shape (n_samples, n_features); got shape {tuple(X.shape)}. "
@@ -409,7 +414,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if reset:
             xp, dev, dtype = self._target(X)
         else:
-            xp, dev, dtype = array_namespace(self.coef_), get_device(self.coef_), self.coef_.dtype
+            xp, dev, dtype = self._fitted_place()
             same = array_namespace(X) is xp and str(get_device(X)) == str(dev)
             if not same and not (self._moves_host_data() and not _foreign(X)):
                 raise ValueError(
@@ -623,7 +628,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not same_classes or tuple(self.coef_.shape) != (loss.k, Xt.shape[0]):
             return W0, b0
         xp, dev = array_namespace(Xt), get_device(Xt)
-        W = _backends.asarray(self.coef_, xp, dev, Xt.dtype).T
+        W = _backends.asarray(self._dense_coef(), xp, dev, Xt.dtype).T
         b = xp.reshape(_backends.asarray(self.intercept_, xp, dev, Xt.dtype), (loss.k, 1))
         if not self.fit_intercept:
             b = b0
@@ -648,8 +653,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _decision(self, X):
         xp = array_namespace(X)
-        Z = X @ self.coef_.T + self.intercept_
-        return xp.reshape(Z, (X.shape[0],)) if self.coef_.shape[0] == 1 else Z
+        coef = self.coef_
+        if sparse.is_scipy_sparse(coef) and not sparse.is_sparse(X):
+            # after sparsify(): the sparse coef_ times the dense X, (k, n) @ (n, m), a sparse-times-dense product
+            Z = np.asarray(coef @ X.T).T + self.intercept_
+        else:  # a dense coef_; or a sparsified one with a sparse X: its (k, n) dense copy, for X's own product
+            Z = X @ self._dense_coef().T + self.intercept_
+        return xp.reshape(Z, (X.shape[0],)) if coef.shape[0] == 1 else Z
+
+    def _dense_coef(self):
+        """``coef_`` as an array: itself, or the dense copy of the SciPy matrix :meth:`sparsify` made of it."""
+        return self.coef_.toarray() if sparse.is_scipy_sparse(self.coef_) else self.coef_
 
     def predict_proba(self, X):
         """Probabilities of each class, shape (n_samples, n_classes); rows sum to 1."""
@@ -682,10 +696,85 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on (X, y), weighted by `sample_weight` (a Python float)."""
-        predicted = _backends.to_numpy(self.predict(X)) if _foreign(self.coef_) else self.predict(X)
+        predicted = _backends.to_numpy(self.predict(X)) if _foreign(self.intercept_) else self.predict(X)
         y = _to_host(y)
         return float(accuracy_score(y, predicted,
                                     sample_weight=None if sample_weight is None else _to_host(sample_weight)))
+
+    # ------------------------------------------------------------------ sparse coef_ (scikit-learn's SparseCoefMixin)
+
+    def sparsify(self):
+        """Convert ``coef_`` to a SciPy CSR matrix (scikit-learn's ``SparseCoefMixin.sparsify``).
+
+        For L1 fits (``l1_ratio > 0``), whose ``coef_`` is mostly exact zeros,
+        the CSR matrix stores only the non-zero coefficients. ``intercept_`` is
+        not converted. :meth:`predict`, :meth:`predict_proba`,
+        :meth:`predict_log_proba`, :meth:`decision_function` and :meth:`score`
+        take the sparse ``coef_`` (a sparse-times-dense product on dense X);
+        :meth:`save` writes it dense; a `warm_start` fit starts from its dense
+        copy and sets a dense ``coef_``. The class follows scikit-learn's
+        ``sparse_interface`` setting: ``csr_matrix`` by default, ``csr_array``
+        under ``sklearn.set_config(sparse_interface="sparray")``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        TypeError
+            Where ``coef_`` is not a NumPy array (a fit on torch, CuPy, JAX,
+            Dask or array-api-strict data, or with `backend` / `device`): a
+            SciPy matrix lives on the host, and the model's other arrays and
+            its inputs would not. scikit-learn does not support it either
+            (its ``array_api_dispatch`` fits "may raise or return unexpected
+            results"); xlogreg refuses it up front.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xlogreg import LogisticRegression
+        >>> X = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+        >>> clf = LogisticRegression(l1_ratio=1.0, C=10.0).fit(X, [0, 0, 1, 1]).sparsify()
+        >>> type(clf.coef_).__name__, clf.coef_.nnz
+        ('csr_matrix', 1)
+        >>> clf.predict(np.array([[0.2, 5.0], [2.8, 5.0]])).tolist()
+        [0, 1]
+        """
+        import scipy.sparse as sp
+        from sklearn import get_config
+
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        if not (sparse.is_scipy_sparse(self.coef_) or array_api_compat.is_numpy_array(self.coef_)):
+            raise TypeError(
+                f"{type(self).__name__}.sparsify() needs a NumPy coef_; this one is "
+                f"{_backends.backend_name(array_namespace(self.coef_))} on "
+                f"{_backends.device_name(get_device(self.coef_))} (the fit's data was there): a SciPy sparse "
+                "coef_ lives on the host, where the model's other arrays and its inputs do not. Fit on NumPy or "
+                "SciPy sparse data (or load the model file with backend=None) to sparsify")
+        csr = sp.csr_array if get_config().get("sparse_interface") == "sparray" else sp.csr_matrix
+        self.coef_ = csr(self.coef_)
+        return self
+
+    def densify(self):
+        """Convert a sparsified ``coef_`` back to a NumPy array (scikit-learn's ``SparseCoefMixin.densify``).
+
+        A no-op where ``coef_`` is dense already (of any namespace).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        self.coef_ = self._dense_coef()
+        return self
 
     # ------------------------------------------------------------------ model files
 
@@ -694,7 +783,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         from .training import Model
 
         check_is_fitted(self)
-        coef = np.asarray(_backends.to_numpy(self.coef_))
+        coef = np.asarray(_backends.to_numpy(self._dense_coef()))  # a sparsified coef_ is saved dense
         intercept = np.asarray(_backends.to_numpy(self.intercept_), dtype=np.float64)
         classes = np.asarray(_backends.to_numpy(self.classes_))
         K = classes.shape[0]

@@ -517,7 +517,7 @@ class LogisticRegressionCV(LogisticRegression):
         if self.scoring is None or self.scoring == "accuracy":
             return super().score(X, y, sample_weight=sample_weight)
         classes = np.asarray(_backends.to_numpy(self.classes_)) if _foreign(self.classes_) else self.classes_
-        model = _host_model(_backends.to_numpy(self.coef_), _backends.to_numpy(self.intercept_), classes)
+        model = _host_model(_backends.to_numpy(self._dense_coef()), _backends.to_numpy(self.intercept_), classes)
         X_input = X
         X = self._validate_X(X, reset=False, method="score")
         scorer = get_scorer(self.scoring) if isinstance(self.scoring, str) else self.scoring
