@@ -128,8 +128,7 @@ class LogisticRegressionCV(LogisticRegression):
         (scikit-learn's default), L-BFGS for every fold at once
         (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`: each fold its own
         memory, strong Wolfe line search and stopping, one evaluation of the
-        gradient for all folds, the memory carried from one C to the next;
-        only gradients, no Hessian). Every solver reaches the same optimum. ``"auto"``:
+        gradient for all folds; only gradients, no Hessian). Every solver reaches the same optimum. ``"auto"``:
         Cholesky up to :data:`PATH_CHOLESKY_MAX_PARAMETERS` parameters
         ``(n_features + 1) k``, conjugate gradients above (warm-started along the
         path, each fit takes few Newton iterations, so the cost of one matters

@@ -624,12 +624,11 @@ def _fold_data(X, labels, train_weights, test_weights, f, train_index, test_inde
             xp.reshape(xp.take(test_weights[f, :], test, axis=0), (1, -1)))
 
 
-def _fit(loss, W, b, tol, max_iter, method, memory):
-    """One C's fit of the folds of `loss` from (W, b) by `method`: ``(result, L-BFGS memory or None)``."""
+def _fit(loss, W, b, tol, max_iter, method):
+    """One C's fit of the folds of `loss` from (W, b) by `method`."""
     if method == "lbfgs":
-        result = fold_lbfgs(loss, W, b, tol=tol, max_iter=max_iter, start_memory=memory)
-        return result, result.memory
-    return fold_newton(loss, W, b, tol=tol, max_iter=max_iter, method=method), None
+        return fold_lbfgs(loss, W, b, tol=tol, max_iter=max_iter)
+    return fold_newton(loss, W, b, tol=tol, max_iter=max_iter, method=method)
 
 
 def _order(Cs):
@@ -660,8 +659,8 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
         As :func:`fold_newton`.
     method : {"newton-cholesky", "newton-cg", "lbfgs"}
         :func:`fold_newton`'s methods, or L-BFGS
-        (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`; its memory is carried
-        from each C to the next, corrected for the new penalty).
+        (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`, each C from the
+        previous C's coefficients).
     scoring : {"neg_log_loss", "accuracy"} or None
         None: no scores (the caller scores the returned coefficients).
     batched : bool
@@ -698,10 +697,9 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
     if batched:
         loss = FoldLoss(X, labels, n_classes, train_weights, fit_intercept=fit_intercept)
         W, b = loss.zeros()
-        memory = None
         for j in order:
             loss_C = loss.with_l2(l2_of(Cs[j]))
-            result, memory = _fit(loss_C, W, b, tol, max_iter, method, memory)
+            result = _fit(loss_C, W, b, tol, max_iter, method)
             W, b = result.W, result.b
             coefs[j] = loss_C.to_blocks(W, b)
             if scoring is not None:
@@ -720,10 +718,9 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
                 X, labels, train_weights, test_weights, f, train_index, test_index)
             loss = FoldLoss(X_train, labels_train, n_classes, sw_train, fit_intercept=fit_intercept)
             W, b = loss.zeros()
-            memory = None
             for j in order:
                 loss_C = loss.with_l2(l2_of(Cs[j]))
-                result, memory = _fit(loss_C, W, b, tol, max_iter, method, memory)
+                result = _fit(loss_C, W, b, tol, max_iter, method)
                 W, b = result.W, result.b
                 per_fold[f][j] = loss_C.to_blocks(W, b)
                 if scoring is not None:

@@ -46,9 +46,13 @@ below; (a) would have been a loop around an existing function.
   :data:`FLAT`); a fold that stops is frozen (step 0) while the others go on.
 
 Along the path (:func:`xlogreg.solvers.path.cross_validation_path`) each C
-starts from the previous C's iterate and, optionally, its memory: the data
-part of J does not change with C, so a pair's ``y`` is corrected exactly for
-the new penalty (``y_W + (alpha_new - alpha_old) s_W``, per fold) and kept.
+starts from the previous C's iterate with an empty memory. Carrying the
+memory over was tried (the data part of J does not change with C, so each
+pair's ``y`` can be corrected exactly for the new penalty,
+``y_W + (alpha_new - alpha_old) s_W``) and dropped: the pairs left at the end
+of a fit to a tight `tol` have tiny steps whose ``y`` is mostly rounding, and
+on a 300 x 8, three-class problem at ``tol=1e-10`` the carried memory took
+2-5 times the iterations from C = 1 on, with one fold stopped short of `tol`.
 
 The iterate, the gradient and the memory stay on X's device in its dtype;
 the host reads ``3 F`` numbers per evaluation (``4 F`` on the first of an
@@ -72,7 +76,7 @@ from ._loop import TrainingDiverged
 from .lbfgs import (FLAT, MAX_LINE_SEARCH, MEMORY, ROUNDING, STALL_SHRINK, STALLS, _at_precision,
                     _line_search_steps, _Trial)
 
-__all__ = ["fold_lbfgs", "FoldLBFGSResult", "FoldMemory"]
+__all__ = ["fold_lbfgs", "FoldLBFGSResult"]
 
 
 def _host(x):
@@ -80,18 +84,16 @@ def _host(x):
     return np.asarray(_backends.to_numpy(x), dtype=np.float64)
 
 
-class FoldMemory:
+class _FoldMemory:
     """The L-BFGS memory of F folds: pairs ``(s, y, rho)`` (``rho`` ``(F,)``, 0 where not a pair of that fold).
 
     ``valid`` is the host's view ``(F,)`` of which folds each pair belongs to;
-    ``gamma`` ``(F,)`` the scale of each fold's newest pair; ``l2`` the penalty
-    the pairs' ``y`` were measured at.
+    ``gamma`` ``(F,)`` the scale of each fold's newest pair.
     """
 
-    def __init__(self, memory, gamma, l2):
+    def __init__(self, memory, gamma):
         self.pairs = deque(maxlen=memory)  # (s, y, rho, valid), oldest first
         self.gamma = gamma
-        self.l2 = l2
 
     def has_pairs(self, n_folds):
         """``(F,)`` bool: which folds have at least one pair."""
@@ -107,27 +109,6 @@ class FoldMemory:
                           device=get_device(self.gamma))
         self.pairs = deque(((s, y, rho * keep, valid & ~folds) for s, y, rho, valid in self.pairs),
                            maxlen=self.pairs.maxlen)
-
-    def for_loss(self, loss):
-        """The memory for `loss` (the same folds at another penalty): each ``y`` corrected for the new ``l2``."""
-        xp = array_namespace(self.gamma)
-        if loss.l2 == self.l2:
-            return self
-        delta = loss.alpha - self._alpha(loss)  # (F,): l2_new / S_f - l2_old / S_f
-        other = FoldMemory(self.pairs.maxlen, self.gamma, loss.l2)
-        gamma = self.gamma
-        for s, y, rho, valid in self.pairs:
-            y = (y[0] + loss.columns(delta) * s[0], y[1])
-            ys, yy = loss.fold_dot(s, y), loss.fold_dot(y, y)
-            good = (rho > 0) & (ys > 0) & (yy > 0)
-            rho = xp.where(good, 1 / xp.where(good, ys, xp.ones_like(ys)), xp.zeros_like(ys))
-            gamma = xp.where(good, ys / xp.where(good, yy, xp.ones_like(yy)), gamma)
-            other.pairs.append((s, y, rho, valid))
-        other.gamma = gamma
-        return other
-
-    def _alpha(self, loss):
-        return self.l2 / loss.totals
 
 
 class FoldLBFGSResult:
@@ -147,14 +128,12 @@ class FoldLBFGSResult:
     n_evaluations : int
         Batched evaluations of J and its gradient (each one ``W.T X`` and one
         ``X R.T`` for every fold), the start's included: the passes over X.
-    memory : FoldMemory
-        The pairs at the end, for the next C of a path.
     """
 
-    def __init__(self, W, b, Z, n_iter, converged, gradient_norm, stop, n_evaluations, memory):
+    def __init__(self, W, b, Z, n_iter, converged, gradient_norm, stop, n_evaluations):
         self.W, self.b, self.Z = W, b, Z
         self.n_iter, self.converged, self.gradient_norm = n_iter, converged, gradient_norm
-        self.stop, self.n_evaluations, self.memory = stop, n_evaluations, memory
+        self.stop, self.n_evaluations = stop, n_evaluations
 
 
 def _two_loop(loss, g, pairs, gamma):
@@ -210,8 +189,7 @@ def _fold_iteration(has_pairs, cost, gg, rounding, max_line_search):
     return None, None, predicted
 
 
-def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_search=MAX_LINE_SEARCH,
-               start_memory=None):
+def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_search=MAX_LINE_SEARCH):
     """Minimise every fold's objective of `loss` (a :class:`~xlogreg.solvers.path.FoldLoss`) by L-BFGS.
 
     Each fold has its own memory, line search and stopping rule (its
@@ -231,9 +209,6 @@ def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_se
         Pairs kept.
     max_line_search : int >= 1
         Evaluations per line search at most.
-    start_memory : FoldMemory, optional
-        The memory of a previous fit of the same folds (another C): kept,
-        corrected for this penalty.
 
     Returns
     -------
@@ -262,8 +237,8 @@ def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_se
     centre_b = loss.multinomial and loss.fit_intercept
     centre_W = loss.multinomial and not loss.l2  # with L2 the optimum is centred and J is not flat that way
 
-    def to_device(v):
-        return xp.asarray(np.asarray(v, dtype=np.float64), dtype=W.dtype, device=dev)
+    def to_device(v):  # a copy: the host arrays (the steps t) change after they are sent
+        return xp.asarray(np.array(v, dtype=np.float64), dtype=W.dtype, device=dev)
 
     def centred(V, vb):
         """The part of (V, vb) that changes some probability, per fold (softmax; see lbfgs's notes)."""
@@ -275,13 +250,7 @@ def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_se
             vb = xp.reshape(vb2 - xp.mean(vb2, axis=1, keepdims=True), (F * k, 1))
         return V, vb
 
-    if start_memory is not None:
-        state = start_memory.for_loss(loss)
-        state = FoldMemory(memory, state.gamma, loss.l2) if not state.pairs else state
-        if state.pairs.maxlen != memory:
-            state.pairs = deque(state.pairs, maxlen=memory)
-    else:
-        state = FoldMemory(memory, xp.ones((F,), dtype=W.dtype, device=dev), loss.l2)
+    state = _FoldMemory(memory, xp.ones((F,), dtype=W.dtype, device=dev))
 
     W, b = centred(W, b)
     J, dW, db, Z = loss.value_and_gradient(W, b)
@@ -410,4 +379,4 @@ def fold_lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, max_line_se
             stop[f] = "tol" if g_norm_f <= tol else "rounding"
             converged[f] = _at_precision(g_norm_f, tol, outcome[f][2], ROUNDING * eps * abs(float(cost[f])))
     g_norm = np.sqrt(np.maximum(gg, 0.0))
-    return FoldLBFGSResult(W, b, Z, n_iter, converged, g_norm, stop, evaluations, state)
+    return FoldLBFGSResult(W, b, Z, n_iter, converged, g_norm, stop, evaluations)
