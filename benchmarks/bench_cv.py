@@ -4,11 +4,12 @@ batched against one fold at a time. One run of each, side by side.
     python benchmarks/bench_cv.py --quick                      # seconds: small problems, a smoke run
     python benchmarks/bench_cv.py --json out.json               # the full table
     python benchmarks/bench_cv.py --backend torch --device cuda # the search on a GPU (X moved there once)
+    python benchmarks/bench_cv.py --solver lbfgs                # xlogreg's batched L-BFGS instead of "auto"
 
 Problems: breast_cancer (standardised), digits / 16, and two ``make_classification`` problems
 (two classes and five, ``--examples`` examples, 50 features). Both estimators at their defaults
 (``Cs=10``, 5 stratified folds, ``tol=1e-4``; scikit-learn's ``solver="lbfgs"``, xlogreg's
-``"auto"``), the same ``--scoring`` (default scikit-learn 1.9's, accuracy). Their ``tol`` means
+``"auto"`` or ``--solver``), the same ``--scoring`` (default scikit-learn 1.9's, accuracy). Their ``tol`` means
 different stopping rules (scikit-learn: the largest gradient entry; xlogreg: the gradient's norm), so
 the table also shows whether they chose the same C and the largest difference of their ``scores_``.
 
@@ -76,6 +77,9 @@ def main(argv=None):
     parser.add_argument("--scoring", default=None, help="both estimators' scoring (default: accuracy)")
     parser.add_argument("--backend", default=None, help="a name of xlogreg.BACKENDS for xlogreg (default NumPy)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--solver", "--xlogreg-solver", default="auto",
+                        choices=("auto", "lbfgs", "newton-cholesky", "newton-cg"),
+                        help="xlogreg's solver (default 'auto'; scikit-learn runs its default, lbfgs)")
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args(argv)
     examples = args.examples or (2_000 if args.quick else 50_000)
@@ -85,7 +89,7 @@ def main(argv=None):
         if args.backend is not None:
             xp, dev = _backends.resolve(args.backend, args.device)
             X, y = _backends.asarray(X, xp, dev), _backends.asarray(y, xp, dev)
-        return xlogreg.LogisticRegressionCV(Cs=Cs, scoring=args.scoring, **params).fit(X, y)
+        return xlogreg.LogisticRegressionCV(Cs=Cs, scoring=args.scoring, solver=args.solver, **params).fit(X, y)
 
     def theirs(X, y):
         return SkLogisticRegressionCV(Cs=Cs, scoring=args.scoring, l1_ratios=(0,),
@@ -102,6 +106,7 @@ def main(argv=None):
             key = list(b.scores_)[0]
             row = {"problem": name, "shape": list(X.shape), "classes": int(len(np.unique(y))),
                    "xlogreg_s": t_ours, "sklearn_s": t_theirs, "ratio": t_theirs / t_ours,
+                   "xlogreg_iterations": int(np.sum(_backends.to_numpy(a.n_iter_))),
                    "same_C": bool(float(_backends.to_numpy(a.C_)[0]) == float(b.C_[0])),
                    "max_score_difference": float(np.max(np.abs(np.asarray(_backends.to_numpy(a.scores_[key]))
                                                                - b.scores_[key][..., 0])))}
@@ -127,7 +132,7 @@ def main(argv=None):
     results = {"machine": machine_info(), "geometric_mean_speed_up": geomean,
                "batched_geometric_mean_gain": batch_geomean, "command": " ".join(["python", "benchmarks/bench_cv.py", *(argv or
                                                                                                   sys.argv[1:])]),
-               "Cs": Cs, "scoring": args.scoring, "backend": args.backend, "device": args.device,
+               "Cs": Cs, "scoring": args.scoring, "solver": args.solver, "backend": args.backend, "device": args.device,
                "against_sklearn": rows, "batched_against_one_fold_at_a_time": batching}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

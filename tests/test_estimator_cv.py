@@ -235,7 +235,9 @@ def test_new_attribute_layout_of_an_elastic_net_search():
 @pytest.mark.parametrize("params, message", [
     (dict(Cs=0), "Cs must be an int >= 1"),
     (dict(Cs=[1.0, -2.0]), "Cs must be an int >= 1 or a non-empty 1-d list of floats > 0"),
-    (dict(solver="lbfgs"), "solver must be one of 'auto', 'newton-cholesky', 'newton-cg', 'prox-newton'; got 'lbfgs'"),
+    (dict(solver="sgd"), "solver must be one of 'auto', 'lbfgs', 'newton-cholesky', 'newton-cg', 'prox-newton'; "
+                         "got 'sgd'"),
+    (dict(l1_ratios=[0.5], solver="lbfgs"), "Solver lbfgs supports only 'l2' or None penalties, got elasticnet"),
     (dict(solver="saga"), "solver='saga' is not available in xlogreg"),
     (dict(l1_ratios=[0.5, 1.5]), r"l1_ratios must be None or an array-like of numbers between 0 and 1; got "
                                  r"\(l1_ratios=\[0\.5, 1\.5\]\)"),
@@ -546,6 +548,149 @@ def test_auto_choices_follow_the_measurements():
         LogisticRegressionCV(Cs=3).fit(X, y)
         LogisticRegressionCV(Cs=3, batch_folds=True).fit(X, y)
         LogisticRegressionCV(Cs=3, solver="newton-cg").fit(X, y)
-    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky"), (True, "newton-cg")]
+        LogisticRegressionCV(Cs=[0.1, 1.0], solver="lbfgs").fit(X, y)
+    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky"), (True, "newton-cg"), (True, "lbfgs")]
     with _pytest.raises(TypeError, match="batch_folds must be 'auto', True or False"):
         LogisticRegressionCV(batch_folds="yes").fit(X, y)
+
+
+# --------------------------------------------------------------------------- solver="lbfgs": batched L-BFGS
+
+#: L-BFGS to a tight tol: more (cheaper) iterations than Newton, nearly separable folds at C = 1e4 need many.
+LBFGS = dict(solver="lbfgs", tol=1e-10, max_iter=10_000)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", pytest.param("digits", marks=pytest.mark.slow), "synthetic"])
+def test_lbfgs_same_choice_as_sklearn(name):
+    """Equal C_, scores_ within 1e-4, coef_ within 1e-4 relative, and every fold's path, as newton's test above."""
+    X, y = PROBLEMS[name]
+    theirs = _sklearn(X, y)
+    ours = LogisticRegressionCV(Cs=10, cv=5, scoring="neg_log_loss", **LBFGS).fit(X, y)
+    _assert_same(ours, theirs)
+    n = X.shape[1] if len(theirs.classes_) > 2 else X.shape[1] + 1  # softmax: intercepts up to a common shift
+    for key, path in theirs.coefs_paths_.items():
+        path = path[:, :, 0, :n]
+        np.testing.assert_allclose(np.asarray(ours.coefs_paths_[key])[..., :n], path, atol=1e-4 * np.abs(path).max(),
+                                   rtol=0)
+
+
+@pytest.mark.slow
+def test_lbfgs_same_choice_as_sklearn_on_all_of_digits():
+    X, y = load_digits(return_X_y=True)
+    _assert_same(LogisticRegressionCV(scoring="neg_log_loss", **LBFGS).fit(X / 16, y), _sklearn(X / 16, y))
+
+
+def _assert_same_paths(ours, newton, rtol=1e-5, score_atol=1e-6):
+    """The same optimum as Newton's to the solvers' accuracy (as the newton-cg / newton-cholesky test above)."""
+    np.testing.assert_array_equal(ours.C_, newton.C_)
+    for key in newton.scores_:
+        np.testing.assert_allclose(ours.scores_[key], newton.scores_[key], atol=score_atol, rtol=0)
+        paths = np.asarray(newton.coefs_paths_[key])
+        np.testing.assert_allclose(ours.coefs_paths_[key], paths, atol=rtol * np.abs(paths).max(), rtol=0)
+    np.testing.assert_allclose(ours.coef_, newton.coef_, atol=rtol * np.abs(newton.coef_).max(), rtol=0)
+    np.testing.assert_allclose(ours.intercept_, newton.intercept_, atol=rtol * max(np.abs(newton.coef_).max(), 1))
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "synthetic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("batch_folds", [True, False])
+def test_lbfgs_paths_equal_newton_cholesky(name, fit_intercept, batch_folds):
+    """Every fold's fit at every C and its score: L-BFGS's against Newton-Cholesky's (formed Hessians), tight tol."""
+    X, y = PROBLEMS[name]
+    # breast_cancer without intercept at C = 1e4: one fold's L-BFGS stops on rounding at a gradient of 1.6e-9
+    # (float64's reach on that conditioning), above tol=1e-10; Newton reaches it. Up to C = 100 there.
+    Cs = [1e-4, 1e-2, 1.0, 1e2] if (name, fit_intercept) == ("breast_cancer", False) else 5
+    params = dict(Cs=Cs, scoring="neg_log_loss", fit_intercept=fit_intercept)
+    newton = LogisticRegressionCV(solver="newton-cholesky", tol=1e-10, **params).fit(X, y)
+    ours = LogisticRegressionCV(batch_folds=batch_folds, **LBFGS, **params).fit(X, y)
+    _assert_same_paths(ours, newton)
+    assert ours.n_iter_.shape == newton.n_iter_.shape
+    assert np.all(np.asarray(ours.n_iter_) >= np.asarray(newton.n_iter_))  # quasi-Newton steps, not Newton's
+
+
+def test_lbfgs_with_sample_and_class_weights():
+    X, y = make_classification(n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=1)
+    sw = np.random.default_rng(0).uniform(0.2, 3.0, size=y.shape[0])
+    cv = KFold(4, shuffle=True, random_state=0)
+    params = dict(Cs=[0.01, 0.1, 1.0, 10.0], cv=cv, class_weight="balanced", scoring="neg_log_loss")
+    newton = LogisticRegressionCV(solver="newton-cholesky", tol=1e-10, **params).fit(X, y, sample_weight=sw)
+    ours = LogisticRegressionCV(**LBFGS, **params).fit(X, y, sample_weight=sw)
+    _assert_same_paths(ours, newton)
+    theirs = _sklearn(X, y, **params).fit(X, y, sample_weight=sw)
+    np.testing.assert_array_equal(ours.C_, theirs.C_)
+    np.testing.assert_allclose(ours.scores_[0], theirs.scores_[0][..., 0], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_lbfgs_array_api_strict_on_its_device(device_name):
+    xp = pytest.importorskip("array_api_strict")
+    dev = xp.Device(device_name)
+    X, y = PROBLEMS["synthetic"]
+    ours = LogisticRegressionCV(Cs=4, scoring="neg_log_loss", **LBFGS).fit(xp.asarray(X, device=dev),
+                                                                        xp.asarray(y, device=dev))
+    for value in (ours.coef_, ours.intercept_, ours.Cs_, ours.C_, ours.n_iter_, *ours.scores_.values(),
+                  *ours.coefs_paths_.values()):
+        assert value.device == dev, value
+    theirs = _sklearn(X, y, Cs=4)
+    np.testing.assert_array_equal(np.asarray(_backends.to_numpy(ours.C_)), theirs.C_)
+    np.testing.assert_allclose(np.asarray(_backends.to_numpy(ours.scores_[0])), theirs.scores_[0][..., 0],
+                               atol=1e-4, rtol=0)
+
+
+def test_lbfgs_float32_data_stays_float32():
+    torch = pytest.importorskip("torch")
+    X, y = PROBLEMS["breast_cancer"]
+    Cs = [1e-3, 1e-2, 1e-1, 1.0]
+    ours = LogisticRegressionCV(Cs=Cs, scoring="neg_log_loss", solver="lbfgs", tol=1e-5).fit(
+        torch.asarray(X, dtype=torch.float32), torch.asarray(y))
+    assert ours.coef_.dtype == torch.float32 and ours.scores_[1].dtype == torch.float32
+    theirs = _sklearn(X, y, Cs=Cs)
+    np.testing.assert_allclose(ours.scores_[1].numpy(), theirs.scores_[1][..., 0], atol=1e-4, rtol=0)
+    assert float(ours.C_[0]) == theirs.C_[0]
+    scale = np.abs(theirs.coef_).max()
+    np.testing.assert_allclose(ours.coef_.numpy(), theirs.coef_, atol=1e-2 * scale, rtol=0)  # tol 1e-5, float32
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "synthetic"])
+def test_lbfgs_sparse_X_equals_the_dense_fit(name):
+    X, y = _sparsified(name)
+    params = dict(Cs=4, scoring="neg_log_loss", **LBFGS)
+    dense = LogisticRegressionCV(**params).fit(X, y)
+    ours = LogisticRegressionCV(**params).fit(sp.csr_array(X), y)
+    _assert_equal_fits(ours, dense, atol=1e-6)
+
+
+def test_lbfgs_each_fold_stops_at_its_own_tol():
+    """fold_lbfgs: every fold converged, at its own iteration count; a converged fold is left where it stopped."""
+    from xlogreg.solvers.path import FoldLoss
+    from xlogreg.solvers.path_lbfgs import fold_lbfgs
+
+    X, y = PROBLEMS["synthetic"]
+    m = X.shape[0]
+    folds = np.ones((3, m))
+    for f in range(3):
+        folds[f, f::3] = 0.0
+    folds[2] *= np.linspace(0.1, 10.0, m)  # one fold far from the others: a different number of iterations
+    loss = FoldLoss(np.ascontiguousarray(X.T), y.reshape(1, -1).astype(float), 3, folds, l2=1.0)
+    result = fold_lbfgs(loss, *loss.zeros(), tol=1e-10, max_iter=500)
+    assert result.converged.all() and list(result.stop) == ["tol"] * 3
+    assert len(set(result.n_iter.tolist())) > 1
+    # one evaluation serves every fold: fewer than the folds' iterations together (each needs one at least)
+    assert result.n_evaluations < result.n_iter.sum()
+    np.testing.assert_array_less(result.gradient_norm, 1e-10)
+    J, dW, db, _ = loss.value_and_gradient(result.W, result.b)  # the gradients, computed again
+    np.testing.assert_allclose(loss.fold_dot((dW, db), (dW, db)) ** 0.5, result.gradient_norm, atol=1e-12)
+    # each fold alone (F = 1, its own run) reaches the same optimum
+    for f in range(3):
+        alone = FoldLoss(np.ascontiguousarray(X.T), y.reshape(1, -1).astype(float), 3, folds[f:f + 1], l2=1.0)
+        single = fold_lbfgs(alone, *alone.zeros(), tol=1e-10, max_iter=500)
+        np.testing.assert_allclose(single.W, result.W[:, 3 * f:3 * f + 3], atol=1e-6)
+        np.testing.assert_allclose(single.b, result.b[3 * f:3 * f + 3], atol=1e-6)
+
+
+def test_lbfgs_counts_are_reported(capsys):
+    """verbose=1 prints each C's iterations; n_iter_ counts L-BFGS iterations (more than Newton's)."""
+    X, y = PROBLEMS["breast_cancer"]
+    ours = LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], solver="lbfgs", verbose=1).fit(X, y)
+    assert "folds at once" in capsys.readouterr().out
+    assert np.asarray(ours.n_iter_).min() >= 1

@@ -8,8 +8,9 @@ dense or sparse. Each fold's fits go from the largest penalty to the
 smallest, warm-started (:mod:`xlogreg.solvers.path`). For the L2 penalty
 (l1_ratio 0) the folds of one C are one batched problem on the whole X
 (held-out examples weighted 0), so one product with X serves every fold, and
-the held-out scores come from the same logits; an l1_ratio > 0 runs proximal
-Newton fold by fold (:func:`xlogreg.solvers.path.elastic_net_path`).
+the held-out scores come from the same logits, by Newton's method or by
+L-BFGS (``solver="lbfgs"``, :mod:`xlogreg.solvers.path_lbfgs`); an l1_ratio > 0
+runs proximal Newton fold by fold (:func:`xlogreg.solvers.path.elastic_net_path`).
 
 scikit-learn is needed by this module only (``xlogreg.LogisticRegressionCV``
 imports it on first use).
@@ -44,6 +45,7 @@ def choose_path_newton(n_features, k):
     return "newton-cholesky" if (n_features + 1) * k <= PATH_CHOLESKY_MAX_PARAMETERS else "newton-cg"
 from .solvers import prox_newton
 from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
+from .solvers.path_lbfgs import fold_lbfgs
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
@@ -51,7 +53,7 @@ from sklearn.model_selection import check_cv
 
 __all__ = ["LogisticRegressionCV"]
 
-_SOLVERS = ("auto", "newton-cholesky", "newton-cg", "prox-newton")
+_SOLVERS = ("auto", "lbfgs", "newton-cholesky", "newton-cg", "prox-newton")
 #: The solvers that fit an L1 term (an l1_ratio > 0); "auto" takes the first for those.
 _L1_SOLVERS = ("prox-newton",)
 #: scikit-learn's solvers that xlogreg does not have (refused by name, pointing to scikit-learn).
@@ -118,25 +120,31 @@ class LogisticRegressionCV(LogisticRegression):
         ``"accuracy"`` are computed on the device, from the logits the fit
         already has; any other scikit-learn scorer runs on the host, on the
         coefficients.
-    solver : {"auto", "newton-cholesky", "newton-cg", "prox-newton"}
+    solver : {"auto", "lbfgs", "newton-cholesky", "newton-cg", "prox-newton"}
         For l1_ratio 0, Newton's method for every fold at once
         (:func:`xlogreg.solvers.path.fold_newton`): each fold's Hessian formed
         and solved (on a sparse X through its weighted Gram products), or
-        conjugate gradients on Hessian products (matrix-free). ``"auto"``:
+        conjugate gradients on Hessian products (matrix-free); or ``"lbfgs"``
+        (scikit-learn's default), L-BFGS for every fold at once
+        (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`: each fold its own
+        memory, strong Wolfe line search and stopping, one evaluation of the
+        gradient for all folds; only gradients, no Hessian). Every solver reaches the same optimum. ``"auto"``:
         Cholesky up to :data:`PATH_CHOLESKY_MAX_PARAMETERS` parameters
         ``(n_features + 1) k``, conjugate gradients above (warm-started along the
         path, each fit takes few Newton iterations, so the cost of one matters
         more than in a single fit). For an l1_ratio > 0, proximal
         Newton fold by fold (:mod:`xlogreg.solvers.prox_newton`), which
         ``"auto"`` takes; ``"newton-cholesky"`` and ``"newton-cg"`` refuse
-        such l1_ratios, as scikit-learn's L2-only solvers do; ``"prox-newton"``
+        such l1_ratios, as does ``"lbfgs"`` (scikit-learn's L2-only solvers'
+        message); ``"prox-newton"``
         fits every l1_ratio with it, 0 included.
     tol : float >= 0
         Each fit stops when its gradient's Euclidean norm (of the mean
         objective, as :class:`xlogreg.LogisticRegression`; with an L1 term, its
         minimum-norm subgradient's) is at most `tol`.
     max_iter : int >= 0
-        Newton (or proximal Newton) iterations per fit at most.
+        Newton (proximal Newton, L-BFGS) iterations per fit at most. L-BFGS
+        takes more, cheaper iterations than Newton: at a tight `tol`, raise it.
     class_weight : None, dict or "balanced"
         As in scikit-learn: "balanced" is computed once on all of y.
     n_jobs : None or int
@@ -157,8 +165,9 @@ class LogisticRegressionCV(LogisticRegression):
         l1_ratio 0). False: one fold at a time on its own training rows (same
         solver). Same results either way. ``"auto"``: batched with Newton-CG
         (measured 0.85-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
-        with X serves every fold's Hessian product) and wherever X is on a GPU
-        (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
+        with X serves every fold's Hessian product), with L-BFGS (its only
+        products with X are gradients, one pass for every fold; not measured
+        yet) and wherever X is on a GPU (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
         where the batched Hessians were measured slower (0.61-0.67x on 50,000
         examples: each fold's Hessian is formed over all of X).
     use_legacy_attributes : bool
@@ -261,9 +270,7 @@ class LogisticRegressionCV(LogisticRegression):
                              f"{', '.join(map(repr, _SOLVERS))}; use sklearn.linear_model.LogisticRegressionCV "
                              f"for {', '.join(map(repr, _SKLEARN_ONLY_SOLVERS))}")
         if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}"
-                             + (" (the folds are fitted by Newton's method, batched; every solver reaches the "
-                                "same optimum)" if self.solver == "lbfgs" else ""))
+            raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}")
         if l1 and self.solver not in ("auto", *_L1_SOLVERS):
             penalty = "l1" if np.all(ratios == 1) else "elasticnet"
             raise ValueError(
@@ -359,7 +366,7 @@ class LogisticRegressionCV(LogisticRegression):
         on_device = isinstance(scoring, str) and scoring in SCORINGS
         method = choose_path_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
         batched = (self.batch_folds if self.batch_folds != "auto"  # see batch_folds
-                   else method == "newton-cg" or _backends.device_name(dev).startswith(("cuda", "gpu")))
+                   else method in ("newton-cg", "lbfgs") or _backends.device_name(dev).startswith(("cuda", "gpu")))
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
         train_dev = _backends.asarray(train_w, xp, dev, X.dtype)
@@ -460,7 +467,10 @@ class LogisticRegressionCV(LogisticRegression):
                             fit_intercept=bool(self.fit_intercept))
             W0, b0 = loss.from_blocks(xp.reshape(start, (1,) + tuple(start.shape)))
             method = choose_path_newton(n_x, loss.k) if self.solver == "auto" else self.solver
-            result = fold_newton(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), method=method)
+            if method == "lbfgs":
+                result = fold_lbfgs(loss, W0, b0, tol=tol, max_iter=int(self.max_iter))
+            else:
+                result = fold_newton(loss, W0, b0, tol=tol, max_iter=int(self.max_iter), method=method)
             converged, norm = bool(result.converged.all()), float(result.gradient_norm[0])
             W, b = result.W, result.b
         if tol > 0 and not converged:

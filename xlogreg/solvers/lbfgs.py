@@ -210,6 +210,28 @@ def _line_search(trial, phi0, dphi0, t, rounding, max_evals, first=None):
     is the trial at `t` if already evaluated. On failure the trial returned
     is the best point found with a decrease beyond `rounding`, or None.
     """
+    return _drive(_line_search_steps(phi0, dphi0, t, rounding, max_evals, first), trial)
+
+
+def _drive(steps, trial):
+    """Run the generator `steps` (it yields a step t, is sent ``trial(t)``) to its return value."""
+    try:
+        t = next(steps)
+        while True:
+            t = steps.send(trial(t))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _line_search_steps(phi0, dphi0, t, rounding, max_evals, first=None):
+    """:func:`_line_search` as a generator: yields each step t to evaluate, is sent its :class:`_Trial`.
+
+    Returns (``StopIteration.value``) ``(trial, evals)`` as :func:`_line_search`.
+    The caller chooses how trials are evaluated: one at a time
+    (:func:`_line_search`), or the line searches of several folds in one
+    batched evaluation (:mod:`xlogreg.solvers.path_lbfgs`), each fold's own
+    generator asking for its own t.
+    """
     def acceptable(x):
         if x.phi <= phi0 + C1 * x.t * dphi0 and abs(x.dphi) <= -C2 * dphi0:
             return True  # strong Wolfe
@@ -226,7 +248,7 @@ def _line_search(trial, phi0, dphi0, t, rounding, max_evals, first=None):
     evals = 0
     while evals < max_evals:
         if hi is None:  # bracketing: t grows until it passes the minimum
-            x = first if (evals == 0 and first is not None) else trial(t)
+            x = first if (evals == 0 and first is not None) else (yield t)
         else:  # zoom: t between lo and hi
             width = hi.t - lo.t
             if abs(width) <= 1e-12 * max(abs(hi.t), abs(lo.t)):
@@ -240,7 +262,7 @@ def _line_search(trial, phi0, dphi0, t, rounding, max_evals, first=None):
                     t = min(max(lo.t - lo.dphi * width / (hi.dphi - lo.dphi), min(a, c)), max(a, c))
             if t is None:
                 t = lo.t + width / 2
-            x = trial(t)
+            x = yield t
         evals += 1
         if math.isfinite(x.phi) and acceptable(x):
             return x, evals

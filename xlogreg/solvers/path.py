@@ -25,7 +25,9 @@ iteration).
 :func:`cross_validation_path` runs the whole search, batched (every fold
 at once) or one fold at a time on its training subset (the same solver with
 ``F = 1``), so that the gain of batching can be measured
-(``benchmarks/bench_cv.py``). :func:`elastic_net_path` is the same search
+(``benchmarks/bench_cv.py``), by Newton's method (:func:`fold_newton`) or
+by L-BFGS on the same :class:`FoldLoss` (:mod:`xlogreg.solvers.path_lbfgs`:
+per-fold memory, line search and stopping, one evaluation for all folds). :func:`elastic_net_path` is the same search
 with an L1 term (an l1_ratio > 0), fold by fold by proximal Newton
 (:mod:`xlogreg.solvers.prox_newton`), whose working sets differ between folds.
 
@@ -50,15 +52,20 @@ from array_api_compat import array_namespace, device as get_device
 from .. import _backends, _loss, _warnings, data
 from . import prox_newton
 from ._loop import TrainingDiverged
+from .path_lbfgs import fold_lbfgs
 
 __all__ = ["FoldLoss", "fold_newton", "held_out_scores", "cross_validation_path", "elastic_net_path", "SCORINGS",
-           "METHODS"]
+           "METHODS", "PATH_METHODS"]
 
 #: The scorings computed on the device from the path's own logits (others are the caller's).
 SCORINGS = ("neg_log_loss", "accuracy")
 
 #: The Newton methods of :func:`fold_newton`.
 METHODS = ("newton-cholesky", "newton-cg")
+
+#: The methods of :func:`cross_validation_path`: Newton's (:func:`fold_newton`) and L-BFGS
+#: (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`, the same batched folds).
+PATH_METHODS = METHODS + ("lbfgs",)
 
 
 def _host(x):
@@ -617,6 +624,13 @@ def _fold_data(X, labels, train_weights, test_weights, f, train_index, test_inde
             xp.reshape(xp.take(test_weights[f, :], test, axis=0), (1, -1)))
 
 
+def _fit(loss, W, b, tol, max_iter, method):
+    """One C's fit of the folds of `loss` from (W, b) by `method`."""
+    if method == "lbfgs":
+        return fold_lbfgs(loss, W, b, tol=tol, max_iter=max_iter)
+    return fold_newton(loss, W, b, tol=tol, max_iter=max_iter, method=method)
+
+
 def _order(Cs):
     """The indices of Cs from the largest penalty (smallest C) to the smallest: the path's order."""
     return sorted(range(len(Cs)), key=lambda j: Cs[j])
@@ -641,8 +655,12 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
         set) and in its score (0 outside its held-out set).
     Cs : sequence of float > 0
         ``inf`` is no penalty.
-    fit_intercept, tol, max_iter, method
+    fit_intercept, tol, max_iter
         As :func:`fold_newton`.
+    method : {"newton-cholesky", "newton-cg", "lbfgs"}
+        :func:`fold_newton`'s methods, or L-BFGS
+        (:func:`xlogreg.solvers.path_lbfgs.fold_lbfgs`, each C from the
+        previous C's coefficients).
     scoring : {"neg_log_loss", "accuracy"} or None
         None: no scores (the caller scores the returned coefficients).
     batched : bool
@@ -662,6 +680,8 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
     n_iter : ndarray of shape (F, len(Cs)), int
     converged : ndarray of shape (F, len(Cs)), bool
     """
+    if method not in PATH_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, PATH_METHODS))}; got {method!r}")
     xp, dev = array_namespace(X), get_device(X)
     F = train_weights.shape[0]
     nC = len(Cs)
@@ -679,7 +699,7 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
         W, b = loss.zeros()
         for j in order:
             loss_C = loss.with_l2(l2_of(Cs[j]))
-            result = fold_newton(loss_C, W, b, tol=tol, max_iter=max_iter, method=method)
+            result = _fit(loss_C, W, b, tol, max_iter, method)
             W, b = result.W, result.b
             coefs[j] = loss_C.to_blocks(W, b)
             if scoring is not None:
@@ -700,7 +720,7 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
             W, b = loss.zeros()
             for j in order:
                 loss_C = loss.with_l2(l2_of(Cs[j]))
-                result = fold_newton(loss_C, W, b, tol=tol, max_iter=max_iter, method=method)
+                result = _fit(loss_C, W, b, tol, max_iter, method)
                 W, b = result.W, result.b
                 per_fold[f][j] = loss_C.to_blocks(W, b)
                 if scoring is not None:
