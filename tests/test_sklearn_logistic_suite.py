@@ -119,10 +119,9 @@ def global_random_seed(request):
 #: Tests (patterns over the test's name with its parameters: ``*`` is any text, brackets are literal) that exercise what xlogreg does not
 #: support yet, and why. Each runs as a strict xfail: remove its entry when it starts passing.
 _SOLVERS_ALL = "compares with liblinear, sag or saga, which xlogreg does not have"
-_L1 = "L1 or elastic net (saga), which xlogreg does not have yet"
+_L1 = ("L1 or elastic net fitted by saga or liblinear, which xlogreg does not have (its L1 solver is "
+       "prox-newton; xlogreg's L1 fits are compared with scikit-learn's in tests/test_estimator_l1.py)")
 _LIBLINEAR = "liblinear's own behaviour (xlogreg has no liblinear)"
-_CV_LBFGS = ("LogisticRegressionCV(solver='lbfgs'): xlogreg's search fits the folds by Newton's method only "
-             "(newton-cholesky, newton-cg, prox-newton; solver='lbfgs' is refused, the optimum is the same)")
 _CV_SAGA = "LogisticRegressionCV(solver='saga'), which xlogreg does not have"
 _DEPRECATED = ("a parameter or default scikit-learn 1.8 / 1.9 deprecates, with its FutureWarning; xlogreg's "
                "LogisticRegressionCV never had it (l1_ratios=None, its default, is the L2 penalty; scoring=None "
@@ -156,7 +155,7 @@ NOT_APPLICABLE = {
     "test_l1_ratio_non_elasticnet": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_lr_penalty_l1ratio_incompatible[*]": _L1 + " (the penalty warnings are checked on a saga fit)",
     "test_newton_cholesky_fallback_to_lbfgs": "scikit-learn's newton-cholesky falling back to its L-BFGS, with "
-                                              "L-BFGS's warning (xlogreg has no L-BFGS)",
+                                              "L-BFGS's warning (xlogreg's newton-cholesky has no such fallback)",
     "test_logistic_regression_callback_*": "scikit-learn's callback API (set_callbacks), which xlogreg does not "
                                            "implement",
     # LogisticRegressionCV
@@ -170,11 +169,8 @@ NOT_APPLICABLE = {
     "test_lr_scoring_warns": _DEPRECATED,
     "test_get_default_scorer": "calls _get_scorer, a private method of scikit-learn's LogisticRegressionCV",
     "test_multinomial_cv_iris[*]": "loops over LogisticRegressionCV with solver='lbfgs', 'sag' and 'saga'; "
-                                   + _CV_LBFGS,
-    "test_logistic_cv_sparse[*lbfgs*]": _CV_LBFGS,
-    "test_n_iter[*lbfgs*]": _CV_LBFGS,
-    "test_logistic_regression_sample_weights[*lbfgs-cv]": _CV_LBFGS,
-    "test_logistic_regressioncv_class_weights[*]": "its reference is " + _CV_LBFGS + "; the others are sag and saga",
+                                   + _CV_SAGA,
+    "test_logistic_regressioncv_class_weights[*]": "compares its lbfgs reference with sag and saga: " + _CV_SAGA,
     "test_LogisticRegressionCV_no_refit[*]": _CV_SAGA,
     "test_LogisticRegressionCV_elasticnet_attribute_shapes[*]": _CV_SAGA,
     "test_lr_cv_scores_differ_when_sample_weight_is_requested[*]": "metadata routing: scikit-learn gives the "
