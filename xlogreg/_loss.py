@@ -135,8 +135,14 @@ def example_terms(Z, targets, weights, multinomial, with_loss=True):
     ``Q`` is :func:`residual`, ``loss`` is ``sum_i s_i L_i`` (a 0-d array).
     The ``terms`` of :func:`xlogreg.data.dense.one_pass`.
     """
-    return residual(Z, targets, weights, multinomial), (loss_sum(Z, targets, weights, multinomial) if with_loss
-                                                        else None)
+    if not (multinomial and with_loss):
+        return residual(Z, targets, weights, multinomial), (loss_sum(Z, targets, weights, multinomial) if with_loss
+                                                            else None)
+    # softmax: one exponential of Z serves both the residual and the losses (each alone would take its own)
+    xp = array_namespace(Z)
+    P, log_total = _softmax_columns(Z)
+    Q, L = P - targets, log_total - xp.sum(targets * Z, axis=0, keepdims=True)
+    return (Q, xp.sum(L)) if weights is None else (Q * weights, xp.sum(L * weights))
 
 
 def label_terms(Z, labels, weights=None, *, with_extra=True, k, multinomial):
@@ -382,6 +388,11 @@ class LogisticLoss:
             aligned = [self.labels] if self.weights is None else [self.labels, self.weights]
             G, s, total = dask_data.chunked_pass(W, b, self.X, label_terms, aligned, k=self.k,
                                                  multinomial=self.multinomial)
+            dW, db = self.gradient_from_raw(G, s, W)
+            J = total / self.total_weight
+            return (J + self.penalty(W) if self.alpha else J), dW, db
+        if self.multinomial:  # the pass's one softmax gives the losses too (data_value would take another)
+            _, G, s, total = raw_pass(W, b, self.X, self.targets, self.weights, True, with_loss=True)
             dW, db = self.gradient_from_raw(G, s, W)
             J = total / self.total_weight
             return (J + self.penalty(W) if self.alpha else J), dW, db
