@@ -191,11 +191,16 @@ class FoldLoss:
         F, k, m = self.n_folds, self.k, self.m
         Z = self.ops.forward(W, b, self.X)  # (F k, m)
         Z3 = xp.reshape(Z, (F, k, m))
-        if self.multinomial:
-            L = -xp.sum(self.targets * _log_probabilities(Z3, True), axis=1, keepdims=True)
+        if self.multinomial:  # one exponential for the losses and the probabilities (one-hot targets)
+            shifted = Z3 - xp.max(Z3, axis=1, keepdims=True)
+            E = xp.exp(shifted)
+            total = xp.sum(E, axis=1, keepdims=True)
+            L = xp.log(total) - xp.sum(self.targets * shifted, axis=1, keepdims=True)
+            P = E / total
         else:
             L = _loss.softplus(xp.where(self.targets > 0.5, -Z3, Z3))
-        R3 = (self._probabilities(Z3) - self.targets) * self.s
+            P = _loss.sigmoid(Z3)
+        R3 = (P - self.targets) * self.s
         J = xp.sum(L * self.s, axis=(1, 2))
         if self.l2:
             J = J + self.alpha / 2 * xp.sum(xp.reshape(W * W, (self.n_x, F, k)), axis=(0, 2))
