@@ -391,14 +391,15 @@ class LogisticLoss:
             dW, db = self.gradient_from_raw(G, s, W)
             J = total / self.total_weight
             return (J + self.penalty(W) if self.alpha else J), dW, db
-        if self.multinomial:  # the pass's one softmax gives the losses too (data_value would take another)
-            _, G, s, total = raw_pass(W, b, self.X, self.targets, self.weights, True, with_loss=True)
-            dW, db = self.gradient_from_raw(G, s, W)
-            J = total / self.total_weight
-            return (J + self.penalty(W) if self.alpha else J), dW, db
-        Z, G, s, _ = raw_pass(W, b, self.X, self.targets, self.weights, self.multinomial, with_loss=False)
+        # softmax: the pass's one exponential gives the losses too (data_value would take another); the binary
+        # value keeps data_value's own sum (the course's cost, bit for bit)
+        Z, G, s, total = raw_pass(W, b, self.X, self.targets, self.weights, self.multinomial,
+                                  with_loss=self.multinomial)
         dW, db = self.gradient_from_raw(G, s, W)
-        return self.value_from_logits(Z, W), dW, db
+        if total is None:
+            return self.value_from_logits(Z, W), dW, db
+        J = total / self.total_weight
+        return (J + self.penalty(W) if self.alpha else J), dW, db
 
     def gradient(self, W, b):
         """``(dW, db)``, shapes ``(n_x, k)`` and ``(k, 1)``."""
