@@ -268,6 +268,25 @@ def test_conjugate_gradient_solves_a_two_eigenvalue_system_in_two_products():
     np.testing.assert_allclose(p_b, [[-2.0]], rtol=1e-12)
 
 
+def test_conjugate_gradient_stops_once_its_residual_is_below_half_the_stopping_tol():
+    """The system above, H = diag(1, 0.01, 1), g = (2, 2, 2), worked by hand: product 1 takes
+    step 12 / 8.04 along d = -g, leaving r = (0.98507, -1.97015, 0.98507), |r| = 2.41293, above the
+    forcing term 1.73. With tol = 4.9 (tol / 2 = 2.45 >= |r|) CG stops there, p = -(24 / 8.04) (1, 1, 1);
+    with tol = 4.8 (2.4 < |r|) it goes on to the exact p = (-2, -200, -2)."""
+    from xlogreg.solvers import newton
+
+    g = (np.array([[2.0], [2.0]]), np.array([[2.0]]))
+    problem = _DiagonalProblem([[1.0], [0.01]], [[1.0]])
+    p_W, p_b = newton._conjugate_gradient(problem, None, None, g, float(np.sqrt(12.0)), 10, tol=4.9)
+    np.testing.assert_allclose(p_W, [[-24 / 8.04], [-24 / 8.04]], rtol=1e-12)
+    np.testing.assert_allclose(p_b, [[-24 / 8.04]], rtol=1e-12)
+    assert problem.products == 1
+    problem = _DiagonalProblem([[1.0], [0.01]], [[1.0]])
+    p_W, p_b = newton._conjugate_gradient(problem, None, None, g, float(np.sqrt(12.0)), 10, tol=4.8)
+    np.testing.assert_allclose(p_W, [[-2.0], [-200.0]], rtol=1e-12)
+    assert problem.products == 2
+
+
 def test_conjugate_gradient_on_flat_directions():
     """H = diag(1, 0, 1) (no L2, singular), g = (1, 1, 1), worked by hand.
 
@@ -553,7 +572,8 @@ def test_conjugate_gradients_are_capped_and_preconditioned_as_documented(monkeyp
 
     calls = []
 
-    def spy(problem, W, b, g, g_norm, max_cg, precondition=False, settle=None):
+    def spy(problem, W, b, g, g_norm, max_cg, precondition=False, settle=None, tol=None):
+        assert tol == 0.0  # the stopping rule's tol, handed on (the tests below: what CG does with it)
         calls.append((max_cg, precondition))
         return -g[0], -g[1]
 

@@ -159,6 +159,12 @@ class FoldLoss:
         xp = array_namespace(v)
         return xp.reshape(self.columns(v), (self.n_folds * self.k, 1))
 
+    def add_scaled(self, a, v, c):
+        """``a_f + v_f c_f`` of every fold for pairs ``(W, b)`` and per-fold numbers v ``(F,)``."""
+        xp = array_namespace(v)
+        v_columns = self.columns(v)
+        return a[0] + v_columns * c[0], a[1] + xp.reshape(v_columns, (self.n_folds * self.k, 1)) * c[1]
+
     def fold_dot(self, a, c):
         """``<a_f, c_f>`` of each fold for pairs ``(W, b)``: shape ``(F,)``."""
         xp = array_namespace(a[0])
@@ -235,7 +241,7 @@ class FoldLoss:
         class _Operator:
             def __call__(self, V, vb):
                 U = xp.reshape(loss.ops.forward(V, vb, loss.X), (F, k, m))
-                D3 = Ps * U if not loss.multinomial else Ps * U - Ps * xp.sum(P * U, axis=1, keepdims=True)
+                D3 = Ps * U if not loss.multinomial else Ps * (U - xp.sum(P * U, axis=1, keepdims=True))
                 D = xp.reshape(D3, (F * k, m))
                 HV = loss.ops.backward(loss.X, D)
                 if loss.l2:
@@ -377,11 +383,12 @@ def _cholesky_direction(loss, W, b, g, g_norm, active):
     return loss.from_blocks(B)
 
 
-def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True):
+def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True, tol=0.0):
     """Every fold's Newton-CG step: conjugate gradients with per-fold scalars and per-fold stopping.
 
-    Each fold stops at its relative residual ``min(0.5, sqrt(|g_f|)) |g_f|``
-    (scikit-learn's newton-cg), on a direction of non-positive curvature
+    Each fold stops at its residual ``max(min(0.5, sqrt(|g_f|)) |g_f|, tol / 2)``
+    (scikit-learn's newton-cg's forcing term, no finer than the stopping rule
+    asks: :func:`xlogreg.solvers.newton._conjugate_gradient`), on a direction of non-positive curvature
     (the gradient step if that is the first), or after `max_cg` products;
     one host read per CG iteration (each fold's curvature and residual).
     """
@@ -406,7 +413,7 @@ def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True):
     def on_device(mask):
         return xp.asarray(np.asarray(mask, dtype=np.float64), dtype=W.dtype, device=dev)
 
-    eta = np.minimum(0.5, np.sqrt(g_norm)) * g_norm
+    eta = np.maximum(np.minimum(0.5, np.sqrt(g_norm)) * g_norm, tol / 2)
     p = (g[0] * 0, g[1] * 0)
     r = (-g[0], -g[1])
     z = scaled(r)
@@ -422,8 +429,8 @@ def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True):
         positive = curvature > 0
         step = xp.where(positive, rz / xp.where(positive, curvature, xp.ones_like(curvature)),
                         xp.zeros_like(curvature)) * on_device(live)
-        p = (p[0] + loss.columns(step) * d[0], p[1] + loss.rows(step) * d[1])
-        r = (r[0] - loss.columns(step) * Hd[0], r[1] - loss.rows(step) * Hd[1])
+        p = loss.add_scaled(p, step, d)
+        r = loss.add_scaled(r, -step, Hd)
         read = _host(xp.stack([curvature, loss.fold_dot(r, r)]))
         flat = live & ~(read[0] > 0)
         if j == 0:
@@ -434,7 +441,7 @@ def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True):
         z = scaled(r)
         rz_new = loss.fold_dot(r, z)
         beta = rz_new / xp.where(rz != 0, rz, xp.ones_like(rz))
-        d = (z[0] + loss.columns(beta) * d[0], z[1] + loss.rows(beta) * d[1])
+        d = loss.add_scaled(z, beta, d)
         rz = rz_new
     if first_flat.any():  # flat from the start: the gradient step there
         flat_f = on_device(first_flat)
@@ -526,7 +533,7 @@ def fold_newton(loss, W, b, *, tol=1e-4, max_iter=100, method="newton-cholesky",
         if method == "newton-cholesky":
             p = _cholesky_direction(loss, W, b, g, g_norm, active)
         else:
-            p = _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition)
+            p = _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition, tol)
         slope_dev = loss.fold_dot(g, p)
         descent = slope_dev < 0  # else (rounding at the optimum) the gradient step, fold by fold
         fallback = xp.astype(~descent, W.dtype)
