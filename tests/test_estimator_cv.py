@@ -528,11 +528,19 @@ def test_sparse_X_is_never_densified(monkeypatch):
 
 
 def test_auto_choices_follow_the_measurements():
-    """On the CPU the folds run one at a time (batched was measured slower there); Cholesky only on small problems."""
+    """Cholesky only on small problems; its folds batched on the CPU only for two classes up to 5,000 examples
+    (batched was measured slower elsewhere); Newton-CG, L-BFGS and a GPU always batched."""
     from xlogreg import estimator_cv
 
     assert estimator_cv.choose_path_newton(30, 1) == "newton-cholesky"  # 31 parameters
     assert estimator_cv.choose_path_newton(64, 10) == "newton-cg"  # 650: digits
+    batch = estimator_cv.choose_batch_folds
+    assert batch("newton-cholesky", 569, 1)  # breast_cancer
+    assert batch("newton-cholesky", 5_000, 1) and not batch("newton-cholesky", 5_001, 1)
+    assert not batch("newton-cholesky", 50_000, 1)
+    assert not batch("newton-cholesky", 3_000, 6)  # more classes: one fold at a time
+    assert batch("newton-cholesky", 50_000, 1, "cuda:0") and batch("newton-cholesky", 3_000, 6, "gpu")
+    assert batch("newton-cg", 50_000, 5) and batch("lbfgs", 50_000, 1)
     X, y = PROBLEMS["breast_cancer"]
     calls = []
     real = estimator_cv.cross_validation_path
@@ -549,7 +557,9 @@ def test_auto_choices_follow_the_measurements():
         LogisticRegressionCV(Cs=3, batch_folds=True).fit(X, y)
         LogisticRegressionCV(Cs=3, solver="newton-cg").fit(X, y)
         LogisticRegressionCV(Cs=[0.1, 1.0], solver="lbfgs").fit(X, y)
-    assert calls == [(False, "newton-cholesky"), (True, "newton-cholesky"), (True, "newton-cg"), (True, "lbfgs")]
+        LogisticRegressionCV(Cs=3, batch_folds=False).fit(X, y)
+    assert calls == [(True, "newton-cholesky"), (True, "newton-cholesky"), (True, "newton-cg"), (True, "lbfgs"),
+                     (False, "newton-cholesky")]
     with _pytest.raises(TypeError, match="batch_folds must be 'auto', True or False"):
         LogisticRegressionCV(batch_folds="yes").fit(X, y)
 

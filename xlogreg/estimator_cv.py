@@ -29,6 +29,13 @@ from array_api_compat import array_namespace, device as get_device
 from . import _backends, _loss, _warnings, data
 from .data import sparse
 from .estimator import LogisticRegression, _foreign, _real, _to_host
+from .solvers import prox_newton
+from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
+from .solvers.path_lbfgs import fold_lbfgs
+
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
+from sklearn.model_selection import check_cv
 
 #: ``solver="auto"`` forms and solves each fold's Hessian (newton-cholesky) up to this many parameters
 #: ``(n_features + 1) k`` and runs Newton-CG above. Lower than the single fit's
@@ -43,13 +50,30 @@ def choose_path_newton(n_features, k):
     """The Newton method ``solver="auto"`` takes along a path: Cholesky up to
     :data:`PATH_CHOLESKY_MAX_PARAMETERS` parameters ``(n_features + 1) k``, Newton-CG above."""
     return "newton-cholesky" if (n_features + 1) * k <= PATH_CHOLESKY_MAX_PARAMETERS else "newton-cg"
-from .solvers import prox_newton
-from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
-from .solvers.path_lbfgs import fold_lbfgs
 
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
-from sklearn.model_selection import check_cv
+
+#: ``batch_folds="auto"`` with Newton-Cholesky on the CPU: two classes batched up to this many examples. Batched,
+#: one product with X serves every fold's logits and gradients, but each fold's Hessian is formed over all of X
+#: by a general product (one fold at a time: over its own rows, by a symmetric one). Measured (session 12,
+#: ``python benchmarks/bench_batch_folds.py``, ``benchmarks/results/bench_batch_folds.txt``; 2-vCPU VM, 10 Cs,
+#: 5 folds, best of 3, one fold at a time over batched): two classes, 1.15-2.29x at 569-5,000 examples and
+#: 0.78-0.79x at 10,000-50,000 (30-60 features); checked after on shapes it was not read from: 4,000 x 80
+#: 1.12x (batched), 8,000 x 40 1.03x (one fold at a time: a 3% miss). More classes: one fold at a time
+#: (0.48x and 0.79x batched: the softmax Hessian batched is the costlier product).
+BATCH_CHOLESKY_MAX_EXAMPLES = 5_000
+
+
+def choose_batch_folds(method, n_examples, k, device_name="cpu"):
+    """``batch_folds="auto"``: whether the folds of one C run as one batched problem.
+
+    Batched with Newton-CG and L-BFGS (one product with X serves every fold's
+    products), on a GPU, and with Newton-Cholesky for two classes up to
+    :data:`BATCH_CHOLESKY_MAX_EXAMPLES` examples; one fold at a time otherwise.
+    """
+    if method in ("newton-cg", "lbfgs") or device_name.startswith(("cuda", "gpu")):
+        return True
+    return k == 1 and n_examples <= BATCH_CHOLESKY_MAX_EXAMPLES
+
 
 __all__ = ["LogisticRegressionCV"]
 
@@ -165,11 +189,12 @@ class LogisticRegressionCV(LogisticRegression):
         l1_ratio 0). False: one fold at a time on its own training rows (same
         solver). Same results either way. ``"auto"``: batched with Newton-CG
         (measured 0.85-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
-        with X serves every fold's Hessian product), with L-BFGS (its only
-        products with X are gradients, one pass for every fold; not measured
-        yet) and wherever X is on a GPU (not measured yet); one fold at a time with Newton-Cholesky on the CPU,
-        where the batched Hessians were measured slower (0.61-0.67x on 50,000
-        examples: each fold's Hessian is formed over all of X).
+        with X serves every fold's Hessian product), with L-BFGS (1.48x),
+        wherever X is on a GPU (not measured yet), and with Newton-Cholesky
+        for two classes up to 5,000 examples (1.12-2.29x);
+        one fold at a time with Newton-Cholesky otherwise on the CPU, where the
+        batched Hessians were measured slower (0.48-0.79x: each fold's Hessian
+        is formed over all of X). :func:`choose_batch_folds` has the evidence.
     use_legacy_attributes : bool
         True (the default): scikit-learn's legacy layout of the fitted
         attributes, described below. False: scikit-learn's new layout (its
@@ -366,7 +391,7 @@ class LogisticRegressionCV(LogisticRegression):
         on_device = isinstance(scoring, str) and scoring in SCORINGS
         method = choose_path_newton(n_features, k) if self.solver in ("auto", *_L1_SOLVERS) else self.solver
         batched = (self.batch_folds if self.batch_folds != "auto"  # see batch_folds
-                   else method in ("newton-cg", "lbfgs") or _backends.device_name(dev).startswith(("cuda", "gpu")))
+                   else choose_batch_folds(method, m, k, _backends.device_name(dev)))
         Xt = X.T  # (n_x, m): the engine's layout, a view
         labels = _backends.asarray(np.reshape(y_index, (1, m)).astype(np.float64), xp, dev, X.dtype)
         train_dev = _backends.asarray(train_w, xp, dev, X.dtype)
