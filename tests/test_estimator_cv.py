@@ -704,3 +704,115 @@ def test_lbfgs_counts_are_reported(capsys):
     ours = LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], solver="lbfgs", verbose=1).fit(X, y)
     assert "folds at once" in capsys.readouterr().out
     assert np.asarray(ours.n_iter_).min() >= 1
+
+
+# --------------------------------------------------------------------------- Newton-CG's preconditioners
+
+
+def _numpy_fold_hessians(X, labels, n_classes, folds, l2, W, b, fit_intercept=True):
+    """Every fold's Hessian in plain NumPy, class by class ``[W[:, c]; b[c]]``: sum_i s_fi / S_f times
+    ``(diag(p_i) - p_i p_i.T) (x) xa_i xa_i.T`` (binary: ``a (1 - a) xa xa.T``), plus l2 / S_f on W's entries
+    (``xa = [x; 1]``, or x without intercept)."""
+    n_x, m = X.shape
+    Xa = np.vstack([X, np.ones((1, m))]) if fit_intercept else X
+    n1 = Xa.shape[0]
+    F = folds.shape[0]
+    k = n_classes if n_classes > 2 else 1
+    hessians = []
+    for f in range(F):
+        w = folds[f] / folds[f].sum()
+        Z = W[:, f * k:(f + 1) * k].T @ X + b[f * k:(f + 1) * k]  # (k, m)
+        if k == 1:
+            a = 1 / (1 + np.exp(-Z[0]))
+            H = (Xa * (w * a * (1 - a))) @ Xa.T
+        else:
+            P = np.exp(Z - Z.max(axis=0))
+            P /= P.sum(axis=0)
+            H = np.zeros((k * n1, k * n1))
+            for c in range(k):
+                for e in range(k):
+                    weight = w * P[c] * ((c == e) - P[e])
+                    H[c * n1:(c + 1) * n1, e * n1:(e + 1) * n1] = (Xa * weight) @ Xa.T
+        penalty = np.tile(np.r_[np.full(n_x, l2 / folds[f].sum()), [0.0] * (n1 - n_x)], k)
+        hessians.append(H + np.diag(penalty))
+    return hessians
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("gram", [True, False])
+def test_preconditioned_conjugate_gradients_reach_the_newton_step(monkeypatch, n_classes, gram, fit_intercept):
+    """_cg_direction, run to a residual of 0 (its forcing term made 0), solves every fold's H_f p = -g_f:
+    the Newton step of a Hessian formed in plain NumPy. With the Gram preconditioner (the default here,
+    an L2 penalty and a few features) and with Jacobi's diagonal (the limit set to 0). Softmax with
+    intercepts: H is singular along "the same intercept change for every class" (which changes no
+    probability and, unpenalised, no objective), and CG driven to a residual of 0 wanders along it, so
+    the steps are compared with the minimum-norm solution after centring their intercepts, to 1e-6."""
+    from xlogreg.solvers import path
+
+    if not gram:
+        monkeypatch.setattr(path, "GRAM_PRECONDITIONER_MAX_FEATURES", 0)
+    rng = np.random.default_rng(5)
+    n_x, m, F = 4, 40, 2
+    X = rng.standard_normal((n_x, m)) * np.array([[1.0], [3.0], [0.3], [1.0]])
+    X[3] = X[0] + 0.1 * X[3]  # correlated features: what the Gram captures and the diagonal does not
+    labels = rng.integers(0, n_classes, (1, m)).astype(float)
+    folds = np.ones((F, m))
+    folds[0, ::2] = 0.0
+    folds[1, 1::3] = 0.0
+    l2 = 0.7
+    loss = path.FoldLoss(X, labels, n_classes, folds, l2=l2, fit_intercept=fit_intercept)
+    k = loss.k
+    W, b = 0.3 * rng.standard_normal((n_x, F * k)), 0.2 * rng.standard_normal((F * k, 1)) * fit_intercept
+    if k > 1:  # centred over the classes of each fold, as every iterate from zero is
+        W = (W.reshape(n_x, F, k) - W.reshape(n_x, F, k).mean(axis=2, keepdims=True)).reshape(n_x, F * k)
+        b = (b.reshape(F, k) - b.reshape(F, k).mean(axis=1, keepdims=True)).reshape(F * k, 1)
+    _, dW, db, _ = loss.value_and_gradient(W, b)
+    g_norm = np.full(F, 1e-300)  # forcing term 0: CG runs until its residual is 0 or max_cg
+    p = path._cg_direction(loss, W, b, (dW, db), g_norm, np.ones(F, dtype=bool), max_cg=200, tol=0.0)
+    steps = np.array(loss.to_blocks(*p))  # (F, k, n1)
+    singular = k > 1 and fit_intercept
+    if singular:
+        steps[:, :, n_x] -= steps[:, :, n_x].mean(axis=1, keepdims=True)
+    gradients = loss.to_blocks(dW, db)
+    for f, H in enumerate(_numpy_fold_hessians(X, labels, n_classes, folds, l2, W, b, fit_intercept)):
+        expected = np.linalg.lstsq(H, -gradients[f].reshape(-1), rcond=None)[0]
+        np.testing.assert_allclose(steps[f].reshape(-1), expected, rtol=0,
+                                   atol=(1e-6 if singular else 1e-9) * np.abs(expected).max())
+
+
+def test_the_gram_preconditioner_takes_fewer_products_where_features_are_correlated():
+    """Digits (correlated pixels, 10 classes): the search's Hessian products with the Gram preconditioner
+    are far fewer than Jacobi's (counted: 365 against 713 for all of digits at the defaults; here the first
+    600 examples, 5 Cs, tol 1e-8), for the same choice of C and the same scores."""
+    from xlogreg.solvers import path
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16, y[:600]
+    counts = {}
+    real = path.FoldLoss.hessian_operator
+
+    def counting(self, W, b):
+        operator = real(self, W, b)
+
+        class Counted:
+            def __call__(self, V, vb):
+                counts[key] += 1
+                return operator(V, vb)
+
+            def __getattr__(self, name):
+                return getattr(operator, name)
+
+        return Counted()
+
+    fits = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(path.FoldLoss, "hessian_operator", counting)
+        for key, limit in (("gram", path.GRAM_PRECONDITIONER_MAX_FEATURES), ("jacobi", 0)):
+            counts[key] = 0
+            mp.setattr(path, "GRAM_PRECONDITIONER_MAX_FEATURES", limit)
+            fits[key] = LogisticRegressionCV(Cs=5, solver="newton-cg", tol=1e-8).fit(X, y)
+    assert counts["gram"] < 0.7 * counts["jacobi"], counts
+    np.testing.assert_array_equal(fits["gram"].C_, fits["jacobi"].C_)
+    for key in fits["jacobi"].scores_:  # (the coefficients at C = 1e4 are too ill-conditioned to compare)
+        np.testing.assert_array_equal(fits["gram"].scores_[key], fits["jacobi"].scores_[key])
