@@ -175,9 +175,8 @@ def contenders(X, y, C, fit_intercept, with_torch):
         "xlogreg lbfgs": lambda: xlogreg_fit(X, y, C, fit_intercept, "lbfgs"),
         "sklearn default": lambda: sklearn_fit(X, y, C, fit_intercept),
     }
-    if fit_intercept:
-        fits["xlogreg newton-cg"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "newton-cg")
-    else:  # the estimator's Newton solvers need an intercept today
+    fits["xlogreg newton-cg"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "newton-cg")
+    if not fit_intercept:  # accelerated gradient descent: the course's family, where it is defined without one
         fits["xlogreg agd"] = lambda: xlogreg_fit(X, y, C, fit_intercept, "agd")
     if n_params <= CHOLESKY_MAX_PARAMETERS:
         if fit_intercept:
