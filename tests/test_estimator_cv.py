@@ -133,6 +133,15 @@ def test_same_choice_as_sklearn_on_all_of_digits():
     _assert_same(LogisticRegressionCV(scoring="neg_log_loss", tol=1e-10).fit(X / 16, y), _sklearn(X / 16, y))
 
 
+@pytest.mark.slow
+def test_same_choice_as_sklearn_on_tens_of_thousands_of_rows():
+    """20,000 examples, 40 features, 3 classes: 123 parameters per fold, so "auto" runs Newton-CG (Gram
+    preconditioner, batched folds) along the path."""
+    X, y = make_classification(n_samples=20_000, n_features=40, n_informative=20, n_redundant=0, n_classes=3,
+                               random_state=0)
+    _assert_same(LogisticRegressionCV(scoring="neg_log_loss", tol=1e-10).fit(X, y), _sklearn(X, y))
+
+
 @pytest.mark.parametrize("name", ["breast_cancer", "synthetic"])
 def test_refit_false_averages_the_folds_best_coefficients(name):
     X, y = PROBLEMS[name]
