@@ -142,8 +142,7 @@ class FoldLoss:
         self.totals = xp.reshape(totals, (self.n_folds,))
         self.fit_intercept = bool(fit_intercept)
         self.ops = data.operations(X)
-        self._Xa = None
-        self._shared = {}  # computed once for every C (with_l2 copies share it): the Gram's eigenvectors
+        self._shared = {}  # computed once for every C (with_l2 copies share it): [X; 1], the Gram's eigenvectors
         self._set_l2(l2)
 
     def _set_l2(self, l2):
@@ -238,15 +237,21 @@ class FoldLoss:
             P = P * (1 - P)
         return P, P * self.s
 
+    def augmented(self):
+        """``Xa = [X; 1]`` ``(n_x + 1, m)`` (X itself without intercept), made once for every C of the folds."""
+        if not self.fit_intercept:
+            return self.X
+        if "Xa" not in self._shared:
+            xp, dev = array_namespace(self.X), get_device(self.X)
+            self._shared["Xa"] = xp.concat([self.X, xp.ones((1, self.m), dtype=self.X.dtype, device=dev)], axis=0)
+        return self._shared["Xa"]
+
     def gram_eigen(self):
         """``(Q, lam)``: the eigenvectors ``(n1, n1)`` and eigenvalues ``(n1,)`` (negatives rounded to 0) of
-        ``Xa Xa.T``, ``Xa = [X; 1]`` (X without intercept): one product over X and one ``eigh``, the first
-        time for every C of the folds."""
+        ``Xa Xa.T`` (:meth:`augmented`): one product over X and one ``eigh``, the first time for every C."""
         if "gram_eigen" not in self._shared:
-            xp, dev = array_namespace(self.X), get_device(self.X)
-            Xa = self.X
-            if self.fit_intercept:
-                Xa = xp.concat([self.X, xp.ones((1, self.m), dtype=self.X.dtype, device=dev)], axis=0)
+            xp = array_namespace(self.X)
+            Xa = self.augmented()
             lam, Q = xp.linalg.eigh(Xa @ xp.permute_dims(Xa, (1, 0)))
             self._shared["gram_eigen"] = (Q, xp.where(lam > 0, lam, xp.zeros_like(lam)))
         return self._shared["gram_eigen"]
@@ -306,12 +311,10 @@ class FoldLoss:
         :meth:`xlogreg._loss.LogisticLoss.hessian_matrix`, never densifying X.
         """
         xp, dev = array_namespace(self.X), get_device(self.X)
-        F, k, m, n_x = self.n_folds, self.k, self.m, self.n_x
+        F, k, m = self.n_folds, self.k, self.m
         if self.ops is not data.dense:
             return self._with_diagonal(self._hessians_by_fold(W, b))
-        if self.fit_intercept and self._Xa is None:
-            self._Xa = xp.concat([self.X, xp.ones((1, m), dtype=self.X.dtype, device=dev)], axis=0)  # once
-        Xa = self._Xa if self.fit_intercept else self.X
+        Xa = self.augmented()
         n1 = Xa.shape[0]
         q = n1 * k
         Xa_t = xp.permute_dims(Xa, (1, 0))
