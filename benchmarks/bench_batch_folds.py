@@ -8,7 +8,8 @@ Newton-Cholesky path on the CPU. For each shape (``make_classification``, ``rand
 half the features informative, 5% of the labels flipped) it fits ``LogisticRegressionCV()`` at its
 defaults (10 Cs, 5 folds, accuracy; ``"auto"`` picks Newton-Cholesky up to 100 parameters,
 Newton-CG above, whose folds the rule always batches) with
-``batch_folds=True`` and ``False``, best of ``--repeats`` each, and prints the ratio (one fold at
+``batch_folds=True`` and ``False``, interleaved after a warm-up fit of each (``bench_core.side_by_side``),
+best of ``--repeats`` each, and prints the ratio (one fold at
 a time over batched: above 1, batching pays), the Newton iterations of each (the same: the same
 solver on the same objectives) and what the rule chooses. The shapes under "derived" are those the
 rule was read from; those under "checked" were measured after it was written. Nothing here asserts.
@@ -20,7 +21,6 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -28,21 +28,13 @@ import numpy as np
 sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
 import xlogreg  # noqa: E402
+from bench_core import side_by_side  # noqa: E402
 from xlogreg import estimator_cv  # noqa: E402
 
 #: (examples, features, classes)
 DERIVED = [(569, 30, 2), (2_000, 30, 2), (5_000, 30, 2), (5_000, 60, 2), (10_000, 60, 2), (20_000, 30, 2),
            (50_000, 50, 2), (20_000, 100, 2), (3_000, 200, 2), (20_000, 20, 5), (20_000, 10, 4), (3_000, 12, 6)]
 CHECKED = [(10_000, 150, 2), (8_000, 40, 2), (40_000, 120, 2), (4_000, 80, 2)]
-
-
-def best_of(repeats, fit):
-    times, est = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        est = fit()
-        times.append(time.perf_counter() - start)
-    return min(times), est
 
 
 def main(argv=None):
@@ -60,11 +52,17 @@ def main(argv=None):
                                        n_clusters_per_class=1, flip_y=0.05, random_state=0)
             k = 1 if classes == 2 else classes
             method = estimator_cv.choose_path_newton(n, k)
+            fitted = {}
+
+            def fit(batch_folds):
+                fitted[batch_folds] = xlogreg.LogisticRegressionCV(batch_folds=batch_folds).fit(X, y)
+                return fitted[batch_folds].coef_
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                xlogreg.LogisticRegressionCV(Cs=2).fit(X[:200], y[:200])  # warm-up
-                batched_s, batched = best_of(args.repeats, lambda: xlogreg.LogisticRegressionCV(batch_folds=True).fit(X, y))
-                single_s, single = best_of(args.repeats, lambda: xlogreg.LogisticRegressionCV(batch_folds=False).fit(X, y))
+                times = side_by_side({True: lambda: fit(True), False: lambda: fit(False)}, args.repeats)
+            batched_s, single_s = min(times[True]), min(times[False])
+            batched, single = fitted[True], fitted[False]
             row = {"group": group, "examples": m, "features": n, "classes": classes, "method": method,
                    "batched_s": batched_s, "one_fold_at_a_time_s": single_s, "gain": single_s / batched_s,
                    "iterations": [int(np.sum(batched.n_iter_)), int(np.sum(single.n_iter_))],

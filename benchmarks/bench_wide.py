@@ -7,33 +7,25 @@ what ``solver="newton-cg"`` does from zero when X has more features than example
 problem: on the course's cat pictures it takes 22 ms against the default's 141-172 ms
 (``bench_workloads.py``), but on these synthetic, well-conditioned problems (Gaussian X, labels
 from a logistic model; with an intercept but for one) L-BFGS ends in 11-15 iterations and the Gram
-matrix, ``m^2`` to form, can cost more than it saves. Best of 3 each; nothing here asserts.
+matrix, ``m^2`` to form, can cost more than it saves. Interleaved after a warm-up fit of each, best of 3
+(``bench_core.side_by_side``); nothing here asserts.
 """
 
 from __future__ import annotations
 
 import pathlib
 import sys
-import time
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Path(__file__).resolve().parent)]
 
 import xlogreg  # noqa: E402
+from bench_core import side_by_side  # noqa: E402
 
 SHAPES = [(200, 1000, True), (200, 2000, True), (200, 5000, True), (1000, 5000, True), (1000, 20000, True),
           (500, 2000, False), (300, 1200, True), (2000, 4000, True)]
-
-
-def best(fit, repeats=3):
-    times, est = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        est = fit()
-        times.append(time.perf_counter() - start)
-    return min(times), est
 
 
 def main():
@@ -42,8 +34,15 @@ def main():
     for m, n, intercept in SHAPES:
         X = rng.standard_normal((m, n))
         y = (X @ (rng.standard_normal(n) / np.sqrt(n) * 3) + rng.logistic(size=m) > 0).astype(int)
-        auto_s, auto = best(lambda: xlogreg.LogisticRegression(fit_intercept=intercept).fit(X, y))
-        gram_s, gram = best(lambda: xlogreg.LogisticRegression(solver="newton-cg", fit_intercept=intercept).fit(X, y))
+        fitted = {}
+
+        def fit(solver):
+            fitted[solver] = xlogreg.LogisticRegression(solver=solver, fit_intercept=intercept).fit(X, y)
+            return fitted[solver].coef_
+
+        times = side_by_side({"auto": lambda: fit("auto"), "newton-cg": lambda: fit("newton-cg")}, 3)
+        auto_s, gram_s = min(times["auto"]), min(times["newton-cg"])
+        auto, gram = fitted["auto"], fitted["newton-cg"]
         print(f"{m:5d} x {n:6d} (n / m {n / m:5.1f}{'' if intercept else ', no intercept'}): default "
               f"{auto_s * 1e3:7.1f} ms ({int(auto.n_iter_[0])} it.)  newton-cg on the Gram {gram_s * 1e3:7.1f} ms "
               f"({int(gram.n_iter_[0])} it.)  Gram over default {gram_s / auto_s:.2f}", flush=True)

@@ -56,10 +56,10 @@ def choose_path_newton(n_features, k):
 #: one product with X serves every fold's logits and gradients, but each fold's Hessian is formed over all of X
 #: by a general product (one fold at a time: over its own rows, by a symmetric one). Measured (session 12,
 #: ``python benchmarks/bench_batch_folds.py``, ``benchmarks/results/bench_batch_folds.txt``; 2-vCPU VM, 10 Cs,
-#: 5 folds, best of 3, one fold at a time over batched): two classes, 1.15-2.29x at 569-5,000 examples and
-#: 0.78-0.79x at 10,000-50,000 (30-60 features); checked after on shapes it was not read from: 4,000 x 80
-#: 1.12x (batched), 8,000 x 40 1.03x (one fold at a time: a 3% miss). More classes: one fold at a time
-#: (0.48x and 0.79x batched: the softmax Hessian batched is the costlier product).
+#: 5 folds, interleaved, best of 3, one fold at a time over batched): two classes, 1.12-2.13x at 569-5,000
+#: examples and 0.69-0.84x at 10,000-50,000 (30-60 features); checked on shapes it was not read from: 4,000 x 80
+#: 1.12x (batched), 8,000 x 40 1.08x (one fold at a time: an 8% miss). More classes: one fold at a time
+#: (0.48x and 0.80x batched: the softmax Hessian batched is the costlier product).
 BATCH_CHOLESKY_MAX_EXAMPLES = 5_000
 
 
@@ -191,9 +191,9 @@ class LogisticRegressionCV(LogisticRegression):
         (measured 0.85-1.42x on the CPU, ``benchmarks/bench_cv.py``: one product
         with X serves every fold's Hessian product), with L-BFGS (1.48x),
         wherever X is on a GPU (not measured yet), and with Newton-Cholesky
-        for two classes up to 5,000 examples (1.12-2.29x);
+        for two classes up to 5,000 examples (1.12-2.13x);
         one fold at a time with Newton-Cholesky otherwise on the CPU, where the
-        batched Hessians were measured slower (0.48-0.79x: each fold's Hessian
+        batched Hessians were measured slower (0.48-0.84x: each fold's Hessian
         is formed over all of X). :func:`choose_batch_folds` has the evidence.
     use_legacy_attributes : bool
         True (the default): scikit-learn's legacy layout of the fitted
