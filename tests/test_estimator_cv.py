@@ -536,6 +536,15 @@ def test_sparse_X_is_never_densified(monkeypatch):
     assert LogisticRegressionCV().__sklearn_tags__().input_tags.sparse
 
 
+def test_a_dask_X_is_refused_with_what_to_do():
+    """A Dask X is refused up front (the batched folds would build a new graph at every CG step and never
+    finish), naming X and what to pass instead."""
+    da = pytest.importorskip("dask.array")
+    X, y = PROBLEMS["synthetic"]
+    with pytest.raises(TypeError, match=r"Dask array X.*X\.compute\(\).*LogisticRegression"):
+        LogisticRegressionCV(Cs=2).fit(da.from_array(X, chunks=(100, 8)), y)
+
+
 def test_auto_choices_follow_the_measurements():
     """Cholesky only on small problems; its folds batched on the CPU only for two classes up to 5,000 examples
     (batched was measured slower elsewhere); Newton-CG, L-BFGS and a GPU always batched."""

@@ -24,7 +24,7 @@ import numbers
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from . import _backends, _loss, _warnings, data
 from .data import sparse
@@ -369,6 +369,11 @@ class LogisticRegressionCV(LogisticRegression):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X_input = X
+        if is_dask_array(X):
+            raise TypeError(f"{type(self).__name__} does not take a Dask array X yet: its batched folds read X at "
+                            "every conjugate-gradient step, and on Dask each read is a new graph. Pass X.compute() "
+                            "(or a NumPy, CuPy or torch array) if it fits in memory, or fit xlogreg.LogisticRegression "
+                            "on the Dask X (out of core) for each C")
         X = self._validate_X(X, reset=True, method="fit")
         xp, dev = array_namespace(X), get_device(X)
         m, n_features = X.shape

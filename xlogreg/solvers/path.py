@@ -47,7 +47,7 @@ import math
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from .. import _backends, _loss, _warnings, data
 from . import prox_newton
@@ -63,8 +63,8 @@ SCORINGS = ("neg_log_loss", "accuracy")
 #: The Newton methods of :func:`fold_newton`.
 METHODS = ("newton-cholesky", "newton-cg")
 
-#: Newton-CG along the path is preconditioned by the Gram ``Xa Xa.T`` (:func:`_cg_direction`) up to this many
-#: rows of Xa (features and intercept); above, by the Hessian's diagonal. The Gram costs ``m n1^2`` once per
+#: Newton-CG along the path is preconditioned by the Gram ``Xa Xa.T`` (:func:`_cg_direction`; dense or sparse X,
+#: not Dask) up to this many rows of Xa (features and intercept); above, by the Hessian's diagonal. The Gram costs ``m n1^2`` once per
 #: path (about ``n1 / (2 F k)`` Hessian products) and its eigenvectors two ``(n1, n1)`` products per CG iteration.
 #: Measured (session 12, ``python benchmarks/bench_cv_preconditioner.py``, ``benchmarks/results/
 #: bench_cv_preconditioner.txt``; 2-vCPU VM, ``solver="newton-cg"``, 10 Cs, 5 folds): 1.12-1.66x faster than
@@ -248,11 +248,17 @@ class FoldLoss:
 
     def gram_eigen(self):
         """``(Q, lam)``: the eigenvectors ``(n1, n1)`` and eigenvalues ``(n1,)`` (negatives rounded to 0) of
-        ``Xa Xa.T`` (:meth:`augmented`): one product over X and one ``eigh``, the first time for every C."""
+        ``Xa Xa.T``, ``Xa = [X; 1]`` (X without intercept), the first time for every C: ``X X.T`` through the
+        data interface (``weighted_gram``: a sparse X is never densified), its row sums, and one ``eigh``."""
         if "gram_eigen" not in self._shared:
-            xp = array_namespace(self.X)
-            Xa = self.augmented()
-            lam, Q = xp.linalg.eigh(Xa @ xp.permute_dims(Xa, (1, 0)))
+            xp, dev = array_namespace(self.s), get_device(self.s)
+            ones = xp.ones((1, self.m), dtype=self.s.dtype, device=dev)
+            G = self.ops.weighted_gram(self.X, ones, nonnegative=True)  # (n_x, n_x)
+            if self.fit_intercept:
+                sums = self.ops.backward(self.X, ones)  # (n_x, 1): X 1
+                G = xp.concat([xp.concat([G, sums], axis=1),
+                               xp.concat([xp.permute_dims(sums, (1, 0)), ones[:, :1] * self.m], axis=1)], axis=0)
+            lam, Q = xp.linalg.eigh(G)
             self._shared["gram_eigen"] = (Q, xp.where(lam > 0, lam, xp.zeros_like(lam)))
         return self._shared["gram_eigen"]
 
@@ -418,9 +424,9 @@ def _cholesky_direction(loss, W, b, g, g_norm, active):
 def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True, tol=0.0):
     """Every fold's Newton-CG step: conjugate gradients with per-fold scalars and per-fold stopping.
 
-    `precondition`: with an L2 penalty on a dense X of at most
+    `precondition`: with an L2 penalty on an X of at most
     :data:`GRAM_PRECONDITIONER_MAX_FEATURES` rows (the intercept's
-    included), each fold's Hessian is approximated by ``(c_f / m) Xa Xa.T +
+    included), dense or sparse, not Dask (no ``eigh`` there), each fold's Hessian is approximated by ``(c_f / m) Xa Xa.T +
     (l2 / S_f) I`` on every class (``c_f`` the fold's example weights in its
     Hessian's diagonal blocks, summed, mean over classes), inverted in the Gram's eigenvectors
     (:meth:`FoldLoss.gram_eigen`, once per path); else by its diagonal (Jacobi,
@@ -435,7 +441,7 @@ def _cg_direction(loss, W, b, g, g_norm, active, max_cg, precondition=True, tol=
     xp, dev = array_namespace(W), get_device(W)
     hessian_times = loss.hessian_operator(W, b)
     n1 = loss.n_x + (1 if loss.fit_intercept else 0)
-    if precondition and loss.l2 and loss.ops is data.dense and n1 <= GRAM_PRECONDITIONER_MAX_FEATURES:
+    if precondition and loss.l2 and n1 <= GRAM_PRECONDITIONER_MAX_FEATURES and not is_dask_array(loss.X):
         # H_f ~ (c_f / m) Xa Xa.T + alpha_f I on every class of fold f (c_f its example weights summed: c_f / m
         # their mean over all of X, whose Gram is m / m_f times the fold's), applied in the Gram's eigenvectors
         # (computed once for the whole path); one scale for all classes of a fold
