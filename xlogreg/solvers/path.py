@@ -252,13 +252,7 @@ class FoldLoss:
         data interface (``weighted_gram``: a sparse X is never densified), its row sums, and one ``eigh``."""
         if "gram_eigen" not in self._shared:
             xp, dev = array_namespace(self.s), get_device(self.s)
-            ones = xp.ones((1, self.m), dtype=self.s.dtype, device=dev)
-            G = self.ops.weighted_gram(self.X, ones, nonnegative=True)  # (n_x, n_x)
-            if self.fit_intercept:
-                sums = self.ops.backward(self.X, ones)  # (n_x, 1): X 1
-                G = xp.concat([xp.concat([G, sums], axis=1),
-                               xp.concat([xp.permute_dims(sums, (1, 0)), ones[:, :1] * self.m], axis=1)], axis=0)
-            lam, Q = xp.linalg.eigh(G)
+            lam, Q = xp.linalg.eigh(self._augmented_gram(xp.ones((1, self.m), dtype=self.s.dtype, device=dev), True))
             self._shared["gram_eigen"] = (Q, xp.where(lam > 0, lam, xp.zeros_like(lam)))
         return self._shared["gram_eigen"]
 
@@ -354,16 +348,22 @@ class FoldLoss:
                         D = p_c * ((1.0 if c == e else 0.0) - P[f, e:e + 1, :]) * self.s[f, ...]
                     else:
                         D = p_c * (1 - p_c) * self.s[f, ...]
-                    block = self.ops.weighted_gram(self.X, D, nonnegative=c == e)  # (n_x, n_x)
-                    if self.fit_intercept:
-                        XD1 = self.ops.backward(self.X, D)  # (n_x, 1): the W-b entries
-                        block = xp.concat([xp.concat([block, XD1], axis=1),
-                                           xp.concat([xp.permute_dims(XD1, (1, 0)),
-                                                      xp.reshape(xp.sum(D), (1, 1))], axis=1)], axis=0)
+                    block = self._augmented_gram(D, nonnegative=c == e)
                     blocks[c][e] = block
                     blocks[e][c] = block if c == e else xp.permute_dims(block, (1, 0))
             per_fold.append(xp.concat([xp.concat(row, axis=1) for row in blocks], axis=0))
         return xp.stack(per_fold, axis=0)
+
+    def _augmented_gram(self, D, nonnegative=False):
+        """``Xa diag(D) Xa.T`` for D of shape ``(1, m)``, ``Xa = [X; 1]`` (X without intercept), through the data
+        interface (a sparse X is never densified): ``weighted_gram``, bordered by ``X D.T`` and ``sum(D)``."""
+        xp = array_namespace(D)
+        G = self.ops.weighted_gram(self.X, D, nonnegative=nonnegative)  # (n_x, n_x)
+        if not self.fit_intercept:
+            return G
+        XD = self.ops.backward(self.X, D)  # (n_x, 1): the W-b entries
+        return xp.concat([xp.concat([G, XD], axis=1),
+                          xp.concat([xp.permute_dims(XD, (1, 0)), xp.reshape(xp.sum(D), (1, 1))], axis=1)], axis=0)
 
     def _with_diagonal(self, H):
         """The Hessians' data part ``H`` ``(F, q, q)`` plus ``l2 / S_f`` on W's diagonal, and the ridge where singular."""
