@@ -521,6 +521,16 @@ def test_primal_pass_matches_numpy(numba_kernel, order, k, dtype, tol, n_x, m):
         np.testing.assert_allclose(Z, Z_ref, rtol=0, atol=tol * size * (n_x + np.max(np.abs(b))))
         np.testing.assert_allclose(G, G_ref, rtol=0, atol=tol * size * 4 * m)
         np.testing.assert_allclose(s, s_ref, rtol=0, atol=tol * 4 * m)
+        one_pass = numba_kernel.PrimalPass(X, T, weights, k > 1)
+        one_pass(W, b)
+        if k == 1:
+            assert one_pass.loss_sum is None
+        else:  # the examples' weighted cross-entropies, by hand: logsumexp(z) - z[label]
+            w = np.ones(m) if weights is None else sw[0].astype(np.float64)
+            top = Z_ref.max(axis=0)
+            L_ref = top + np.log(np.exp(Z_ref - top).sum(axis=0)) - Z_ref[labels[0], np.arange(m)]
+            assert isinstance(one_pass.loss_sum, float)
+            assert one_pass.loss_sum == pytest.approx(np.sum(w * L_ref), rel=tol, abs=float(tol * size * n_x * m))
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
@@ -567,6 +577,12 @@ def test_primal_pass_saturates_without_nan(numba_kernel):
         assert np.all(np.isfinite(G)) and np.all(np.isfinite(s))
         np.testing.assert_allclose(G, G_ref, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=1e-9)
+    # softmax's loss, by hand: even examples have logits (-1e4, 1e4, 1e4), odd ones (1e4, -1e4, -1e4); labels
+    # t % 3. Even with label 0 (t = 0, 6, .., 60: 11) lose 2e4 + ln 2, the other 21 even ones ln 2; odd with
+    # label 0 (11) lose 0, the other 21 odd ones 2e4: in all 32 (2e4 + ln 2)
+    one_pass = numba_kernel.PrimalPass(X, T, None, True)
+    one_pass(W, np.zeros((3, 1)))
+    assert one_pass.loss_sum == pytest.approx(32 * (20_000 + np.log(2)), rel=1e-12)
 
 
 def test_rows_block_sizes(monkeypatch):
@@ -688,3 +704,108 @@ def test_train_takes_its_final_logits_from_the_compiled_pass(numba_kernel, monke
         Z = np.asarray(model.w).T @ X + np.asarray(model.b).reshape(-1, 1)
         labels = np.argmax(Z, axis=0) if classes > 2 else (Z[0] > 0).astype(int)
         assert model.train_accuracy == pytest.approx(100 * np.mean(labels == y), abs=1e-12)
+
+
+# ------------------------------------------------------------ the loss object's softmax pass
+
+
+def _softmax_problem(dtype, order, m=403, n_x=23, k=7, seed=3):
+    rng = np.random.default_rng(seed)
+    X = np.asarray(rng.standard_normal((n_x, m)) * 2, dtype=dtype, order=order)
+    labels = rng.integers(0, k, (1, m))
+    W = (rng.standard_normal((n_x, k)) / 3).astype(dtype)
+    b = rng.standard_normal((k, 1)).astype(dtype)
+    sw = (rng.random((1, m)) * 2).astype(dtype)
+    return X, labels, W, b, sw
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_loss_value_and_gradient_match_numpy(numba_kernel, order, dtype, tol, weighted):
+    """LogisticLoss(fused=True).value_and_gradient: J and its gradient against plain float64 NumPy written
+    here, in X's dtype, the inputs untouched."""
+    from xlogreg._loss import LogisticLoss
+
+    X, labels, W, b, sw = _softmax_problem(dtype, order)
+    k, m = W.shape[1], X.shape[1]
+    weights = sw if weighted else None
+    loss = LogisticLoss(X, labels.astype(dtype), k, sample_weight=weights, l2=0.7, fused=True)
+    assert loss.fused_pass is not None
+    before = [a.copy() for a in (X, W, b)]
+    J, dW, db = loss.value_and_gradient(W, b)
+    Xd, Wd, bd = (a.astype(np.float64) for a in (X, W, b))
+    w = np.ones(m) if weights is None else sw[0].astype(np.float64)
+    S = w.sum()
+    Z = Wd.T @ Xd + bd
+    top = Z.max(axis=0)
+    E = np.exp(Z - top)
+    L = top + np.log(E.sum(axis=0)) - Z[labels[0], np.arange(m)]
+    J_ref = np.sum(w * L) / S + 0.7 / (2 * S) * np.sum(Wd * Wd)
+    Q = (E / E.sum(axis=0) - (labels == np.arange(k)[:, None])) * w
+    assert J.dtype == dW.dtype == db.dtype == dtype and J.shape == () and dW.shape == W.shape and db.shape == b.shape
+    assert float(J) == pytest.approx(J_ref, rel=tol)
+    np.testing.assert_allclose(dW, Xd @ Q.T / S + 0.7 / S * Wd, rtol=0, atol=tol * 10)
+    np.testing.assert_allclose(db, Q.sum(axis=1, keepdims=True) / S, rtol=0, atol=tol * 10)
+    for a, old in zip((X, W, b), before):
+        np.testing.assert_array_equal(a, old)
+
+
+def test_fused_loss_is_refused_where_it_cannot_run(numba_kernel):
+    from xlogreg._loss import LogisticLoss
+
+    X, labels, *_ = _softmax_problem(np.float64, "C")
+    with pytest.raises(ValueError, match="fused=True cannot run here: it is the binary loss"):
+        LogisticLoss(X, (labels > 3).astype(float), 2, fused=True)
+    with pytest.raises(ValueError, match="fused=True cannot run here: .*C or Fortran order"):
+        LogisticLoss(np.ones((4, 20))[:, ::2], labels[:, :10].astype(float), 7, fused=True)
+    with pytest.raises(ValueError, match="fused=True cannot run here: it needs float32 or float64"):
+        LogisticLoss(X.astype(np.float16), labels.astype(np.float16), 7, fused=True)
+
+
+def test_choose_fused_softmax(numba_kernel, monkeypatch):
+    """Softmax only, usable X, classes times features at most FUSED_SOFTMAX_MAX_WORK, and (in a new process)
+    the reads saved over the evaluations longer than loading the kernels. By hand: X of 16 x 1000 float64
+    is 128,000 bytes; at 1e9 B/s and a load of 2 s that is 15,625 evaluations."""
+    from xlogreg.data.compiled import choose_fused_softmax
+
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: False)
+    monkeypatch.setattr(data_compiled, "FUSED_LOAD_S", 2.0)
+    monkeypatch.setattr(data_compiled, "FUSED_READ_BYTES_PER_S", 1e9)
+    monkeypatch.setattr(data_compiled, "FUSED_SOFTMAX_MAX_WORK", 160)
+    X = np.ones((16, 1000))
+    assert choose_fused_softmax(X, 10, 15_625) and not choose_fused_softmax(X, 10, 15_624)
+    assert not choose_fused_softmax(X, 11, 10**9)  # 176 > 160: BLAS's products win
+    assert not choose_fused_softmax(X, 2, 10**9)  # the binary loss
+    assert not choose_fused_softmax(np.ones((16, 2000))[:, ::2], 3, 10**9)  # neither order
+    monkeypatch.setattr(numba_kernel, "loaded", lambda: True)
+    assert choose_fused_softmax(X, 10, 1)
+    monkeypatch.setattr(data_compiled, "available", lambda: False)
+    assert not choose_fused_softmax(X, 10, 10**9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_estimator_fits_softmax_through_the_fused_pass_where_chosen(numba_kernel, monkeypatch, weighted):
+    """The estimator's L-BFGS goes through the compiled pass where choose_fused_softmax says so, and fits
+    the same model as without it; scikit-learn's optimum is the independent check."""
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    from xlogreg.data import compiled as data_compiled
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 12)).astype(np.float32)
+    y = np.argmax(X[:, :5] @ rng.standard_normal((5, 5)) + rng.standard_normal((600, 5)), axis=1)
+    sw = rng.random(600) + 0.5 if weighted else None
+    calls = []
+    real = data_compiled.PrimalPass.__call__
+    monkeypatch.setattr(data_compiled.PrimalPass, "__call__", lambda *a, **o: calls.append(1) or real(*a, **o))
+    monkeypatch.setattr(data_compiled, "choose_fused_softmax", lambda *a: True)
+    fused = xlogreg.LogisticRegression(solver="lbfgs", tol=1e-6).fit(X, y, sample_weight=sw)
+    assert len(calls) >= fused.n_iter_[0]
+    monkeypatch.setattr(data_compiled, "choose_fused_softmax", lambda *a: False)
+    plain = xlogreg.LogisticRegression(solver="lbfgs", tol=1e-6).fit(X, y, sample_weight=sw)
+    assert len(calls) >= fused.n_iter_[0] and plain.n_iter_[0] > 0
+    reference = sklearn_linear.LogisticRegression(tol=1e-10, max_iter=10_000).fit(X.astype(np.float64), y,
+                                                                                sample_weight=sw)
+    for model in (fused, plain):
+        np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=2e-4)
+        np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=0, atol=2e-4)

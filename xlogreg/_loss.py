@@ -42,6 +42,7 @@ import math
 from array_api_compat import array_namespace, device as get_device, is_dask_array
 
 from . import data, penalties
+from .data import compiled
 from .data import dask as dask_data
 
 __all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "example_terms", "label_terms", "loss_sum",
@@ -304,6 +305,13 @@ class LogisticLoss:
         synchronisation) when not given.
     l2 : float
         The L2 strength (``l2 / (2 S) ||W||^2``); the biases are not penalised.
+    fused : bool
+        Softmax on a NumPy X only: compute :meth:`value_and_gradient` in the
+        compiled pass (:class:`xlogreg.data.compiled.PrimalPass`: one read of
+        X, the softmax and the losses in the same pass; the same values up to
+        rounding, the losses summed in float64).
+        :func:`xlogreg.data.compiled.choose_fused_softmax` says where it pays.
+        The Hessian's products and everything else stay Array API.
 
     Attributes
     ----------
@@ -328,7 +336,7 @@ class LogisticLoss:
     5.8015453194
     """
 
-    def __init__(self, X, labels, n_classes=2, *, sample_weight=None, total_weight=None, l2=0.0):
+    def __init__(self, X, labels, n_classes=2, *, sample_weight=None, total_weight=None, l2=0.0, fused=False):
         xp = array_namespace(X)
         self.X, self.labels, self.weights = X, labels, sample_weight
         self.multinomial = n_classes > 2
@@ -344,6 +352,13 @@ class LogisticLoss:
         self.scale = residual_scale(self.total_weight, self.multinomial)
         self.ops = data.operations(X)
         self.lazy = is_dask_array(X)
+        #: The compiled softmax pass behind value_and_gradient, or None (see `fused`).
+        self.fused_pass = None
+        if fused:
+            reason = "it is the binary loss" if not self.multinomial else compiled.why_unusable(X)
+            if reason is not None:
+                raise ValueError(f"fused=True cannot run here: {reason}")
+            self.fused_pass = compiled.PrimalPass(X, self.targets, sample_weight, True)
 
     @property
     def n_classes(self):
@@ -390,6 +405,11 @@ class LogisticLoss:
                                                  multinomial=self.multinomial)
             dW, db = self.gradient_from_raw(G, s, W)
             J = total / self.total_weight
+            return (J + self.penalty(W) if self.alpha else J), dW, db
+        if self.fused_pass is not None:
+            _, G, s = self.fused_pass(W, b, with_z=False)
+            dW, db = self.gradient_from_raw(G, s, W)
+            J = array_namespace(self.X).asarray(self.fused_pass.loss_sum / self.total_weight, dtype=self.X.dtype)
             return (J + self.penalty(W) if self.alpha else J), dW, db
         # softmax: the pass's one exponential gives the losses too (data_value would take another); the binary
         # value keeps data_value's own sum (the course's cost, bit for bit)

@@ -55,7 +55,7 @@ from array_api_compat import array_namespace, device as get_device
 from . import _backends, _loss, solvers
 from . import _validation as v
 from . import _warnings
-from .data import sparse
+from .data import compiled, sparse
 from .solvers import lbfgs, newton, prox_newton
 from .solvers.agd import accelerated_gradient, lipschitz_constant
 
@@ -476,7 +476,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         l1_share = self._l1_share
         # C = inf (or penalty=None): no penalty, as in scikit-learn; with L1, the penalty is the solver's
         l2 = 0.0 if math.isinf(C) or l1_share else 1.0 / C
-        loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2)
+        lazy = array_api_compat.is_dask_array(Xt)
+        method = (choose_solver(Xt.shape[0], K if K > 2 else 1, lazy=lazy)
+                  if solver == "auto" and not l1_share else solver)
+        # L-BFGS's evaluations, in one compiled read of X where it pays (softmax, NumPy; max_iter bounds them)
+        fused = method in ("lbfgs", "lbfgs+newton-cg") and compiled.choose_fused_softmax(Xt, K, int(self.max_iter))
+        loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2, fused=fused)
         W0, b0 = self._start(loss, classes, Xt)
 
         if l1_share:  # L1 / elastic net: proximal Newton (xlogreg/solvers/prox_newton.py)
@@ -501,8 +506,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             final_cost = result.costs[-1][1] if result.costs else float("nan")
             ran = "gd"
         elif solver in ("auto", "newton-cg", "newton-cholesky", "lbfgs"):
-            method = (choose_solver(Xt.shape[0], loss.k, lazy=array_api_compat.is_dask_array(Xt))
-                      if solver == "auto" else solver)
             max_iter, n_iter, final_cost = int(self.max_iter), 0, None
             with warnings.catch_warnings():  # the iteration limit is reported below, as scikit-learn's warning
                 warnings.simplefilter("ignore", _warnings.ConvergenceWarning)

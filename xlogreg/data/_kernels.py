@@ -352,7 +352,8 @@ def rows_binary(wh, bh, X, C, sw, g, H, j0, j1, block, zero, one):
 @numba.njit(inline="always", **JIT)
 def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
     """Block of logits z (K, >= t1) of examples j .. j+t1: Z[:, j+t] = z, then z = (softmax(z) - T) sw,
-    and s[c] += the block's sum of z[c].
+    and s[c] += the block's sum of z[c]. Returns the block's ``sum_t sw[t] L_t`` in float64, ``L_t =
+    logsumexp(z[:, t]) - T[:, t] . z[:, t]`` (the examples' cross-entropies).
 
     Loops over the examples innermost, so that each line vectorises.
     """
@@ -361,10 +362,15 @@ def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
         top[t] = z[0, t]
         total[t] = zero
     for c in range(K):
-        zc, Zc = z[c], Z[c, j:j + t1]
+        zc, Zc, Tc = z[c], Z[c, j:j + t1], T[c, j:j + t1]
         for t in range(t1):
             Zc[t] = zc[t]
             top[t] = max(top[t], zc[t])
+            total[t] -= Tc[t] * zc[t]  # -T . z for now; the exponentials' sum once the loss is taken
+    loss = 0.0
+    for t in range(t1):
+        loss += np.float64(sw[j + t] * (top[t] + total[t]))  # max(z) - T . z
+        total[t] = zero
     for c in range(K):
         zc = z[c]
         for t in range(t1):
@@ -372,6 +378,7 @@ def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
             zc[t] = e
             total[t] += e
     for t in range(t1):
+        loss += np.float64(sw[j + t]) * np.log(np.float64(total[t]))
         total[t] = one / total[t]
     for c in range(K):
         zc, Tc, St = z[c], T[c, j:j + t1], sw[j:j + t1]
@@ -381,6 +388,7 @@ def softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one):
             zc[t] = q
             a += q
         s[c] += a
+    return loss
 
 
 @numba.njit(inline="always", **JIT)
@@ -416,17 +424,18 @@ def _rows_logits(W, b, X, z, j, t1):
 @numba.njit(**JIT)
 def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
     """C-ordered X (n, m), W (n, K) in C order: Z[:, j] = W.T X[:, j] + b, G (n, K) += X[:, j] Q[:, j].T,
-    s (K,) += Q[:, j], for j0 <= j < j1."""
+    s (K,) += Q[:, j], for j0 <= j < j1; returns the examples' weighted loss sum (float64)."""
     n = X.shape[0]
     K = W.shape[1]
     z = np.empty((K, block), X.dtype)
     top = np.empty(block, X.dtype)
     total = np.empty(block, X.dtype)
+    loss = 0.0
     j = j0
     while j < j1:
         t1 = min(block, j1 - j)
         _rows_logits(W, b, X, z, j, t1)
-        softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
+        loss += softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
         k = 0
         while k + 2 <= n:  # gradient: the rows once more, from L2, two rows against two rows of Q per pass
             ra, rb = X[k, j:j + t1], X[k + 1, j:j + t1]
@@ -462,6 +471,7 @@ def rows_multinomial(W, b, X, T, sw, G, Z, s, j0, j1, block, zero, one):
                     a += ra[t] * zc[t]
                 G[k, c] += a
         j += t1
+    return loss
 
 
 @numba.njit(inline="always", **JIT)
@@ -489,17 +499,19 @@ def _column_logits(WT, b, x, z, t, zero):
 @numba.njit(**JIT)
 def columns_multinomial(WT, b, XT, T, sw, GT, Z, s, j0, j1, block, zero, one):
     """Fortran-ordered X given as XT (m, n) in C order, WT (K, n): as `rows_multinomial`, with
-    GT (K, n) += Q[:, j] X[:, j].T; a tile of `block` examples at a time, read again from L1."""
+    GT (K, n) += Q[:, j] X[:, j].T; a tile of `block` examples at a time, read again from L1. Returns the
+    examples' weighted loss sum (float64)."""
     K, n = WT.shape
     z = np.empty((K, block), XT.dtype)
     top = np.empty(block, XT.dtype)
     total = np.empty(block, XT.dtype)
+    loss = 0.0
     j = j0
     while j < j1:
         t1 = min(block, j1 - j)
         for t in range(t1):  # logits: K dot products per example, X read from memory
             _column_logits(WT, b, XT[j + t], z, t, zero)
-        softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
+        loss += softmax_residuals(z, T, sw, Z, s, j, t1, top, total, zero, one)
         t = 0
         while t + 4 <= t1:  # gradient: the tile again, from L1, four examples per pass over GT[c]
             xa, xb, xc, xd = XT[j + t], XT[j + t + 1], XT[j + t + 2], XT[j + t + 3]
@@ -518,6 +530,7 @@ def columns_multinomial(WT, b, XT, T, sw, GT, Z, s, j0, j1, block, zero, one):
                     gc[k] += q * x[k]
             t += 1
         j += t1
+    return loss
 
 
 @numba.njit(parallel=True, **JIT)
@@ -542,28 +555,31 @@ def rows_binary_kernel(wh, bh, X, C, sw, H, parts, block, zero, one):
 @numba.njit(parallel=True, **JIT)
 def multinomial_kernel(W, b, X, T, sw, Z, parts, block, rows, zero, one):
     """`rows`: X (n, m) in C order and W (n, K), G (n, K); else X given as XT (m, n), W as WT (K, n),
-    G as GT (K, n). Returns (G or GT, s)."""
+    G as GT (K, n). Returns (G or GT, s, the examples' weighted loss sum in float64)."""
     if rows:
         m = X.shape[1]
     else:
         m = X.shape[0]
     G = np.zeros((parts,) + W.shape, X.dtype)
     S = np.zeros((parts, b.shape[0]), X.dtype)
+    L = np.zeros(parts, np.float64)
     per = ((m + parts - 1) // parts + 15) // 16 * 16
     for p in numba.prange(parts):
         j0 = min(m, p * per)
         j1 = min(m, j0 + per)
         if j0 < j1:
             if rows:
-                rows_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
+                L[p] = rows_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
             else:
-                columns_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
+                L[p] = columns_multinomial(W, b, X, T, sw, G[p], Z, S[p], j0, j1, block, zero, one)
     g = G[0].copy()
     s = S[0].copy()
+    loss = L[0]
     for p in range(1, parts):
         g += G[p]
         s += S[p]
-    return g, s
+        loss += L[p]
+    return g, s, loss
 
 
 @numba.njit(parallel=True, **JIT)

@@ -71,7 +71,7 @@ import numpy as np
 from .. import _machine
 
 __all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows",
-           "dual_steps", "choose_fused", "choose_fused_dual", "check_fused_option"]
+           "dual_steps", "choose_fused", "choose_fused_softmax", "choose_fused_dual", "check_fused_option"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -247,6 +247,15 @@ class PrimalPass:
         Labels (binary, k = 1) or one-hot targets (multinomial), X's dtype.
     weights : ndarray (1, m) or None
     multinomial : bool
+
+    Attributes
+    ----------
+    loss_sum : float or None
+        Softmax only: ``sum_i s_i L_i`` (the examples' weighted
+        cross-entropies) at the last call's ``(W, b)``, summed in float64 by
+        the same pass (:meth:`LogisticLoss.value_and_gradient
+        <xlogreg._loss.LogisticLoss.value_and_gradient>` reads it). None
+        before the first call, and always for the binary loss.
     """
 
     def __init__(self, X, targets, weights, multinomial):
@@ -255,6 +264,7 @@ class PrimalPass:
             raise ValueError(f"the compiled pass cannot take X: {reason}")
         self.X = X
         self.multinomial = multinomial
+        self.loss_sum = None
         n_x, m = X.shape
         dtype = X.dtype
         self.dtype = dtype
@@ -295,12 +305,14 @@ class PrimalPass:
             parts = kernels.get_num_threads()
             if self.rows:
                 Wc = np.ascontiguousarray(W, dtype=dtype)
-                G, s = kernels.multinomial_kernel(Wc, bk, X, self.T, self.sw, Z, parts, self.block, True, zero, one)
+                G, s, loss = kernels.multinomial_kernel(Wc, bk, X, self.T, self.sw, Z, parts, self.block, True,
+                                                        zero, one)
             else:
                 WT = np.ascontiguousarray(np.asarray(W, dtype=dtype).T)
-                GT, s = kernels.multinomial_kernel(WT, bk, X.T, self.T, self.sw, Z, parts, self.block, False,
-                                                   zero, one)
+                GT, s, loss = kernels.multinomial_kernel(WT, bk, X.T, self.T, self.sw, Z, parts, self.block, False,
+                                                         zero, one)
                 G = np.ascontiguousarray(GT.T)
+        self.loss_sum = loss
         return (Z if with_z else None), G, s.reshape(k, 1)
 
     def logits(self, W, b):
@@ -437,6 +449,34 @@ def choose_fused(X, num_iterations=None):
     if not (usable(X) and X.nbytes >= _fused_min_bytes()):
         return False
     return num_iterations is None or num_iterations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
+
+
+#: The loss object's softmax value and gradient (:meth:`LogisticLoss.value_and_gradient
+#: <xlogreg._loss.LogisticLoss.value_and_gradient>`, what every L-BFGS evaluation costs) runs in
+#: :class:`PrimalPass` where the classes times the features are at most this. Its products are numba
+#: loops, slower per multiply-add than BLAS, but it reads X once and makes the softmax in the same pass,
+#: where NumPy makes some ten passes over the K x m logits. Measured (2-vCPU Xeon, float32 X of 8, 64
+#: and 256 MB, time of the compiled pass over the plain one, benchmarks/bench_fused_softmax.py): K <= 10
+#: 0.30-0.72 at every size and width; K = 30 0.52-0.98 up to 1024 features (K n = 30,720: 0.94-1.21);
+#: K = 100 0.42-0.48 with 64 features (6,400) but 1.17-1.87 from 256 (25,600); K = 300 0.53-0.62 with
+#: 64 (19,200), 0.81-2.31 from 256. A measured constant: BLAS's speed against the loops is not read.
+FUSED_SOFTMAX_MAX_WORK = 16_384
+
+
+def choose_fused_softmax(X, k, num_evaluations):
+    """True where the loss object should compute the softmax value and gradient in :class:`PrimalPass`.
+
+    That is: the softmax loss (``k`` classes, ``k > 2``), X usable by the
+    kernels (:func:`usable`), ``k n_x`` at most :data:`FUSED_SOFTMAX_MAX_WORK`,
+    and the reads of X it saves over `num_evaluations` evaluations (one each,
+    at :data:`FUSED_READ_BYTES_PER_S`) longer than loading the kernels in a new
+    process (:data:`FUSED_LOAD_S`; nothing once this process has loaded them).
+    No size floor: unlike the gradient-descent loop's, this pass also saves
+    the softmax's passes over the logits, and it won from 8 MB of X on.
+    """
+    if k <= 2 or not usable(X) or k * X.shape[0] > FUSED_SOFTMAX_MAX_WORK:
+        return False
+    return num_evaluations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
 
 
 def choose_fused_dual(G, num_iterations):
