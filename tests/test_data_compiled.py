@@ -722,16 +722,19 @@ def _softmax_problem(dtype, order, m=403, n_x=23, k=7, seed=3):
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fused_loss_value_and_gradient_match_numpy(numba_kernel, order, dtype, tol, weighted):
-    """LogisticLoss(fused=True).value_and_gradient: J and its gradient against plain float64 NumPy written
-    here, in X's dtype, the inputs untouched."""
+@pytest.mark.parametrize("max_work, kind", [(10**6, "PrimalPass"), (0, "SoftmaxPass")])
+def test_fused_loss_value_and_gradient_match_numpy(numba_kernel, monkeypatch, order, dtype, tol, weighted,
+                                                   max_work, kind):
+    """LogisticLoss(fused=True).value_and_gradient through either compiled pass: J and its gradient against
+    plain float64 NumPy written here, in X's dtype, the inputs untouched."""
     from xlogreg._loss import LogisticLoss
 
+    monkeypatch.setattr(data_compiled, "FUSED_SOFTMAX_MAX_WORK", max_work)
     X, labels, W, b, sw = _softmax_problem(dtype, order)
     k, m = W.shape[1], X.shape[1]
     weights = sw if weighted else None
     loss = LogisticLoss(X, labels.astype(dtype), k, sample_weight=weights, l2=0.7, fused=True)
-    assert loss.fused_pass is not None
+    assert type(loss.fused_pass).__name__ == kind
     before = [a.copy() for a in (X, W, b)]
     J, dW, db = loss.value_and_gradient(W, b)
     Xd, Wd, bd = (a.astype(np.float64) for a in (X, W, b))
@@ -764,40 +767,114 @@ def test_fused_loss_is_refused_where_it_cannot_run(numba_kernel):
 
 
 def test_choose_fused_softmax(numba_kernel, monkeypatch):
-    """Softmax only, usable X, classes times features at most FUSED_SOFTMAX_MAX_WORK, and (in a new process)
-    the reads saved over the evaluations longer than loading the kernels. By hand: X of 16 x 1000 float64
-    is 128,000 bytes; at 1e9 B/s and a load of 2 s that is 15,625 evaluations."""
+    """Softmax only, usable X, and (in a new process) what it saves over the evaluations longer than loading
+    the kernels. By hand, X of 16 x 1000 float64 (128,000 bytes), reads at 1e9 B/s, a load of 2 s, 8 passes
+    over the logits: with 10 classes (K n = 160, PrimalPass) 8 x 10 x 1000 x 8 + 128,000 = 768,000 bytes
+    saved per evaluation, 2e9 / 768,000 = 2604.2 evaluations; with 11 (176 > 160: SoftmaxPass, X still read
+    twice) 704,000 bytes, 2840.9 evaluations."""
     from xlogreg.data.compiled import choose_fused_softmax
 
     monkeypatch.setattr(numba_kernel, "loaded", lambda: False)
     monkeypatch.setattr(data_compiled, "FUSED_LOAD_S", 2.0)
     monkeypatch.setattr(data_compiled, "FUSED_READ_BYTES_PER_S", 1e9)
+    monkeypatch.setattr(data_compiled, "FUSED_SOFTMAX_PASSES", 8)
     monkeypatch.setattr(data_compiled, "FUSED_SOFTMAX_MAX_WORK", 160)
     X = np.ones((16, 1000))
-    assert choose_fused_softmax(X, 10, 15_625) and not choose_fused_softmax(X, 10, 15_624)
-    assert not choose_fused_softmax(X, 11, 10**9)  # 176 > 160: BLAS's products win
+    assert choose_fused_softmax(X, 10, 2605) and not choose_fused_softmax(X, 10, 2604)
+    assert choose_fused_softmax(X, 11, 2841) and not choose_fused_softmax(X, 11, 2840)
     assert not choose_fused_softmax(X, 2, 10**9)  # the binary loss
     assert not choose_fused_softmax(np.ones((16, 2000))[:, ::2], 3, 10**9)  # neither order
     monkeypatch.setattr(numba_kernel, "loaded", lambda: True)
     assert choose_fused_softmax(X, 10, 1)
+    labels = np.zeros((1, 1000))
+    assert isinstance(data_compiled.softmax_pass(X, labels, np.ones((10, 1000)), 10, None), data_compiled.PrimalPass)
+    assert isinstance(data_compiled.softmax_pass(X, labels, np.ones((11, 1000)), 11, None), data_compiled.SoftmaxPass)
     monkeypatch.setattr(data_compiled, "available", lambda: False)
     assert not choose_fused_softmax(X, 10, 10**9)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 3e-5)])
+@pytest.mark.parametrize("k, n_x, m", [(3, 5, 17), (7, 13, 130), (40, 9, 1003), (1000, 3, 300)])
+def test_softmax_pass_matches_numpy(numba_kernel, order, dtype, tol, k, n_x, m):
+    """SoftmaxPass: G, s and the losses against plain float64 NumPy, with and without weights, partial tiles
+    (tiles of 16 forced), labels never seen (a class without examples), the inputs untouched; twice in a row
+    on its kept buffer gives the same."""
+    import numba
+
+    rng = np.random.default_rng(k + n_x + m)
+    X = np.asarray(rng.standard_normal((n_x, m)) * 2, dtype=dtype, order=order)
+    W = (rng.standard_normal((n_x, k)) / np.sqrt(n_x)).astype(dtype)
+    b = rng.standard_normal((k, 1)).astype(dtype)
+    labels = rng.integers(0, k - 1, (1, m))  # class k - 1 has no example
+    T = (labels == np.arange(k)[:, None]).astype(dtype)
+    sw = (rng.random((1, m)) * 2).astype(dtype)
+    before = [a.copy() for a in (X, W, b, labels, sw)]
+    for weights in (None, sw):
+        one_pass = numba_kernel.SoftmaxPass(X, labels.astype(dtype), k, weights)
+        one_pass.block = 16
+        _, G, s = one_pass(W, b)
+        w = np.ones((1, m)) if weights is None else sw
+        Z_ref, G_ref, s_ref = _plain_pass(W, b, X, T, w, True)
+        top = Z_ref.max(axis=0)
+        L_ref = np.sum(w[0] * (top + np.log(np.exp(Z_ref - top).sum(axis=0)) - Z_ref[labels[0], np.arange(m)]))
+        assert G.dtype == s.dtype == dtype and G.shape == (n_x, k) and s.shape == (k, 1)
+        size = float(np.max(np.abs(X)))
+        np.testing.assert_allclose(G, G_ref, rtol=0, atol=tol * size * 4 * m)
+        np.testing.assert_allclose(s, s_ref, rtol=0, atol=tol * 4 * m)
+        assert one_pass.loss_sum == pytest.approx(L_ref, rel=tol, abs=tol * size * n_x * m)
+        again = one_pass(W, b)
+        np.testing.assert_array_equal(again[1], G)
+        assert again[0] is None
+    for a, old in zip((X, W, b, labels, sw), before):
+        np.testing.assert_array_equal(a, old)
+    if numba.config.NUMBA_NUM_THREADS > 1:  # one thread: the same up to the order of the partial sums
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            _, G1, _ = numba_kernel.SoftmaxPass(X, labels.astype(dtype), k, sw)(W, b)
+        finally:
+            numba.set_num_threads(previous)
+        np.testing.assert_allclose(G1, G, rtol=0, atol=tol * float(np.max(np.abs(X))) * 4 * m)
+    with pytest.raises(ValueError, match="does not return the logits"):
+        numba_kernel.SoftmaxPass(X, labels, k, None)(W, b, with_z=True)
+
+
+def test_softmax_pass_saturates_without_nan(numba_kernel):
+    """Logits of +-1e4: residuals at their limits, losses by hand (as test_primal_pass_saturates_without_nan)."""
+    X = np.ascontiguousarray(np.full((2, 64), 100.0))
+    X[:, 1::2] = -100.0
+    labels = np.arange(64).reshape(1, 64) % 3
+    T = (labels == np.arange(3)[:, None]).astype(float)
+    W = np.full((2, 3), 50.0)
+    W[:, 0] = -50.0
+    one_pass = numba_kernel.SoftmaxPass(X, labels, 3, None)
+    _, G, s = one_pass(W, np.zeros((3, 1)))
+    _, G_ref, s_ref = _plain_pass(W, np.zeros((3, 1)), X, T, np.ones((1, 64)), True)
+    np.testing.assert_allclose(G, G_ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=1e-9)
+    assert one_pass.loss_sum == pytest.approx(32 * (20_000 + np.log(2)), rel=1e-12)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-def test_estimator_fits_softmax_through_the_fused_pass_where_chosen(numba_kernel, monkeypatch, weighted):
+@pytest.mark.parametrize("max_work, kind", [(10**6, "PrimalPass"), (0, "SoftmaxPass")])
+def test_estimator_fits_softmax_through_the_fused_pass_where_chosen(numba_kernel, monkeypatch, weighted,
+                                                                    max_work, kind):
     """The estimator's L-BFGS goes through the compiled pass where choose_fused_softmax says so, and fits
     the same model as without it; scikit-learn's optimum is the independent check."""
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
     from xlogreg.data import compiled as data_compiled
+
+    monkeypatch.setattr(data_compiled, "FUSED_SOFTMAX_MAX_WORK", max_work)
 
     rng = np.random.default_rng(4)
     X = rng.standard_normal((600, 12)).astype(np.float32)
     y = np.argmax(X[:, :5] @ rng.standard_normal((5, 5)) + rng.standard_normal((600, 5)), axis=1)
     sw = rng.random(600) + 0.5 if weighted else None
     calls = []
-    real = data_compiled.PrimalPass.__call__
-    monkeypatch.setattr(data_compiled.PrimalPass, "__call__", lambda *a, **o: calls.append(1) or real(*a, **o))
+    cls = getattr(data_compiled, kind)
+    real = cls.__call__
+    monkeypatch.setattr(cls, "__call__", lambda *a, **o: calls.append(1) or real(*a, **o))
     monkeypatch.setattr(data_compiled, "choose_fused_softmax", lambda *a: True)
     fused = xlogreg.LogisticRegression(solver="lbfgs", tol=1e-6).fit(X, y, sample_weight=sw)
     assert len(calls) >= fused.n_iter_[0]

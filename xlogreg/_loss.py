@@ -306,10 +306,11 @@ class LogisticLoss:
     l2 : float
         The L2 strength (``l2 / (2 S) ||W||^2``); the biases are not penalised.
     fused : bool
-        Softmax on a NumPy X only: compute :meth:`value_and_gradient` in the
-        compiled pass (:class:`xlogreg.data.compiled.PrimalPass`: one read of
-        X, the softmax and the losses in the same pass; the same values up to
-        rounding, the losses summed in float64).
+        Softmax on a NumPy X only: compute :meth:`value_and_gradient` in a
+        compiled pass (:func:`xlogreg.data.compiled.softmax_pass`: one read of
+        X with the softmax and the losses in the same pass, or, for many
+        classes, BLAS's products around a compiled softmax; the same values up
+        to rounding, the losses summed in float64).
         :func:`xlogreg.data.compiled.choose_fused_softmax` says where it pays.
         The Hessian's products and everything else stay Array API.
 
@@ -358,7 +359,7 @@ class LogisticLoss:
             reason = "it is the binary loss" if not self.multinomial else compiled.why_unusable(X)
             if reason is not None:
                 raise ValueError(f"fused=True cannot run here: {reason}")
-            self.fused_pass = compiled.PrimalPass(X, self.targets, sample_weight, True)
+            self.fused_pass = compiled.softmax_pass(X, labels, self.targets, self.k, sample_weight)
 
     @property
     def n_classes(self):

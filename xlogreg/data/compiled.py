@@ -70,8 +70,8 @@ import numpy as np
 
 from .. import _machine
 
-__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "rows_block", "dual_rows",
-           "dual_steps", "choose_fused", "choose_fused_softmax", "choose_fused_dual", "check_fused_option"]
+__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "SoftmaxPass", "softmax_block", "rows_block", "dual_rows",
+           "dual_steps", "choose_fused", "choose_fused_softmax", "softmax_pass", "choose_fused_dual", "check_fused_option"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -340,6 +340,73 @@ class PrimalPass:
         return Z
 
 
+class SoftmaxPass:
+    """The softmax loss's pass ``(W, b) -> (None, G, s)`` and its loss, BLAS's products around a compiled softmax.
+
+    For many classes (``K n_x`` above :data:`FUSED_SOFTMAX_MAX_WORK`), where
+    :class:`PrimalPass`'s loops lose to BLAS's products: ``Z = W.T X`` and
+    ``G = X Q.T`` stay NumPy's (BLAS), and everything between them, the
+    biases, the softmax, ``Q = (softmax(Z) - T) s``, its row sums and the
+    losses, is one compiled pass over Z, tile by tile in the cache, split
+    between numba's threads (:func:`xlogreg.data._kernels.softmax_terms_kernel`).
+    NumPy makes about ten passes over the K x m logits there (max, shift, exp,
+    sum, divide, the targets twice, the losses), one thread each. The
+    labels are read as integers, not as the one-hot K x m targets. The
+    logits' buffer is kept between calls (no fresh K x m array, and its page
+    faults, per evaluation).
+
+    Parameters
+    ----------
+    X : ndarray (n_x, m), float32 or float64
+    labels : ndarray (1, m)
+        The labels 0 .. K-1, any real dtype.
+    n_classes : int
+    weights : ndarray (1, m) or None
+
+    Attributes
+    ----------
+    loss_sum : float or None
+        ``sum_i s_i L_i`` at the last call's ``(W, b)``, summed in float64.
+    """
+
+    def __init__(self, X, labels, n_classes, weights):
+        reason = why_unusable(X)
+        if reason is not None:
+            raise ValueError(f"the compiled softmax cannot take X: {reason}")
+        self.X, self.dtype, self.k = X, X.dtype, int(n_classes)
+        m = X.shape[1]
+        self.y = np.ascontiguousarray(np.asarray(labels).reshape(m), dtype=np.intp)
+        self.sw = np.ones(m, dtype=self.dtype) if weights is None else np.ascontiguousarray(
+            np.asarray(weights).reshape(m), dtype=self.dtype)
+        self.block = softmax_block(self.k, self.dtype.itemsize)
+        self.loss_sum = None
+        self._Z = None
+        self._buffer_lock = threading.Lock()  # one call at a time on the kept logits
+
+    def __call__(self, W, b, with_z=False):
+        """``(None, G, s)`` at ``(W, b)``, and :attr:`loss_sum`; the logits are not kept (`with_z` must be False)."""
+        if with_z:
+            raise ValueError("SoftmaxPass does not return the logits (with_z=False)")
+        X, dtype, k = self.X, self.dtype, self.k
+        bk = np.ascontiguousarray(np.asarray(b, dtype=dtype).reshape(k))
+        with self._buffer_lock:
+            if self._Z is None:
+                self._Z = np.empty((k, X.shape[1]), dtype=dtype)
+            Z = np.matmul(np.asarray(W, dtype=dtype).T, X, out=self._Z)
+            with _LOCK:
+                kernels = _kernels()
+                s, self.loss_sum = kernels.softmax_terms_kernel(Z, bk, self.y, self.sw, kernels.get_num_threads(),
+                                                                self.block, dtype.type(0), dtype.type(1))
+            return None, X @ Z.T, s.reshape(k, 1)
+
+
+def softmax_block(k, itemsize):
+    """Examples per tile of :class:`SoftmaxPass`: K x tile numbers in half the L2 cache as read, a multiple of
+    16 from 16 to 1024 (256 for 1000 float32 classes and 2 MiB of L2)."""
+    tile = _machine.cache_bytes("l2") // 2 // (k * itemsize)
+    return int(min(1024, max(16, tile // 16 * 16)))
+
+
 def dual_rows(G):
     """The matrix R with ``Q @ G == R @ Q`` row by row, in C order: G.T, without a copy where possible.
 
@@ -453,30 +520,48 @@ def choose_fused(X, num_iterations=None):
 
 #: The loss object's softmax value and gradient (:meth:`LogisticLoss.value_and_gradient
 #: <xlogreg._loss.LogisticLoss.value_and_gradient>`, what every L-BFGS evaluation costs) runs in
-#: :class:`PrimalPass` where the classes times the features are at most this. Its products are numba
-#: loops, slower per multiply-add than BLAS, but it reads X once and makes the softmax in the same pass,
-#: where NumPy makes some ten passes over the K x m logits. Measured (2-vCPU Xeon, float32 X of 8, 64
-#: and 256 MB, time of the compiled pass over the plain one, benchmarks/bench_fused_softmax.py): K <= 10
-#: 0.30-0.72 at every size and width; K = 30 0.52-0.98 up to 1024 features (K n = 30,720: 0.94-1.21);
-#: K = 100 0.42-0.48 with 64 features (6,400) but 1.17-1.87 from 256 (25,600); K = 300 0.53-0.62 with
-#: 64 (19,200), 0.81-2.31 from 256. A measured constant: BLAS's speed against the loops is not read.
+#: :class:`PrimalPass` where the classes times the features are at most this, and in
+#: :class:`SoftmaxPass` above. PrimalPass's products are numba loops, slower per multiply-add than BLAS,
+#: but it reads X once and makes the softmax in the same pass; SoftmaxPass keeps BLAS's two products
+#: and compiles only the softmax between them. Measured (2-vCPU Xeon, float32 X of 8, 64 and 256 MB, time
+#: of PrimalPass over the Array API pass, benchmarks/bench_fused_softmax.py): K <= 10 0.29-0.67 at every
+#: size and width; K = 30 0.41-0.90 up to 256 features (K n = 7,680), 0.95-1.10 with 1024 (30,720);
+#: K = 100 0.58-0.61 with 64 features (6,400), 1.11-1.69 from 256 (25,600). A measured constant: BLAS's
+#: speed against the loops is not read.
 FUSED_SOFTMAX_MAX_WORK = 16_384
+
+#: For the load-cost decision of :func:`choose_fused_softmax`: the passes over the K x m logits that the
+#: compiled softmax saves per evaluation (NumPy's max, shift, exp, sum, divide, the targets twice, the
+#: losses; each a read or a write at :data:`FUSED_READ_BYTES_PER_S`). A model, not a timing: the
+#: measured savings are larger (benchmarks/bench_fused_softmax.py).
+FUSED_SOFTMAX_PASSES = 8
+
+
+def softmax_pass(X, labels, targets, n_classes, weights):
+    """The compiled pass of the softmax value and gradient for X: :class:`PrimalPass` (one read of X) where
+    ``K n_x`` is at most :data:`FUSED_SOFTMAX_MAX_WORK`, else :class:`SoftmaxPass` (BLAS's products)."""
+    if n_classes * X.shape[0] <= FUSED_SOFTMAX_MAX_WORK:
+        return PrimalPass(X, targets, weights, True)
+    return SoftmaxPass(X, labels, n_classes, weights)
 
 
 def choose_fused_softmax(X, k, num_evaluations):
-    """True where the loss object should compute the softmax value and gradient in :class:`PrimalPass`.
+    """True where the loss object should compute the softmax value and gradient compiled (:func:`softmax_pass`).
 
     That is: the softmax loss (``k`` classes, ``k > 2``), X usable by the
-    kernels (:func:`usable`), ``k n_x`` at most :data:`FUSED_SOFTMAX_MAX_WORK`,
-    and the reads of X it saves over `num_evaluations` evaluations (one each,
-    at :data:`FUSED_READ_BYTES_PER_S`) longer than loading the kernels in a new
-    process (:data:`FUSED_LOAD_S`; nothing once this process has loaded them).
-    No size floor: unlike the gradient-descent loop's, this pass also saves
-    the softmax's passes over the logits, and it won from 8 MB of X on.
+    kernels (:func:`usable`), and what it saves over `num_evaluations`
+    evaluations longer than loading the kernels in a new process
+    (:data:`FUSED_LOAD_S`; nothing once this process has loaded them). Saved
+    per evaluation, at :data:`FUSED_READ_BYTES_PER_S`: :data:`FUSED_SOFTMAX_PASSES`
+    passes over the K x m logits, and one read of X where :class:`PrimalPass` runs.
+    No size floor: unlike the gradient-descent loop's, these passes also save
+    the softmax's work over the logits; PrimalPass won from 8 MB of X on.
     """
-    if k <= 2 or not usable(X) or k * X.shape[0] > FUSED_SOFTMAX_MAX_WORK:
+    if k <= 2 or not usable(X):
         return False
-    return num_evaluations * X.nbytes / FUSED_READ_BYTES_PER_S >= _load_cost_s()
+    n_x, m = X.shape
+    saved = FUSED_SOFTMAX_PASSES * k * m * X.itemsize + (X.nbytes if k * n_x <= FUSED_SOFTMAX_MAX_WORK else 0)
+    return num_evaluations * saved / FUSED_READ_BYTES_PER_S >= _load_cost_s()
 
 
 def choose_fused_dual(G, num_iterations):
