@@ -611,64 +611,51 @@ def logits_kernel(W, b, X, Z, parts, block, rows, zero):
                 _column_logits(W, b, X[j], Z, j, zero)
 
 
-@numba.njit(parallel=True, **JIT)
-def softmax_terms_kernel(Z, b, y, sw, parts, block, zero, one):
+@numba.njit(**JIT)
+def softmax_terms(Z, b, y, sw, s, block, zero, one):
     """In place, Z (K, m) C order, the products ``W.T X`` of a BLAS: Z = (softmax(Z + b) - T) sw, T the
-    one-hot of the labels y (m,). Returns ``(s, loss)``: s (K,) the sums of the rows of the new Z, loss
-    the examples' weighted cross-entropies ``sw (logsumexp(z) - z[y])`` summed in float64. A tile of
-    `block` examples at a time, every pass over it from the cache; the examples split into one range per
-    thread, the partial sums added in thread order."""
+    one-hot of the labels y (m,); s (K,) += the sums of the rows of the new Z. Returns the examples'
+    weighted cross-entropies ``sw (logsumexp(z) - z[y])`` summed in float64. A tile of `block` examples at
+    a time, every pass over it from the cache. One thread: see :class:`xlogreg.data.compiled.SoftmaxPass`."""
     K, m = Z.shape
-    S = np.zeros((parts, K), Z.dtype)
-    L = np.zeros(parts, np.float64)
-    per = ((m + parts - 1) // parts + 15) // 16 * 16
-    for p in numba.prange(parts):
-        j0 = min(m, p * per)
-        j1 = min(m, j0 + per)
-        top = np.empty(block, Z.dtype)
-        total = np.empty(block, Z.dtype)
-        loss = 0.0
-        j = j0
-        while j < j1:
-            t1 = min(block, j1 - j)
-            b0 = b[0]
-            Z0 = Z[0, j:j + t1]
+    top = np.empty(block, Z.dtype)
+    total = np.empty(block, Z.dtype)
+    loss = 0.0
+    j = 0
+    while j < m:
+        t1 = min(block, m - j)
+        b0 = b[0]
+        Z0 = Z[0, j:j + t1]
+        for t in range(t1):
+            top[t] = Z0[t] + b0
+        for c in range(K):
+            Zc, bc = Z[c, j:j + t1], b[c]
             for t in range(t1):
-                top[t] = Z0[t] + b0
-            for c in range(K):
-                Zc, bc = Z[c, j:j + t1], b[c]
-                for t in range(t1):
-                    v = Zc[t] + bc
-                    Zc[t] = v
-                    top[t] = max(top[t], v)
+                v = Zc[t] + bc
+                Zc[t] = v
+                top[t] = max(top[t], v)
+        for t in range(t1):
+            loss += np.float64(sw[j + t] * (top[t] - Z[y[j + t], j + t]))
+            total[t] = zero
+        for c in range(K):
+            Zc = Z[c, j:j + t1]
             for t in range(t1):
-                loss += np.float64(sw[j + t] * (top[t] - Z[y[j + t], j + t]))
-                total[t] = zero
-            for c in range(K):
-                Zc = Z[c, j:j + t1]
-                for t in range(t1):
-                    e = exp(Zc[t] - top[t])
-                    Zc[t] = e
-                    total[t] += e
+                e = exp(Zc[t] - top[t])
+                Zc[t] = e
+                total[t] += e
+        for t in range(t1):
+            loss += np.float64(sw[j + t]) * np.log(np.float64(total[t]))
+            total[t] = sw[j + t] / total[t]
+        for c in range(K):
+            Zc = Z[c, j:j + t1]
+            a = zero
             for t in range(t1):
-                loss += np.float64(sw[j + t]) * np.log(np.float64(total[t]))
-                total[t] = sw[j + t] / total[t]
-            for c in range(K):
-                Zc = Z[c, j:j + t1]
-                a = zero
-                for t in range(t1):
-                    q = Zc[t] * total[t]
-                    Zc[t] = q
-                    a += q
-                S[p, c] += a
-            for t in range(t1):
-                Z[y[j + t], j + t] -= sw[j + t]
-                S[p, y[j + t]] -= sw[j + t]
-            j += t1
-        L[p] = loss
-    s = S[0].copy()
-    loss = L[0]
-    for p in range(1, parts):
-        s += S[p]
-        loss += L[p]
-    return s, loss
+                q = Zc[t] * total[t]
+                Zc[t] = q
+                a += q
+            s[c] += a
+        for t in range(t1):
+            Z[y[j + t], j + t] -= sw[j + t]
+            s[y[j + t]] -= sw[j + t]
+        j += t1
+    return loss
