@@ -529,11 +529,13 @@ def choose_fused(X, num_iterations=None):
 #: :class:`PrimalPass` where the classes times the features are at most this, and in
 #: :class:`SoftmaxPass` above. PrimalPass's products are numba loops, slower per multiply-add than BLAS,
 #: but it reads X once and makes the softmax in the same pass; SoftmaxPass keeps BLAS's two products
-#: and compiles only the softmax between them. Measured (2-vCPU Xeon, float32 X of 8, 64 and 256 MB, time
-#: of PrimalPass over the Array API pass, benchmarks/bench_fused_softmax.py): K <= 10 0.29-0.67 at every
-#: size and width; K = 30 0.41-0.90 up to 256 features (K n = 7,680), 0.95-1.10 with 1024 (30,720);
-#: K = 100 0.58-0.61 with 64 features (6,400), 1.11-1.69 from 256 (25,600). A measured constant: BLAS's
-#: speed against the loops is not read.
+#: and compiles only the softmax between them. Measured (2-vCPU Xeon, float32 X of 8, 64 and 256 MB,
+#: time over the Array API pass, benchmarks/bench_fused_softmax.py, results/bench_fused_softmax.txt):
+#: PrimalPass with K <= 10 0.30-0.68 at every size and width; K = 30 0.50-0.99 up to 256 features
+#: (K n = 7,680), 1.02-1.25 with 1024 (30,720; SoftmaxPass 0.93-0.97); K = 100 0.25-0.63 with 64
+#: features (6,400), 1.02-1.68 from 256 (25,600; SoftmaxPass 0.22-0.94). SoftmaxPass is at most 0.97 on
+#: every shape where it runs, but about 1.0 for few classes, where the softmax is little of the work.
+#: A measured constant: BLAS's speed against the loops is not read.
 FUSED_SOFTMAX_MAX_WORK = 16_384
 
 #: For the load-cost decision of :func:`choose_fused_softmax`: the passes over the K x m logits that the
