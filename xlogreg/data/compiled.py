@@ -529,7 +529,7 @@ def choose_fused(X, num_iterations=None):
 #: :class:`PrimalPass` where the classes times the features are at most this, and in
 #: :class:`SoftmaxPass` above. PrimalPass's products are numba loops, slower per multiply-add than BLAS,
 #: but it reads X once and makes the softmax in the same pass; SoftmaxPass keeps BLAS's two products
-#: and compiles only the softmax between them. Measured (2-vCPU Xeon, float32 X of 8, 64 and 256 MB,
+#: and compiles only the softmax between them. Measured (2-vCPU AMD EPYC, float32 X of 8, 64 and 256 MB,
 #: time over the Array API pass, benchmarks/bench_fused_softmax.py, results/bench_fused_softmax.txt):
 #: PrimalPass with K <= 10 0.30-0.68 at every size and width; K = 30 0.50-0.99 up to 256 features
 #: (K n = 7,680), 1.02-1.25 with 1024 (30,720; SoftmaxPass 0.93-0.97); K = 100 0.25-0.63 with 64
