@@ -162,7 +162,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Stop at the first check (Newton: every iteration; ``"agd"`` / ``"gd"``:
         every 10) where the Euclidean norm of the gradient of the mean objective
         ``sum_i s_i L_i / S + ||W||^2 / (2 C S)`` (W and b together) is at most
-        `tol`. Newton and L-BFGS also stop, converged, where their model predicts a
+        `tol`; Newton also asks its decrement (the gap to the optimum its model
+        predicts) to be at most ``tol**2``, which on ill-conditioned data takes
+        one more step. Newton and L-BFGS also stop, converged, where their model predicts a
         decrease within the objective's rounding and steps no longer shrink the
         gradient (float32 with a tol below its reach). 0 runs all `max_iter`
         iterations (``"agd"`` / ``"gd"``). A fit that ends unconverged issues a

@@ -388,7 +388,9 @@ def train(X, Y, X_test=None, Y_test=None, *, num_iterations=2000, learning_rate=
     tol : float >= 0, optional
         None (default) runs all `num_iterations`. A number stops training at
         the first recorded iteration (0, `record_every`, ...) where the
-        gradient's Euclidean norm (w and b together) is at most `tol`; the
+        gradient's Euclidean norm (w and b together) is at most `tol`
+        (``solver="newton-cg"`` / ``"newton-cholesky"``: and Newton's
+        decrement, the gap it predicts, at most ``tol**2``); the
         model is then exactly that of a run of that many iterations
         (``Model.iterations``), and ``Model.converged`` is True.
     n_classes : int >= 2, optional
