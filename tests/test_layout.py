@@ -13,7 +13,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xlogreg"
 
 #: Bottom to top (docs/architecture.md). A module may import modules of its own level or below.
 LEVELS = [
-    ["_version", "_backends", "_machine", "_warnings"],
+    ["_version", "_namespace", "_backends", "_machine", "_warnings"],
     ["_validation"],
     ["data", "io"],
     ["penalties", "_loss"],

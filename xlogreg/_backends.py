@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import array_api_compat
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
+
+from ._namespace import array_namespace
 
 __all__ = [
     "BACKENDS",

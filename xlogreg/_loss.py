@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from . import data, penalties
 from .data import compiled
 from .data import dask as dask_data
+from ._namespace import array_namespace
 
 __all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "example_terms", "label_terms", "loss_sum",
            "curvature_terms", "losses", "one_hot", "softplus", "sigmoid"]

@@ -14,9 +14,10 @@ import sys
 
 import array_api_compat
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from . import _backends
+from ._namespace import array_namespace
 
 
 def is_array(x):

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import numbers
 
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from . import _backends, _loss, solvers
 from . import _validation as v
+from ._namespace import array_namespace
 
 __all__ = [
     "basic_sigmoid",

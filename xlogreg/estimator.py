@@ -50,7 +50,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 import array_api_compat
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from . import _backends, _loss, solvers
 from . import _validation as v
@@ -58,6 +58,7 @@ from . import _warnings
 from .data import compiled, sparse
 from .solvers import lbfgs, newton, prox_newton
 from .solvers.agd import accelerated_gradient, lipschitz_constant
+from ._namespace import array_namespace
 
 __all__ = ["LogisticRegression"]
 
@@ -162,9 +163,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Stop at the first check (Newton: every iteration; ``"agd"`` / ``"gd"``:
         every 10) where the Euclidean norm of the gradient of the mean objective
         ``sum_i s_i L_i / S + ||W||^2 / (2 C S)`` (W and b together) is at most
-        `tol`; Newton also asks its decrement (the gap to the optimum its model
-        predicts) to be at most ``tol**2``, which on ill-conditioned data takes
-        one more step. Newton and L-BFGS also stop, converged, where their model predicts a
+        `tol` (Newton: and its decrement, the gap its model predicts, at most
+        ``tol**2``). Newton and L-BFGS also stop, converged, where their model predicts a
         decrease within the objective's rounding and steps no longer shrink the
         gradient (float32 with a tol below its reach). 0 runs all `max_iter`
         iterations (``"agd"`` / ``"gd"``). A fit that ends unconverged issues a
@@ -478,10 +478,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         l1_share = self._l1_share
         # C = inf (or penalty=None): no penalty, as in scikit-learn; with L1, the penalty is the solver's
         l2 = 0.0 if math.isinf(C) or l1_share else 1.0 / C
-        lazy = array_api_compat.is_dask_array(Xt)
-        method = (choose_solver(Xt.shape[0], K if K > 2 else 1, lazy=lazy)
-                  if solver == "auto" and not l1_share else solver)
-        # L-BFGS's evaluations, in one compiled read of X where it pays (softmax, NumPy; max_iter bounds them)
+        method = (choose_solver(Xt.shape[0], K if K > 2 else 1, lazy=array_api_compat.is_dask_array(Xt))
+                  if solver == "auto" and not l1_share else solver)  # L-BFGS's evaluations compiled where it pays:
         fused = method in ("lbfgs", "lbfgs+newton-cg") and compiled.choose_fused_softmax(Xt, K, int(self.max_iter))
         loss = _loss.LogisticLoss(Xt, labels, K, sample_weight=loss_weights, total_weight=total, l2=l2, fused=fused)
         W0, b0 = self._start(loss, classes, Xt)

@@ -24,7 +24,7 @@ import numbers
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from . import _backends, _loss, _warnings, data
 from .data import sparse
@@ -32,6 +32,7 @@ from .estimator import LogisticRegression, _foreign, _real, _to_host
 from .solvers import prox_newton
 from .solvers.path import SCORINGS, FoldLoss, cross_validation_path, elastic_net_path, fold_newton
 from .solvers.path_lbfgs import fold_lbfgs
+from ._namespace import array_namespace
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names, make_scorer

@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
+
+from ._namespace import array_namespace
 
 __all__ = ["L2", "L1", "ElasticNet", "soft_threshold"]
 

@@ -6,13 +6,14 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from . import _backends, _loss, penalties, solvers
 from .data import compiled, sparse
 from .io import model_file
 from .solvers import _loop
 from . import _validation as v
+from ._namespace import array_namespace
 
 __all__ = ["Model", "train", "model", "load_model"]
 

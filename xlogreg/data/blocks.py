@@ -9,10 +9,11 @@ caches (:mod:`xlogreg._machine`).
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, is_numpy_array
+from array_api_compat import is_numpy_array
 
 from .. import _machine
 from . import dense
+from .._namespace import array_namespace
 
 __all__ = ["choose_block", "example_blocks", "blocked_pass", "BLOCK_ELEMENTS", "BLOCK_MIN_BYTES",
            "BLOCK_MIN_EXAMPLES"]

@@ -11,9 +11,10 @@ per chunk. :func:`materialize` keeps a loop's graph one iteration deep.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from . import dense
+from .._namespace import array_namespace
 
 __all__ = ["chunked_pass", "squares_backward", "materialize", "as_data", "dask_run"]
 

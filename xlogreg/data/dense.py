@@ -7,7 +7,9 @@ NumPy, CuPy, torch, JAX, array-api-strict and, lazily, Dask.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, is_numpy_array
+from array_api_compat import is_numpy_array
+
+from .._namespace import array_namespace
 
 __all__ = ["forward", "backward", "one_pass", "gram", "weighted_gram", "squares_backward", "take_rows",
            "product_work", "gram_work"]

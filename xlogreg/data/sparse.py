@@ -47,9 +47,10 @@ import contextlib
 import sys
 import warnings
 
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from .. import _backends
+from .._namespace import array_namespace
 
 __all__ = ["SparseMatrix", "as_matrix", "is_sparse", "is_scipy_sparse", "forward", "backward", "one_pass",
            "gram", "weighted_gram", "squares_backward", "take_rows", "product_work", "gram_work"]

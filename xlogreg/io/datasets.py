@@ -12,11 +12,11 @@ import math
 import numbers
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from .. import _backends
 from .. import _validation as v
 from .hdf5 import DataError, _check_numbers, _check_size, _read_all, find_keys, get_dataset, open_h5
+from .._namespace import array_namespace
 
 __all__ = ["load_dataset", "load_h5", "flatten_images", "load_digits", "decode_classes", "check_scale"]
 

@@ -12,7 +12,7 @@ an overflow warning), then checks the result for divergence.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from .. import _backends, data
 from .. import _validation as v
@@ -24,6 +24,7 @@ from .gd import primal_loop
 from .lbfgs import lbfgs_loop
 from .newton import newton_loop
 from .prox_newton import prox_newton_loop
+from .._namespace import array_namespace
 
 __all__ = ["SOLVERS", "choose_solver", "run"]
 

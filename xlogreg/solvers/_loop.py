@@ -15,9 +15,9 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
-from array_api_compat import array_namespace
 
 from .. import _loss, _machine
+from .._namespace import array_namespace
 
 __all__ = ["OptimizeResult", "TrainingDiverged", "TrainingInterrupted", "check_not_diverged", "GRAM_LIMIT_BYTES"]
 

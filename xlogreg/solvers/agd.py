@@ -52,11 +52,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from .. import _backends, data
 from ..data.dask import materialize as _materialize
 from ._loop import TrainingDiverged
+from .._namespace import array_namespace
 
 __all__ = ["AGDResult", "lipschitz_constant", "accelerated_gradient"]
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 
-from array_api_compat import array_namespace, is_dask_array
+from array_api_compat import is_dask_array
 
 from .. import _backends, _loss, data
 from ..data import compiled
 from ..data import dask as dask_data
 from ._loop import (OptimizeResult, TrainingInterrupted, _converged, _default_loss, _identity, _matrix_params,
                     _notify, _record, _shaped_interrupt, _sum_sq)
+from .._namespace import array_namespace
 
 __all__ = ["dual_loop"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 
-from array_api_compat import array_namespace, is_dask_array
+from array_api_compat import is_dask_array
 
 from .. import _backends, _loss
 from .. import _validation as v
@@ -33,6 +33,7 @@ from ..data import blocks, compiled
 from ..data import dask as dask_data
 from ._loop import (OptimizeResult, TrainingInterrupted, _converged, _default_loss, _matrix_params, _notify,
                     _record, _shaped_interrupt, _sum_sq)
+from .._namespace import array_namespace
 
 __all__ = ["primal_loop", "chunked_pass"]
 

@@ -85,13 +85,14 @@ import numbers
 from collections import deque
 from dataclasses import dataclass
 
-from array_api_compat import array_namespace, is_dask_array
+from array_api_compat import is_dask_array
 
 from .. import _backends, _warnings
 from .._warnings import ConvergenceWarning
 from ..data import dask as dask_data
 from ._loop import (OptimizeResult, TrainingDiverged, TrainingInterrupted, _default_loss, _matrix_params,
                     _shaped_interrupt, _sum_sq)
+from .._namespace import array_namespace
 
 __all__ = ["LBFGSResult", "lbfgs", "lbfgs_loop", "ConvergenceWarning"]
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from .. import _loss, _warnings
 from .._warnings import ConvergenceWarning
@@ -44,6 +44,7 @@ from ..data import dask as dask_data
 from . import _loop
 from ._loop import (OptimizeResult, TrainingDiverged, TrainingInterrupted, _default_loss, _matrix_params,
                     _shaped_interrupt, _sum_sq)
+from .._namespace import array_namespace
 
 __all__ = ["newton_cg", "newton_cholesky", "newton_loop", "ConvergenceWarning"]
 

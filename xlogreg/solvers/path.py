@@ -47,12 +47,13 @@ import math
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from .. import _backends, _loss, _warnings, data
 from . import prox_newton
 from ._loop import TrainingDiverged
 from .path_lbfgs import fold_lbfgs
+from .._namespace import array_namespace
 
 __all__ = ["FoldLoss", "fold_newton", "held_out_scores", "cross_validation_path", "elastic_net_path", "SCORINGS",
            "METHODS", "PATH_METHODS"]

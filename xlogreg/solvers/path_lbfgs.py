@@ -69,12 +69,13 @@ import math
 from collections import deque
 
 import numpy as np
-from array_api_compat import array_namespace, device as get_device
+from array_api_compat import device as get_device
 
 from .. import _backends
 from ._loop import TrainingDiverged
 from .lbfgs import (FLAT, MAX_LINE_SEARCH, MEMORY, ROUNDING, STALL_SHRINK, STALLS, _at_precision,
                     _line_search_steps, _Trial)
+from .._namespace import array_namespace
 
 __all__ = ["fold_lbfgs", "FoldLBFGSResult"]
 

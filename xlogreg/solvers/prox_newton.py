@@ -83,11 +83,12 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device as get_device, is_dask_array
+from array_api_compat import device as get_device, is_dask_array
 
 from .. import _loss, _warnings, penalties
 from .._warnings import ConvergenceWarning
 from ._loop import OptimizeResult, TrainingDiverged
+from .._namespace import array_namespace
 
 __all__ = ["prox_newton", "prox_newton_loop", "fit_l1", "l1_path", "min_c", "intercept_only"]
 
