@@ -32,6 +32,7 @@ sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1]), str(pathlib.Pa
 
 import xlogreg  # noqa: E402
 from bench_core import machine, side_by_side  # noqa: E402
+from bench_workloads import gaussian_clusters  # noqa: E402
 from xlogreg import _loss  # noqa: E402
 from xlogreg.data import compiled  # noqa: E402
 
@@ -62,15 +63,8 @@ def one_shape(n, K, mb, dtype, repeats, rng):
             "rule": rule}
 
 
-def gaussian_clusters(m, n, K, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((K, n)) * 1.5 / np.sqrt(2)
-    y = rng.integers(0, K, m)
-    return (centres[y] + rng.standard_normal((m, n))).astype(np.float32), y
-
-
 def one_fit(m, n, K, repeats):
-    X, y = gaussian_clusters(m, n, K)
+    X, y = gaussian_clusters(m, n, K, seed=0)
     real = compiled.choose_fused_softmax
     fitted = {}
 
