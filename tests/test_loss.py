@@ -447,3 +447,84 @@ def test_hessian_operator_settles_the_probabilities_once_and_uses_them(n_classes
         np.testing.assert_allclose(HV, want[:4], rtol=0, atol=1e-11 * scale)
         np.testing.assert_allclose(Hvb, want[4:].T, rtol=0, atol=1e-11 * scale)
     assert len(settled) == 1
+
+
+# --- lines: J along (W, b) + t (pW, pb) from the logits ------------------------------------------------
+
+
+def numpy_gradient(W, b, X, labels, n_classes, s, l2):
+    """(dW, db) written out with NumPy: X (A - T).T s / S + l2 / S W, sum((A - T) s) / S."""
+    Z = W.T @ X + b
+    S = s.sum()
+    if n_classes == 2:
+        R = (1 / (1 + np.exp(-Z)) - labels) * s / S
+    else:
+        T = (labels == np.arange(n_classes)[:, None]).astype(float)
+        E = np.exp(Z - Z.max(axis=0))
+        R = (E / E.sum(axis=0) - T) * s / S
+    return X @ R.T + l2 / S * W, R.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(("n_classes", "weighted", "l2"), CONFIGS)
+def test_line_values_slopes_and_point_against_numpy(n_classes, weighted, l2):
+    """Line(t) is J(W + t pW, b + t pb) written out in NumPy; its slope is the central difference of that;
+    point(t) is the point, its logits and the NumPy gradient there; a Z handed over gives the same line."""
+    X, labels, W, b, s = problem(3, n_classes=n_classes, weighted=weighted)
+    rng = np.random.default_rng(11)
+    pW, pb = rng.standard_normal(W.shape), rng.standard_normal(b.shape)
+    loss = make_loss(X, labels, n_classes, s, l2, weighted)
+    assert loss.line_ready
+    line = loss.line(W, b, pW, pb)
+    along = lambda t: numpy_objective(W + t * pW, b + t * pb, X, labels, n_classes, s, l2)  # noqa: E731
+    for t in (0.0, 0.3, 1.0, 2.5):
+        J, slope = line.value_and_slope(t)
+        assert float(J) == pytest.approx(along(t), rel=1e-12, abs=1e-12)
+        h = 1e-6
+        assert float(slope) == pytest.approx((along(t + h) - along(t - h)) / (2 * h), rel=1e-6, abs=1e-8)
+    Wt, bt, Zt, Jt, dW, db = line.point(0.3)  # not the last trial: computed again
+    np.testing.assert_allclose(Wt, W + 0.3 * pW, rtol=1e-15)
+    np.testing.assert_allclose(bt, b + 0.3 * pb, rtol=1e-15)
+    np.testing.assert_allclose(Zt, (W + 0.3 * pW).T @ X + b + 0.3 * pb, rtol=1e-12, atol=1e-12)
+    assert float(Jt) == pytest.approx(along(0.3), rel=1e-12)
+    dW_ref, db_ref = numpy_gradient(Wt, bt, X, labels, n_classes, s, l2)
+    np.testing.assert_allclose(dW, dW_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-10, atol=1e-12)
+    handed = loss.line(Wt, bt, pW, pb, Zt)  # from the handed-over logits: no product for Z
+    J, _ = handed.value_and_slope(1.0)
+    assert float(J) == pytest.approx(along(1.3), rel=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_line_on_every_backend_agrees_with_numpy(case, n_classes):
+    """Where the loss offers lines (everywhere but Dask, whose evaluations stay one task per chunk)."""
+    if case.backend == "dask":
+        assert not _loss.LogisticLoss(case.asarray(problem(5)[0]), case.asarray(problem(5)[1]), 2).line_ready
+        return
+    X, labels, W, b, s = problem(5, n_classes=n_classes)
+    pW, pb = W[::-1] * 0.7 + 0.1, b * -0.4
+    ref = make_loss(X, labels, n_classes, s, 0.5).line(W, b, pW, pb)
+    J_ref, slope_ref = ref.value_and_slope(0.6)
+    _, _, _, _, dW_ref, db_ref = ref.point(0.6)
+    loss = _loss.LogisticLoss(case.asarray(X), case.asarray(labels), n_classes, sample_weight=case.asarray(s),
+                              l2=0.5)
+    line = loss.line(*(case.asarray(np.ascontiguousarray(a)) for a in (W, b, pW, pb)))
+    J, slope = line.value_and_slope(0.6)
+    _, _, Z, _, dW, db = line.point(0.6)
+    tol = 1e-5 if case.dtype_name == "float32" else 1e-12
+    for got, want in ((J, J_ref), (slope, slope_ref), (dW, dW_ref), (db, db_ref)):
+        np.testing.assert_allclose(case.to_numpy(got), want, rtol=tol, atol=tol)
+    assert str(getattr(Z, "device", "")) == str(getattr(case.asarray(X), "device", ""))
+
+
+def test_no_line_beyond_its_memory_nor_on_dask(monkeypatch):
+    X, labels, W, b, s = problem(2, n_classes=3)
+    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 3 * 12 * 8 - 1)  # one (k, m) float64 array is 3 * 12 * 8 bytes
+    loss = make_loss(X, labels, 3, s, 0.0)
+    assert not loss.line_ready
+    with pytest.raises(ValueError, match="no line"):
+        loss.line(W, b, W, b)
+    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 3 * 12 * 8)
+    assert make_loss(X, labels, 3, s, 0.0).line_ready
+    da = pytest.importorskip("dask.array")
+    lazy = _loss.LogisticLoss(da.from_array(X, chunks=(5, 6)), da.from_array(labels, chunks=(1, 6)), 3)
+    assert not lazy.line_ready

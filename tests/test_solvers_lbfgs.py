@@ -235,10 +235,12 @@ def test_dask_graph_stays_one_iteration_deep():
 # --- the host synchronisations ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("lines", [False, True])
 @pytest.mark.parametrize("K", [2, 3])
-def test_one_host_transfer_per_evaluation_and_none_elsewhere(monkeypatch, K):
+def test_one_host_transfer_per_evaluation_and_none_elsewhere(monkeypatch, K, lines):
     """Tensors that refuse float(), bool(), .item(), .cpu(), ... go through lbfgs(): only _host converts,
-    once per evaluation of J (plus once at the start), never elsewhere."""
+    once per evaluation of J (plus once at the start), never elsewhere; with lines, once per trial of the
+    line search and once per iteration (the new gradient's norm and <s, y>)."""
     torch = import_backend("torch")
     NoHostSync = _no_host_sync_class(torch)
     host = lbfgs_module._host
@@ -259,9 +261,23 @@ def test_one_host_transfer_per_evaluation_and_none_elsewhere(monkeypatch, K):
                               total_weight=float(s.sum()), l2=1.0)
     real = loss.value_and_gradient
     monkeypatch.setattr(loss, "value_and_gradient", lambda W, b: evaluations.append(1) or real(W, b))
+    loss.line_ready = lines
+    real_line = loss.line
+
+    def counted_line(*args):
+        line = real_line(*args)
+        trial = line.value_and_slope
+        line.value_and_slope = lambda t: evaluations.append(1) or trial(t)
+        return line
+
+    monkeypatch.setattr(loss, "line", counted_line)
     result = lbfgs(loss, *loss.zeros(), tol=1e-8, max_iter=200)
     assert result.converged and result.iterations > 5
-    assert len(transfers) == len(evaluations)  # one transfer per evaluation, the start's included
+    if lines:  # the start's evaluation, each trial, and one per iteration
+        assert len(evaluations) > result.iterations + 1
+        assert len(transfers) == len(evaluations) + result.iterations
+    else:  # one transfer per evaluation, the start's included
+        assert len(transfers) == len(evaluations)
     assert max(transfers) <= 4  # J, J', ||g||^2 (and <g, p> on an L-BFGS direction's first trial)
     with pytest.raises(AssertionError, match="host synchronisation"):  # the check itself works
         float(result.b[0, 0])

@@ -46,8 +46,15 @@ from .data import compiled
 from .data import dask as dask_data
 from ._namespace import array_namespace
 
-__all__ = ["LogisticLoss", "residual", "residual_scale", "raw_pass", "example_terms", "label_terms", "loss_sum",
-           "curvature_terms", "losses", "one_hot", "softplus", "sigmoid"]
+__all__ = ["LogisticLoss", "Line", "LINE_MAX_BYTES", "residual", "residual_scale", "raw_pass", "example_terms",
+           "label_terms", "loss_sum", "curvature_terms", "losses", "one_hot", "softplus", "sigmoid"]
+
+
+#: :meth:`LogisticLoss.line` keeps four ``(k, m)`` arrays (the logits, the direction's, a trial's logits and
+#: residual); the loss offers lines (``line_ready``) where one of them is at most this many bytes, 128 MiB:
+#: the 1,000-class probe of 20,000 float32 examples needs 80 MB each; above, L-BFGS evaluates each trial
+#: with both products over X, as before.
+LINE_MAX_BYTES = 2**27
 
 
 def sigmoid(z):
@@ -361,6 +368,12 @@ class LogisticLoss:
             if reason is not None:
                 raise ValueError(f"fused=True cannot run here: {reason}")
             self.fused_pass = compiled.softmax_pass(X, labels, self.targets, self.k, sample_weight)
+        #: Whether :meth:`line` is offered: not on Dask (each evaluation is one task per chunk, nothing
+        #: of ``(k, m)`` held), nor where the fused pass reads X once (:class:`~xlogreg.data.compiled.PrimalPass`:
+        #: a line's two products would read it twice), nor beyond :data:`LINE_MAX_BYTES`.
+        itemsize = xp.finfo(X.dtype).bits // 8
+        lines_of_pass = self.fused_pass is None or hasattr(self.fused_pass, "line_buffers")  # SoftmaxPass has them
+        self.line_ready = (not self.lazy and lines_of_pass and self.k * X.shape[1] * itemsize <= LINE_MAX_BYTES)
 
     @property
     def n_classes(self):
@@ -426,6 +439,19 @@ class LogisticLoss:
     def gradient(self, W, b):
         """``(dW, db)``, shapes ``(n_x, k)`` and ``(k, 1)``."""
         return self.value_and_gradient(W, b)[1:]
+
+    def line(self, W, b, pW, pb, Z=None):
+        """J along ``(W, b) + t (pW, pb)`` from the logits: a :class:`Line` (where ``line_ready``).
+
+        `Z`, the logits ``W.T X + b`` if known (a previous line's :meth:`Line.point`),
+        saves a product.
+        """
+        if not self.line_ready:
+            raise ValueError("this loss offers no line (line_ready is False: Dask, the one-read compiled pass, "
+                             f"or logits beyond {LINE_MAX_BYTES} bytes)")
+        if self.fused_pass is not None:
+            return compiled.SoftmaxLine(self, W, b, pW, pb, Z)
+        return Line(self, W, b, pW, pb, Z)
 
     def hessian_product(self, W, b, V, vb):
         """The Hessian of J at (W, b) times the direction (V, vb): ``(HV, Hvb)``.
@@ -517,3 +543,56 @@ class LogisticLoss:
         dev = get_device(self.X)
         return (xp.zeros((self.X.shape[0], self.k), dtype=self.X.dtype, device=dev),
                 xp.zeros((self.k, 1), dtype=self.X.dtype, device=dev))
+
+
+class Line:
+    """J along one line ``(W, b) + t (pW, pb)``, each trial without a product over X.
+
+    The logits are linear in t: ``Z(t) = Z + t D`` with ``Z = W.T X + b`` and
+    ``D = pW.T X + pb``. Both are computed once (Z is usually handed over from
+    the previous line), so that a trial step costs only elementwise work on
+    ``(k, m)`` numbers: J(t), and its slope ``J'(t) = scale sum(Q(t) * D) +
+    alpha (<W, pW> + t ||pW||^2)`` (Q the residual of :func:`residual`).
+    Where a line search tries several steps, each extra one saves both
+    products; :meth:`point` then costs the one product of the gradient
+    (``X Q.T``) at the step accepted. The logits handed on are ``Z + t D``, not
+    recomputed: their rounding drifts from ``W.T X + b`` by an ``eps`` per line,
+    which :func:`xlogreg.solvers.lbfgs.lbfgs` bounds by recomputing them every
+    :data:`~xlogreg.solvers.lbfgs.LINE_REFRESH` iterations.
+
+    Everything is Array API on X's namespace and device (0-d arrays, no host
+    synchronisation); :class:`xlogreg.data.compiled.SoftmaxLine` is the same for the compiled softmax.
+    """
+
+    def __init__(self, loss, W, b, pW, pb, Z=None):
+        self.loss, self.W, self.b, self.pW, self.pb = loss, W, b, pW, pb
+        self.xp = xp = array_namespace(loss.X)
+        self.Z = loss.logits(W, b) if Z is None else Z
+        self.D = loss.ops.forward(pW, pb, loss.X)
+        if loss.alpha:  # the penalty along the line, a quadratic in t
+            self._wp, self._pp = xp.sum(W * pW), xp.sum(pW * pW)
+            self._penalty0 = loss.penalty(W)
+        self._last = None
+
+    def value_and_slope(self, t):
+        """``(J(t), J'(t))``, 0-d arrays; the trial's logits and residual are kept for :meth:`point`."""
+        loss, xp = self.loss, self.xp
+        Zt = self.Z + t * self.D
+        Q, total = example_terms(Zt, loss.targets, loss.weights, loss.multinomial, with_loss=True)
+        J = total / loss.total_weight
+        slope = loss.scale * xp.sum(Q * self.D)
+        if loss.alpha:
+            J = J + self._penalty0 + loss.alpha * t * (self._wp + 0.5 * t * self._pp)
+            slope = slope + loss.alpha * (self._wp + t * self._pp)
+        self._last = (t, Zt, Q, J)
+        return J, slope
+
+    def point(self, t):
+        """``(W, b, Z, J, dW, db)`` at step t: the point, its logits, J and its gradient (one product over X)."""
+        if self._last is None or self._last[0] != t:
+            self.value_and_slope(t)
+        _, Zt, Q, J = self._last
+        loss, xp = self.loss, self.xp
+        W, b = self.W + t * self.pW, self.b + t * self.pb
+        dW, db = loss.gradient_from_raw(loss.ops.backward(loss.X, Q), xp.sum(Q, axis=1, keepdims=True), W)
+        return W, b, Zt, J, dW, db

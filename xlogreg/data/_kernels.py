@@ -659,3 +659,46 @@ def softmax_terms(Z, b, y, sw, s, block, zero, one):
             s[y[j + t]] -= sw[j + t]
         j += t1
     return loss
+
+
+
+@numba.njit(**JIT)
+def softmax_line(Z, D, pb, t, y, sw, Zt, Q, s, zero):
+    """One trial of a line search on the softmax loss, from the logits, example by example: Z (m, K) the
+    logits at the line's start (biases included), D (m, K) the direction's products ``X.T pW`` (without its
+    biases pb (K,)), t the step; all C order, so that each example's K numbers are contiguous. Writes
+    ``Zt = Z + t D + t pb`` and ``Q = (softmax(Zt) - T) sw`` (T the one-hot of y), adds Q's column sums to
+    s (K,), and returns ``(loss, slope)`` summed in float64: the weighted cross-entropies
+    ``sum sw (logsumexp(zt) - zt[y])`` and ``sum Q (D + pb)``. One thread."""
+    m, K = Z.shape
+    tb = np.empty(K, Z.dtype)
+    for c in range(K):
+        tb[c] = t * pb[c]
+    loss = 0.0
+    slope = 0.0
+    for j in range(m):
+        z, d, zt, q = Z[j], D[j], Zt[j], Q[j]
+        top = z[0] + (t * d[0] + tb[0])
+        for c in range(K):
+            v = z[c] + (t * d[c] + tb[c])
+            zt[c] = v
+            top = max(top, v)
+        total = zero
+        for c in range(K):
+            e = exp(zt[c] - top)
+            q[c] = e
+            total += e
+        w = sw[j]
+        label = y[j]
+        loss += np.float64(w) * (np.float64(top) + np.log(np.float64(total)) - np.float64(zt[label]))
+        scale = w / total
+        dot = zero
+        for c in range(K):
+            v = q[c] * scale
+            q[c] = v
+            s[c] += v
+            dot += v * (d[c] + pb[c])
+        q[label] -= w
+        s[label] -= w
+        slope += np.float64(dot) - np.float64(w) * np.float64(d[label] + pb[label])
+    return loss, slope

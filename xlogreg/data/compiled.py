@@ -44,7 +44,9 @@ The estimator asks for it where :func:`choose_fused_softmax` predicts it pays,
 for L-BFGS (``solver="lbfgs"``, and ``"auto"``'s L-BFGS start). Whole fits
 took half the time (benchmarks/bench_fused_softmax.py): the 160,000 x 512
 embeddings in 10 classes 0.64 s against 1.28 s, the 1,000-class probe 2.13 s
-against 4.49 s.
+against 4.49 s. With SoftmaxPass, L-BFGS's line searches then run through
+:class:`SoftmaxLine` (:meth:`LogisticLoss.line <xlogreg._loss.LogisticLoss.line>`):
+each trial step one compiled pass over the logits, no product over X.
 
 **Dual.** An iteration of the dual loop (``Q = tanh(H) + C; H -= Q G;
 S += Q``) is an m x m matrix-vector product and a few operations on m
@@ -83,8 +85,9 @@ import numpy as np
 
 from .. import _machine
 
-__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "SoftmaxPass", "softmax_block", "rows_block", "dual_rows",
-           "dual_steps", "choose_fused", "choose_fused_softmax", "softmax_pass", "choose_fused_dual", "check_fused_option"]
+__all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "SoftmaxPass",
+           "SoftmaxLine", "softmax_block", "rows_block", "dual_rows", "dual_steps", "choose_fused",
+           "choose_fused_softmax", "softmax_pass", "choose_fused_dual", "check_fused_option"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -400,7 +403,14 @@ class SoftmaxPass:
         self.block = softmax_block(self.k, self.dtype.itemsize)
         self.loss_sum = None
         self._Z = None
-        self._buffer_lock = threading.Lock()  # one call at a time on the kept logits
+        self._line_buffers = None
+        self._buffer_lock = threading.RLock()  # one call at a time on the kept logits
+
+    def line_buffers(self):
+        """The four C-ordered ``(m, k)`` buffers of :class:`SoftmaxLine`, made on first use and kept."""
+        if self._line_buffers is None:
+            self._line_buffers = [np.empty((self.X.shape[1], self.k), dtype=self.dtype) for _ in range(4)]
+        return self._line_buffers
 
     def __call__(self, W, b, with_z=False):
         """``(None, G, s)`` at ``(W, b)``, and :attr:`loss_sum`; the logits are not kept (`with_z` must be False)."""
@@ -417,6 +427,72 @@ class SoftmaxPass:
                 self.loss_sum = _kernels().softmax_terms(Z, bk, self.y, self.sw, s, self.block, dtype.type(0),
                                                          dtype.type(1))
             return None, X @ Z.T, s.reshape(k, 1)
+
+
+class SoftmaxLine:
+    """:class:`xlogreg._loss.Line` for a loss whose value and gradient run in a :class:`SoftmaxPass`.
+
+    ``D = pW.T X`` and the gradient's ``X Q.T`` are BLAS's; each trial is one
+    compiled pass over the logits (:func:`xlogreg.data._kernels.softmax_line`:
+    the trial's logits, the softmax, the residual, the losses and the slope,
+    summed in float64), where NumPy would make a dozen. The ``(k, m)`` arrays
+    are transposes of four C-ordered ``(m, k)`` buffers kept by the pass and
+    reused line after line (the logits at the start, the direction's, a
+    trial's logits, its residual): example by example, each example's k
+    numbers are contiguous (tiles of examples across k rows of m, as
+    :class:`SoftmaxPass` reads, touched four thousand pages per tile with four
+    arrays and ran at half the speed: 44 ms against 25 ms per trial on the
+    1,000-class probe); and a fresh 80 MB array per trial would cost its page
+    faults. Hence the logits :meth:`point` returns are valid until the line
+    after next is made (what :func:`xlogreg.solvers.lbfgs.lbfgs` needs: a line
+    from them, and on failure another from the same start).
+    """
+
+    def __init__(self, loss, W, b, pW, pb, Z=None):
+        fused = loss.fused_pass
+        self.loss, self.pass_ = loss, fused
+        X, dtype, k = fused.X, fused.dtype, fused.k
+        self.W, self.b, self.pW, self.pb = W, b, pW, pb
+        with fused._buffer_lock:
+            pool = fused.line_buffers()
+            if Z is None:
+                Z = np.matmul(X.T, np.asarray(W, dtype=dtype), out=pool[0]).T
+                Z += np.asarray(b, dtype=dtype).reshape(k, 1)
+            free = [buffer for buffer in pool if not np.shares_memory(buffer, Z)][:3]
+            self.Z = Z
+            self._D, self._Zt, self._Q = free
+            np.matmul(X.T, np.asarray(pW, dtype=dtype), out=self._D)
+        self._pb = np.ascontiguousarray(np.asarray(pb, dtype=dtype).reshape(k))
+        if loss.alpha:
+            self._wp, self._pp = float(np.sum(W * pW, dtype=np.float64)), float(np.sum(pW * pW, dtype=np.float64))
+            self._penalty0 = float(loss.penalty(W))
+        self._last = None
+
+    def value_and_slope(self, t):
+        """``(J(t), J'(t))``, 0-d arrays of X's dtype (sums in float64); the trial is kept for :meth:`point`."""
+        fused, loss = self.pass_, self.loss
+        dtype = fused.dtype
+        s = np.zeros(fused.k, dtype=dtype)
+        with fused._buffer_lock, _LOCK:
+            total, slope = _kernels().softmax_line(self.Z.T, self._D, self._pb, dtype.type(t), fused.y, fused.sw,
+                                                   self._Zt, self._Q, s, dtype.type(0))
+        J, slope = total / loss.total_weight, slope * loss.scale
+        if loss.alpha:
+            J += self._penalty0 + loss.alpha * t * (self._wp + 0.5 * t * self._pp)
+            slope += loss.alpha * (self._wp + t * self._pp)
+        J, slope = np.asarray(J, dtype=dtype), np.asarray(slope, dtype=dtype)
+        self._last = (t, s, J)
+        return J, slope
+
+    def point(self, t):
+        """``(W, b, Z, J, dW, db)`` at step t, as :meth:`xlogreg._loss.Line.point` (one BLAS product)."""
+        if self._last is None or self._last[0] != t:
+            self.value_and_slope(t)
+        _, s, J = self._last
+        loss = self.loss
+        W, b = self.W + t * self.pW, self.b + t * self.pb
+        dW, db = loss.gradient_from_raw(self.pass_.X @ self._Q, s.reshape(-1, 1), W)
+        return W, b, self._Zt.T, J, dW, db
 
 
 def softmax_block(k, itemsize):
