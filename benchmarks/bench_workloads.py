@@ -23,7 +23,9 @@ without); scikit-learn's ``LogisticRegression`` at its defaults (its lbfgs) and 
 (a ConvergenceWarning is noted, not hidden).
 
 Recorded per fit: the best of ``--repeats`` times (after one warm-up fit each, contenders
-interleaved, each after :data:`bench_core.SETTLE_S` idle), the objective
+interleaved, each after :data:`bench_core.SETTLE_S` idle; the order rotates by one each
+repeat, because a fit's place in it mattered: on the 2-vCPU VM every other fit of the probe
+spent 0.2-0.3 s more in the kernel, allocating memory, whatever its solver), the objective
 ``J = mean_i L_i + ||W||^2 / (2 C m)`` computed here in float64 NumPy from the fit's
 coefficients (scikit-learn's objective divided by ``C m``), its gap to the best objective found
 (the lowest of every fit and of a tight reference fit: scikit-learn's newton-cholesky at
@@ -210,8 +212,10 @@ def bench(name, X, y, C, fit_intercept, repeats, settle, with_torch, without=())
     results = {}
     for fit in fits.values():  # warm-up: imports and first-call costs
         fit()
-    for _ in range(repeats):
-        for key, fit in fits.items():
+    keys = list(fits)
+    for repeat in range(repeats):  # the order rotates by one each repeat: a fit's place in it matters (below)
+        for key in keys[repeat % len(keys):] + keys[:repeat % len(keys)]:
+            fit = fits[key]
             time.sleep(settle)
             start = time.perf_counter()
             results[key] = fit()

@@ -935,6 +935,8 @@ def test_softmax_line_matches_numpy_and_reuses_its_buffers_safely(numba_kernel, 
             assert float(J) == pytest.approx(_plain_along(W, b, -pW, -pb, X, labels, k, sw, 0.7, 0.25)[0], rel=tol)
             line = loss.line(W, b, pW, pb, retry.Z)
         W, b, Z, J, dW, db = line.point(0.5)
+        with pytest.raises(RuntimeError, match="point"):  # its start's logits have moved to the point
+            line.value_and_slope(0.1)
         J_ref, _, dW_ref, db_ref = _plain_along(W - 0.5 * pW, b - 0.5 * pb, pW, pb, X, labels, k, sw, 0.7, 0.5)
         assert float(J) == pytest.approx(J_ref, rel=tol)
         np.testing.assert_allclose(dW, dW_ref, rtol=tol, atol=tol)

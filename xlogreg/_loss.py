@@ -350,7 +350,7 @@ class LogisticLoss:
         self.X, self.labels, self.weights = X, labels, sample_weight
         self.multinomial = n_classes > 2
         self.k = n_classes if self.multinomial else 1
-        self.targets = one_hot(labels, n_classes) if self.multinomial else labels
+        self._targets = None if self.multinomial else labels  # the one-hot (K, m) made on first use (targets)
         if total_weight is None:
             total_weight = X.shape[1] if sample_weight is None else float(xp.sum(sample_weight))
         self.total_weight = float(total_weight)
@@ -367,13 +367,22 @@ class LogisticLoss:
             reason = "it is the binary loss" if not self.multinomial else compiled.why_unusable(X)
             if reason is not None:
                 raise ValueError(f"fused=True cannot run here: {reason}")
-            self.fused_pass = compiled.softmax_pass(X, labels, self.targets, self.k, sample_weight)
+            self.fused_pass = compiled.softmax_pass(X, labels, lambda: self.targets, self.k, sample_weight)
         #: Whether :meth:`line` is offered: not on Dask (each evaluation is one task per chunk, nothing
         #: of ``(k, m)`` held), nor where the fused pass reads X once (:class:`~xlogreg.data.compiled.PrimalPass`:
         #: a line's two products would read it twice), nor beyond :data:`LINE_MAX_BYTES`.
         itemsize = xp.finfo(X.dtype).bits // 8
         lines_of_pass = self.fused_pass is None or hasattr(self.fused_pass, "line_buffers")  # SoftmaxPass has them
         self.line_ready = (not self.lazy and lines_of_pass and self.k * X.shape[1] * itemsize <= LINE_MAX_BYTES)
+
+    @property
+    def targets(self):
+        """The labels (binary), or their one-hot encoding ``(K, m)`` (softmax), made on first use: the
+        compiled softmax passes read the labels as integers, and never ask for it (80 MB on the 1,000-class
+        probe of 20,000 float32 examples)."""
+        if self._targets is None:
+            self._targets = one_hot(self.labels, self.k)
+        return self._targets
 
     @property
     def n_classes(self):

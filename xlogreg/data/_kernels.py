@@ -662,14 +662,15 @@ def softmax_terms(Z, b, y, sw, s, block, zero, one):
 
 
 
+
 @numba.njit(**JIT)
-def softmax_line(Z, D, pb, t, y, sw, Zt, Q, s, zero):
+def softmax_line(Z, D, pb, t, y, sw, Q, s, zero):
     """One trial of a line search on the softmax loss, from the logits, example by example: Z (m, K) the
     logits at the line's start (biases included), D (m, K) the direction's products ``X.T pW`` (without its
     biases pb (K,)), t the step; all C order, so that each example's K numbers are contiguous. Writes
-    ``Zt = Z + t D + t pb`` and ``Q = (softmax(Zt) - T) sw`` (T the one-hot of y), adds Q's column sums to
-    s (K,), and returns ``(loss, slope)`` summed in float64: the weighted cross-entropies
-    ``sum sw (logsumexp(zt) - zt[y])`` and ``sum Q (D + pb)``. One thread."""
+    ``Q = (softmax(Zt) - T) sw`` for the trial's logits ``Zt = Z + t D + t pb`` (T the one-hot of y), adds
+    Q's column sums to s (K,), and returns ``(loss, slope)`` summed in float64: the weighted cross-entropies
+    ``sum sw (logsumexp(zt) - zt[y])`` and ``sum Q (D + pb)``. Z and D are only read. One thread."""
     m, K = Z.shape
     tb = np.empty(K, Z.dtype)
     for c in range(K):
@@ -677,20 +678,21 @@ def softmax_line(Z, D, pb, t, y, sw, Zt, Q, s, zero):
     loss = 0.0
     slope = 0.0
     for j in range(m):
-        z, d, zt, q = Z[j], D[j], Zt[j], Q[j]
+        z, d, q = Z[j], D[j], Q[j]
         top = z[0] + (t * d[0] + tb[0])
         for c in range(K):
             v = z[c] + (t * d[c] + tb[c])
-            zt[c] = v
+            q[c] = v
             top = max(top, v)
+        label = y[j]
+        at_label = q[label]
         total = zero
         for c in range(K):
-            e = exp(zt[c] - top)
+            e = exp(q[c] - top)
             q[c] = e
             total += e
         w = sw[j]
-        label = y[j]
-        loss += np.float64(w) * (np.float64(top) + np.log(np.float64(total)) - np.float64(zt[label]))
+        loss += np.float64(w) * (np.float64(top) + np.log(np.float64(total)) - np.float64(at_label))
         scale = w / total
         dot = zero
         for c in range(K):
@@ -702,3 +704,16 @@ def softmax_line(Z, D, pb, t, y, sw, Zt, Q, s, zero):
         s[label] -= w
         slope += np.float64(dot) - np.float64(w) * np.float64(d[label] + pb[label])
     return loss, slope
+
+
+@numba.njit(**JIT)
+def advance(Z, D, pb, t):
+    """In place, Z (m, K) += t D + t pb, as :func:`softmax_line` forms a trial's logits (the same rounding)."""
+    m, K = Z.shape
+    tb = np.empty(K, Z.dtype)
+    for c in range(K):
+        tb[c] = t * pb[c]
+    for j in range(m):
+        z, d = Z[j], D[j]
+        for c in range(K):
+            z[c] = z[c] + (t * d[c] + tb[c])

@@ -407,9 +407,13 @@ class SoftmaxPass:
         self._buffer_lock = threading.RLock()  # one call at a time on the kept logits
 
     def line_buffers(self):
-        """The four C-ordered ``(m, k)`` buffers of :class:`SoftmaxLine`, made on first use and kept."""
+        """The three C-ordered ``(m, k)`` buffers of :class:`SoftmaxLine`, made on first use and kept; the first
+        is the memory of this pass's own logits' buffer, when it has one (the pass and the lines do not run at
+        once: L-BFGS evaluates its start here, then its lines)."""
         if self._line_buffers is None:
-            self._line_buffers = [np.empty((self.X.shape[1], self.k), dtype=self.dtype) for _ in range(4)]
+            shape = (self.X.shape[1], self.k)
+            first = np.empty(shape, dtype=self.dtype) if self._Z is None else self._Z.reshape(shape)
+            self._line_buffers = [first] + [np.empty(shape, dtype=self.dtype) for _ in range(2)]
         return self._line_buffers
 
     def __call__(self, W, b, with_z=False):
@@ -419,8 +423,9 @@ class SoftmaxPass:
         X, dtype, k = self.X, self.dtype, self.k
         bk = np.ascontiguousarray(np.asarray(b, dtype=dtype).reshape(k))
         with self._buffer_lock:
-            if self._Z is None:
-                self._Z = np.empty((k, X.shape[1]), dtype=dtype)
+            if self._Z is None:  # the lines' first buffer, if they came first (they share it)
+                self._Z = (np.empty((k, X.shape[1]), dtype=dtype) if self._line_buffers is None
+                           else self._line_buffers[0].reshape(k, X.shape[1]))
             Z = np.matmul(np.asarray(W, dtype=dtype).T, X, out=self._Z)
             s = np.zeros(k, dtype=dtype)
             with _LOCK:
@@ -436,16 +441,21 @@ class SoftmaxLine:
     compiled pass over the logits (:func:`xlogreg.data._kernels.softmax_line`:
     the trial's logits, the softmax, the residual, the losses and the slope,
     summed in float64), where NumPy would make a dozen. The ``(k, m)`` arrays
-    are transposes of four C-ordered ``(m, k)`` buffers kept by the pass and
-    reused line after line (the logits at the start, the direction's, a
-    trial's logits, its residual): example by example, each example's k
-    numbers are contiguous (tiles of examples across k rows of m, as
-    :class:`SoftmaxPass` reads, touched four thousand pages per tile with four
-    arrays and ran at half the speed: 44 ms against 25 ms per trial on the
-    1,000-class probe); and a fresh 80 MB array per trial would cost its page
-    faults. Hence the logits :meth:`point` returns are valid until the line
-    after next is made (what :func:`xlogreg.solvers.lbfgs.lbfgs` needs: a line
-    from them, and on failure another from the same start).
+    are transposes of three C-ordered ``(m, k)`` buffers kept by the pass (the
+    first one the pass's own logits' buffer) and reused line after line: the
+    logits at the start, the direction's, the trial's residual. Example by
+    example, each example's k numbers are contiguous (tiles of examples across
+    k rows of m, as :class:`SoftmaxPass` reads, touched four thousand pages per
+    tile and ran at half the speed: 44 ms against 25 ms per trial on the
+    1,000-class probe). Fresh arrays would cost their page faults, and, on a
+    machine whose memory is fragmented, the kernel's compaction for NumPy's
+    huge pages (0.4-1.0 s of system time per probe fit, after a torch fit);
+    three buffers, not five, for that reason: :meth:`point` moves the start's
+    logits to the step in place (:func:`~xlogreg.data._kernels.advance`,
+    the trials' own rounding) and hands them on. So a line's :meth:`point`
+    ends it, and the logits it returns are valid until the next line's point
+    (what :func:`xlogreg.solvers.lbfgs.lbfgs` needs: a line from them, and on
+    failure another from the same start).
     """
 
     def __init__(self, loss, W, b, pW, pb, Z=None):
@@ -458,24 +468,26 @@ class SoftmaxLine:
             if Z is None:
                 Z = np.matmul(X.T, np.asarray(W, dtype=dtype), out=pool[0]).T
                 Z += np.asarray(b, dtype=dtype).reshape(k, 1)
-            free = [buffer for buffer in pool if not np.shares_memory(buffer, Z)][:3]
             self.Z = Z
-            self._D, self._Zt, self._Q = free
+            self._D, self._Q = [buffer for buffer in pool if not np.shares_memory(buffer, Z)][:2]
             np.matmul(X.T, np.asarray(pW, dtype=dtype), out=self._D)
         self._pb = np.ascontiguousarray(np.asarray(pb, dtype=dtype).reshape(k))
         if loss.alpha:
             self._wp, self._pp = float(np.sum(W * pW, dtype=np.float64)), float(np.sum(pW * pW, dtype=np.float64))
             self._penalty0 = float(loss.penalty(W))
         self._last = None
+        self._spent = False
 
     def value_and_slope(self, t):
         """``(J(t), J'(t))``, 0-d arrays of X's dtype (sums in float64); the trial is kept for :meth:`point`."""
+        if self._spent:
+            raise RuntimeError("this line's point() was taken: its start's logits have moved")
         fused, loss = self.pass_, self.loss
         dtype = fused.dtype
         s = np.zeros(fused.k, dtype=dtype)
         with fused._buffer_lock, _LOCK:
             total, slope = _kernels().softmax_line(self.Z.T, self._D, self._pb, dtype.type(t), fused.y, fused.sw,
-                                                   self._Zt, self._Q, s, dtype.type(0))
+                                                   self._Q, s, dtype.type(0))
         J, slope = total / loss.total_weight, slope * loss.scale
         if loss.alpha:
             J += self._penalty0 + loss.alpha * t * (self._wp + 0.5 * t * self._pp)
@@ -485,14 +497,17 @@ class SoftmaxLine:
         return J, slope
 
     def point(self, t):
-        """``(W, b, Z, J, dW, db)`` at step t, as :meth:`xlogreg._loss.Line.point` (one BLAS product)."""
+        """``(W, b, Z, J, dW, db)`` at step t, as :meth:`xlogreg._loss.Line.point` (one BLAS product); ends the line."""
         if self._last is None or self._last[0] != t:
             self.value_and_slope(t)
         _, s, J = self._last
-        loss = self.loss
+        loss, fused = self.loss, self.pass_
         W, b = self.W + t * self.pW, self.b + t * self.pb
-        dW, db = loss.gradient_from_raw(self.pass_.X @ self._Q, s.reshape(-1, 1), W)
-        return W, b, self._Zt.T, J, dW, db
+        dW, db = loss.gradient_from_raw(fused.X @ self._Q, s.reshape(-1, 1), W)
+        with fused._buffer_lock, _LOCK:
+            _kernels().advance(self.Z.T, self._D, self._pb, fused.dtype.type(t))
+        self._spent = True
+        return W, b, self.Z, J, dW, db
 
 
 def softmax_block(k, itemsize):
@@ -636,9 +651,10 @@ FUSED_SOFTMAX_PASSES = 8
 
 def softmax_pass(X, labels, targets, n_classes, weights):
     """The compiled pass of the softmax value and gradient for X: :class:`PrimalPass` (one read of X) where
-    ``K n_x`` is at most :data:`FUSED_SOFTMAX_MAX_WORK`, else :class:`SoftmaxPass` (BLAS's products)."""
+    ``K n_x`` is at most :data:`FUSED_SOFTMAX_MAX_WORK`, else :class:`SoftmaxPass` (BLAS's products).
+    `targets`, the one-hot ``(K, m)``, may be a callable that makes it: only PrimalPass asks."""
     if n_classes * X.shape[0] <= FUSED_SOFTMAX_MAX_WORK:
-        return PrimalPass(X, targets, weights, True)
+        return PrimalPass(X, targets() if callable(targets) else targets, weights, True)
     return SoftmaxPass(X, labels, n_classes, weights)
 
 
