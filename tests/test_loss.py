@@ -473,7 +473,7 @@ def test_line_values_slopes_and_point_against_numpy(n_classes, weighted, l2):
     rng = np.random.default_rng(11)
     pW, pb = rng.standard_normal(W.shape), rng.standard_normal(b.shape)
     loss = make_loss(X, labels, n_classes, s, l2, weighted)
-    assert loss.line_ready
+    assert loss.line_ready == (n_classes == 2)  # where L-BFGS uses lines on the Array API (the softmax's: compiled)
     line = loss.line(W, b, pW, pb)
     along = lambda t: numpy_objective(W + t * pW, b + t * pb, X, labels, n_classes, s, l2)  # noqa: E731
     for t in (0.0, 0.3, 1.0, 2.5):
@@ -516,15 +516,18 @@ def test_line_on_every_backend_agrees_with_numpy(case, n_classes):
     assert str(getattr(Z, "device", "")) == str(getattr(case.asarray(X), "device", ""))
 
 
-def test_no_line_beyond_its_memory_nor_on_dask(monkeypatch):
-    X, labels, W, b, s = problem(2, n_classes=3)
-    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 3 * 12 * 8 - 1)  # one (k, m) float64 array is 3 * 12 * 8 bytes
-    loss = make_loss(X, labels, 3, s, 0.0)
-    assert not loss.line_ready
-    with pytest.raises(ValueError, match="no line"):
-        loss.line(W, b, W, b)
-    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 3 * 12 * 8)
-    assert make_loss(X, labels, 3, s, 0.0).line_ready
+def test_lines_where_they_pay_within_their_memory_and_never_on_dask(monkeypatch):
+    """L-BFGS uses lines for the binary loss up to LINE_MAX_BYTES per (k, m) array, not for the softmax on the
+    Array API (its compiled SoftmaxPass has its own, tests/test_data_compiled.py), never on Dask."""
+    X, labels, W, b, s = problem(2, n_classes=2)
+    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 12 * 8 - 1)  # one (1, m) float64 array is 12 * 8 bytes
+    assert not make_loss(X, labels, 2, s, 0.0).line_ready
+    monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 12 * 8)
+    assert make_loss(X, labels, 2, s, 0.0).line_ready
+    X3, labels3, _, _, s3 = problem(2, n_classes=3)
+    assert not make_loss(X3, labels3, 3, s3, 0.0).line_ready
     da = pytest.importorskip("dask.array")
-    lazy = _loss.LogisticLoss(da.from_array(X, chunks=(5, 6)), da.from_array(labels, chunks=(1, 6)), 3)
+    lazy = _loss.LogisticLoss(da.from_array(X, chunks=(5, 6)), da.from_array(labels, chunks=(1, 6)), 2)
     assert not lazy.line_ready
+    with pytest.raises(ValueError, match="Dask"):
+        lazy.line(W, b, W, b)

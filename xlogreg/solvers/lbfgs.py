@@ -49,27 +49,30 @@ float32:
   memory is retried once along ``-g`` with the memory cleared, and a failed
   steepest-descent search ends the run (``stop = "rounding"``).
 
-**Trials from the logits.** Where the loss offers lines
-(:meth:`~xlogreg._loss.LogisticLoss.line`: not on Dask, nor where its compiled
-pass reads X once, nor where the ``(k, m)`` logits exceed
-:data:`xlogreg._loss.LINE_MAX_BYTES`), the logits along a direction are
-``Z + t D`` with ``D = pW.T X + pb``: each iteration computes D (one product)
-and, at the step accepted, the gradient (one product), and every trial in
-between is elementwise work on the logits. A first trial accepted costs what
-an evaluation costs; each further trial saves both products. So the search
-may ask for a closer minimum along the line: :data:`C2_LINES` (0.3) instead
-of :data:`C2`, fewer iterations for a few more cheap trials (measured on the
-workload suite: the 1,000-class probe 13 to 11 iterations, benchopt's
-100,000 x 400 18 to 14, a 100,000 x 100 binary problem 45 to 33). A search
-at C2_LINES that fails (near J's floor the closer minimum can be out of
-reach where the usual one is not) is run again at C2 before steepest
-descent is tried. Once an iteration leaves J within its rounding, the run
-goes on without lines: the rules of the stop at J's floor (below) compare
-each trial's J' with ``<g, p>`` and ``<s, y>`` from full gradients, and a
-line's J' (``Q D``) rounds differently there (float32 iris at ``tol=1e-12``
-stopped short of its reach with lines to the end). The logits
-handed from line to line are recomputed from the iterate every
-:data:`LINE_REFRESH` iterations, so that their rounding does not drift.
+**Trials from the logits.** Where the loss says so (``line_ready``: the
+binary loss, and the softmax through its compiled ``SoftmaxPass``; not on
+Dask, nor where the logits exceed :data:`xlogreg._loss.LINE_MAX_BYTES`), the
+trials go through :meth:`~xlogreg._loss.LogisticLoss.line`: the logits along
+a direction are ``Z + t D`` with ``D = pW.T X + pb``, so each iteration
+computes D (one product) and, at the step accepted, the gradient (one
+product), and every trial in between is elementwise work on the logits. A
+first trial accepted costs what an evaluation costs; each further trial
+saves both products. For the binary loss, whose trials are a few operations
+per example, the search then asks for a closer minimum along the line:
+:data:`C2_LINES` (0.3) instead of :data:`C2`, fewer iterations for a few more
+cheap trials (``benchmarks/bench_lines.py``: a 100,000 x 100 problem 45 to
+33 iterations, 0.80 of the time; the course's cat data 160 to 123, 0.76;
+benchopt's 100,000 x 400 18 to 14, 0.85). The softmax keeps C2: its trials
+cost a softmax each, and on the 1,000-class probe 0.3 saved two iterations
+for eight more trials, no time. A search at C2_LINES that fails (near J's
+floor the closer minimum can be out of reach where the usual one is not) is
+run again at C2 before steepest descent is tried. Once an iteration leaves J
+within its rounding, the run goes on without lines: the rules of the stop at
+J's floor (below) compare each trial's J' with ``<g, p>`` and ``<s, y>``
+from full gradients, and a line's J' (``Q D``) rounds differently there
+(float32 iris at ``tol=1e-12`` stopped short of its reach with lines to the
+end). The logits handed from line to line are recomputed from the iterate
+every :data:`LINE_REFRESH` iterations, so that their rounding does not drift.
 
 **Stopping.** As :func:`xlogreg.solvers.newton.newton_cg`: the Euclidean
 norm of the gradient (W and b together) at most `tol` (``converged`` True,
@@ -124,14 +127,14 @@ __all__ = ["LBFGSResult", "lbfgs", "lbfgs_loop", "ConvergenceWarning"]
 #: Sufficient decrease (Armijo) and curvature constants of the Wolfe conditions.
 C1, C2 = 1e-4, 0.9
 
-#: The curvature constant where trials are cheap (the loss offers lines, module notes): a closer
-#: minimum along each direction, for more trials at the cost of elementwise work, and fewer iterations, each
-#: two products over X. Measured with C2_LINES at 0.9, 0.5, 0.3 and 0.1 (AMD EPYC, 2 vCPUs; solver="lbfgs",
-#: iterations and best of two times): 0.3 had the fewest iterations or tied on all seven problems tried
-#: (the 1,000-class probe 13/12/11/11, 1.99/1.97/1.92/1.94 s; benchopt 100,000 x 400 18/16/14/14,
-#: 0.58/0.52/0.51/0.55 s; 100,000 x 100 binary 45/44/33/39; digits 119/113/106/102; breast cancer
-#: 21/19/18/18; benchopt 200 x 500 12/12/10/13 and 1,000 x 10 17/16/14/14), and the least time on the
-#: large ones (the small ones within the noise).
+#: The curvature constant of the binary loss's line searches where its trials are cheap (lines, module
+#: notes): a closer minimum along each direction, for more trials at the cost of elementwise work, and fewer
+#: iterations, each two products over X. Measured with C2_LINES at 0.9, 0.5, 0.3 and 0.1 (AMD EPYC, 2 vCPUs;
+#: solver="lbfgs", iterations, best of two): 0.3 had the fewest iterations or tied on every problem tried
+#: (benchopt 100,000 x 400 18/16/14/14, 0.58/0.52/0.51/0.55 s; 100,000 x 100 45/44/33/39; breast cancer
+#: 21/19/18/18; benchopt 200 x 500 12/12/10/13 and 1,000 x 10 17/16/14/14; and, for the softmax, the
+#: 1,000-class probe 13/12/11/11 and digits 119/113/106/102), the least time on the large binary ones, and
+#: none saved on the softmax's (benchmarks/results/bench_lines.txt), which keeps :data:`C2`.
 C2_LINES = 0.3
 
 #: Pairs ``(s, y)`` kept by default (SciPy's ``maxcor``).
@@ -482,9 +485,9 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
                     continue
                 predicted = -0.5 * dphi0
 
-            accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first,
-                                       C2_LINES if lines else C2)
-            if accepted is None and lines and C2_LINES < C2:  # at J's floor the closer minimum may be out of
+            c2 = C2_LINES if lines and not loss.multinomial else C2
+            accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, c2)
+            if accepted is None and c2 < C2:  # at J's floor the closer minimum may be out of
                 # reach where the usual one is not (digits at tol=1e-10 stopped early): ask for that one
                 accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, C2)
             if accepted is not None:
