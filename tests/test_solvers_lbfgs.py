@@ -232,6 +232,50 @@ def test_dask_graph_stays_one_iteration_deep():
     assert len(dict(longer.dw.__dask_graph__())) == len(dict(long.dw.__dask_graph__()))
 
 
+# --- trials from the logits (lines) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_binary_trials_go_through_lines_and_reach_the_same_optimum(monkeypatch, fit_intercept):
+    """The binary loss's L-BFGS evaluates J and its gradient in full once (the start), then every trial on a
+    line (two products per iteration, none per extra trial); with lines and without, scikit-learn's optimum."""
+    X, y = breast_cancer()
+    C = 0.5
+    coef, intercept = sk_reference(X, y, C, fit_intercept=fit_intercept)
+    fits = {}
+    for lines in (True, False):
+        loss = _loss.LogisticLoss(X.T, y[None].astype(float), 2, l2=1 / C)
+        assert loss.line_ready
+        loss.line_ready = lines
+        full, trials = [], []
+        real, real_line = loss.value_and_gradient, loss.line
+        monkeypatch.setattr(loss, "value_and_gradient", lambda W, b, real=real: full.append(1) or real(W, b))
+
+        def counted(*args, real_line=real_line, trials=trials):
+            line = real_line(*args)
+            trial = line.value_and_slope
+            line.value_and_slope = lambda t: trials.append(t) or trial(t)
+            return line
+
+        monkeypatch.setattr(loss, "line", counted)
+        result = lbfgs(loss, *loss.zeros(), tol=1e-10, max_iter=500, fit_intercept=fit_intercept)
+        assert result.converged and result.stop == "tol"
+        if lines:  # lines until J is within its rounding, full evaluations from there (module notes)
+            floor = next(i for i, (_, cost) in enumerate(result.costs[1:])
+                         if cost > result.costs[i][1] - 64 * np.finfo(float).eps * abs(result.costs[i][1]))
+            assert floor > 5 and len(trials) >= floor and len(full) <= 1 + 2 * (result.iterations - floor)
+        else:
+            assert trials == [] and len(full) >= result.iterations + 1
+        fits[lines] = result
+        scale = max(np.abs(coef).max(), np.abs(intercept).max())
+        np.testing.assert_allclose(np.asarray(result.w).T, coef, rtol=0, atol=1e-5 * scale)
+        if fit_intercept:
+            np.testing.assert_allclose(float(result.b[0, 0]), intercept[0], rtol=0, atol=1e-5 * scale)
+        else:
+            assert float(result.b[0, 0]) == 0.0
+    assert fits[True].iterations <= fits[False].iterations  # the closer searches (C2_LINES) on cheap trials
+
+
 # --- the host synchronisations ------------------------------------------------------------------------
 
 

@@ -50,10 +50,10 @@ __all__ = ["LogisticLoss", "Line", "LINE_MAX_BYTES", "residual", "residual_scale
            "label_terms", "loss_sum", "curvature_terms", "losses", "one_hot", "softplus", "sigmoid"]
 
 
-#: A :meth:`LogisticLoss.line` keeps three or four ``(k, m)`` arrays (the logits, the direction's, a trial's
-#: residual, and, on the Array API, its logits); L-BFGS uses lines (``line_ready``) only where one of them is
-#: at most this many bytes, 128 MiB: the 1,000-class probe of 20,000 float32 examples needs 80 MB each;
-#: above, L-BFGS evaluates each trial with both products over X, as before.
+#: A :meth:`LogisticLoss.line` keeps four ``(k, m)`` arrays (the logits, the direction's, a trial's logits
+#: and residual); L-BFGS uses lines (``line_ready``) only where one of them is at most this many bytes,
+#: 128 MiB (16 million examples of the binary loss in float64); above, it evaluates each trial with both
+#: products over X.
 LINE_MAX_BYTES = 2**27
 
 
@@ -368,17 +368,14 @@ class LogisticLoss:
             if reason is not None:
                 raise ValueError(f"fused=True cannot run here: {reason}")
             self.fused_pass = compiled.softmax_pass(X, labels, lambda: self.targets, self.k, sample_weight)
-        #: Whether L-BFGS evaluates its trials through :meth:`line` (where they were measured to pay,
-        #: benchmarks/bench_lines.py): the binary loss, whose trials are a few operations per example
-        #: against the two products over X they save; and the softmax through the compiled
-        #: :class:`~xlogreg.data.compiled.SoftmaxPass`'s lines. Not the softmax on the Array API: its
-        #: trials' softmax is most of an evaluation's cost there (digits: 6-11% slower with lines); not on
-        #: Dask (each evaluation is one task per chunk, nothing of ``(k, m)`` held); not where the
-        #: fused pass reads X once (:class:`~xlogreg.data.compiled.PrimalPass`: a line's two products would
-        #: read it twice); not beyond :data:`LINE_MAX_BYTES`.
+        #: Whether L-BFGS evaluates its trials through :meth:`line`: where they were measured to pay
+        #: (benchmarks/bench_lines.py), the binary loss, whose trials are a few operations per example
+        #: against the two products over X that each saves. Not the softmax: a trial's softmax is most of
+        #: an evaluation's cost (digits, the 1,000-class probe: no time saved, 6-12% lost); not on Dask
+        #: (each evaluation is one task per chunk, nothing of ``(k, m)`` held); not beyond :data:`LINE_MAX_BYTES`.
         itemsize = xp.finfo(X.dtype).bits // 8
-        paid = not self.multinomial or hasattr(self.fused_pass, "line_buffers")  # SoftmaxPass has them
-        self.line_ready = not self.lazy and paid and self.k * X.shape[1] * itemsize <= LINE_MAX_BYTES
+        self.line_ready = (not self.lazy and not self.multinomial
+                           and self.k * X.shape[1] * itemsize <= LINE_MAX_BYTES)
 
     @property
     def targets(self):
@@ -455,19 +452,14 @@ class LogisticLoss:
         return self.value_and_gradient(W, b)[1:]
 
     def line(self, W, b, pW, pb, Z=None):
-        """J along ``(W, b) + t (pW, pb)`` from the logits: a :class:`Line`, or, for a
-        :class:`~xlogreg.data.compiled.SoftmaxPass`, a :class:`~xlogreg.data.compiled.SoftmaxLine`
-        (``line_ready`` says where L-BFGS uses them).
+        """J along ``(W, b) + t (pW, pb)`` from the logits: a :class:`Line` (``line_ready`` says where
+        L-BFGS uses them).
 
         `Z`, the logits ``W.T X + b`` if known (a previous line's :meth:`Line.point`),
         saves a product.
         """
         if self.lazy:
             raise ValueError("a loss on a Dask array offers no line: its evaluations stay one task per chunk")
-        if hasattr(self.fused_pass, "line_buffers"):
-            return compiled.SoftmaxLine(self, W, b, pW, pb, Z)
-        if self.fused_pass is not None:
-            raise ValueError("a loss whose compiled pass reads X once (PrimalPass) offers no line")
         return Line(self, W, b, pW, pb, Z)
 
     def hessian_product(self, W, b, V, vb):
@@ -578,7 +570,7 @@ class Line:
     :data:`~xlogreg.solvers.lbfgs.LINE_REFRESH` iterations.
 
     Everything is Array API on X's namespace and device (0-d arrays, no host
-    synchronisation); :class:`xlogreg.data.compiled.SoftmaxLine` is the same for the compiled softmax.
+    synchronisation).
     """
 
     def __init__(self, loss, W, b, pW, pb, Z=None):

@@ -44,9 +44,7 @@ The estimator asks for it where :func:`choose_fused_softmax` predicts it pays,
 for L-BFGS (``solver="lbfgs"``, and ``"auto"``'s L-BFGS start). Whole fits
 took half the time (benchmarks/bench_fused_softmax.py): the 160,000 x 512
 embeddings in 10 classes 0.64 s against 1.28 s, the 1,000-class probe 2.13 s
-against 4.49 s. With SoftmaxPass, L-BFGS's line searches then run through
-:class:`SoftmaxLine` (:meth:`LogisticLoss.line <xlogreg._loss.LogisticLoss.line>`):
-each trial step one compiled pass over the logits, no product over X.
+against 4.49 s.
 
 **Dual.** An iteration of the dual loop (``Q = tanh(H) + C; H -= Q G;
 S += Q``) is an m x m matrix-vector product and a few operations on m
@@ -86,8 +84,8 @@ import numpy as np
 from .. import _machine
 
 __all__ = ["available", "loaded", "usable", "why_unusable", "half_gradient", "PrimalPass", "SoftmaxPass",
-           "SoftmaxLine", "softmax_block", "rows_block", "dual_rows", "dual_steps", "choose_fused",
-           "choose_fused_softmax", "softmax_pass", "choose_fused_dual", "check_fused_option"]
+           "softmax_block", "rows_block", "dual_rows", "dual_steps", "choose_fused", "choose_fused_softmax",
+           "softmax_pass", "choose_fused_dual", "check_fused_option"]
 
 #: The dual kernel splits the rows of its product between the numba threads
 #: from this many examples on. Below, one thread is faster: waking the others
@@ -403,18 +401,7 @@ class SoftmaxPass:
         self.block = softmax_block(self.k, self.dtype.itemsize)
         self.loss_sum = None
         self._Z = None
-        self._line_buffers = None
-        self._buffer_lock = threading.RLock()  # one call at a time on the kept logits
-
-    def line_buffers(self):
-        """The three C-ordered ``(m, k)`` buffers of :class:`SoftmaxLine`, made on first use and kept; the first
-        is the memory of this pass's own logits' buffer, when it has one (the pass and the lines do not run at
-        once: L-BFGS evaluates its start here, then its lines)."""
-        if self._line_buffers is None:
-            shape = (self.X.shape[1], self.k)
-            first = np.empty(shape, dtype=self.dtype) if self._Z is None else self._Z.reshape(shape)
-            self._line_buffers = [first] + [np.empty(shape, dtype=self.dtype) for _ in range(2)]
-        return self._line_buffers
+        self._buffer_lock = threading.Lock()  # one call at a time on the kept logits
 
     def __call__(self, W, b, with_z=False):
         """``(None, G, s)`` at ``(W, b)``, and :attr:`loss_sum`; the logits are not kept (`with_z` must be False)."""
@@ -423,91 +410,14 @@ class SoftmaxPass:
         X, dtype, k = self.X, self.dtype, self.k
         bk = np.ascontiguousarray(np.asarray(b, dtype=dtype).reshape(k))
         with self._buffer_lock:
-            if self._Z is None:  # the lines' first buffer, if they came first (they share it)
-                self._Z = (np.empty((k, X.shape[1]), dtype=dtype) if self._line_buffers is None
-                           else self._line_buffers[0].reshape(k, X.shape[1]))
+            if self._Z is None:
+                self._Z = np.empty((k, X.shape[1]), dtype=dtype)
             Z = np.matmul(np.asarray(W, dtype=dtype).T, X, out=self._Z)
             s = np.zeros(k, dtype=dtype)
             with _LOCK:
                 self.loss_sum = _kernels().softmax_terms(Z, bk, self.y, self.sw, s, self.block, dtype.type(0),
                                                          dtype.type(1))
             return None, X @ Z.T, s.reshape(k, 1)
-
-
-class SoftmaxLine:
-    """:class:`xlogreg._loss.Line` for a loss whose value and gradient run in a :class:`SoftmaxPass`.
-
-    ``D = pW.T X`` and the gradient's ``X Q.T`` are BLAS's; each trial is one
-    compiled pass over the logits (:func:`xlogreg.data._kernels.softmax_line`:
-    the trial's logits, the softmax, the residual, the losses and the slope,
-    summed in float64), where NumPy would make a dozen. The ``(k, m)`` arrays
-    are transposes of three C-ordered ``(m, k)`` buffers kept by the pass (the
-    first one the pass's own logits' buffer) and reused line after line: the
-    logits at the start, the direction's, the trial's residual. Example by
-    example, each example's k numbers are contiguous (tiles of examples across
-    k rows of m, as :class:`SoftmaxPass` reads, touched four thousand pages per
-    tile and ran at half the speed: 44 ms against 25 ms per trial on the
-    1,000-class probe). Fresh arrays would cost their page faults, and, on a
-    machine whose memory is fragmented, the kernel's compaction for NumPy's
-    huge pages (0.4-1.0 s of system time per probe fit, after a torch fit);
-    three buffers, not five, for that reason: :meth:`point` moves the start's
-    logits to the step in place (:func:`~xlogreg.data._kernels.advance`,
-    the trials' own rounding) and hands them on. So a line's :meth:`point`
-    ends it, and the logits it returns are valid until the next line's point
-    (what :func:`xlogreg.solvers.lbfgs.lbfgs` needs: a line from them, and on
-    failure another from the same start).
-    """
-
-    def __init__(self, loss, W, b, pW, pb, Z=None):
-        fused = loss.fused_pass
-        self.loss, self.pass_ = loss, fused
-        X, dtype, k = fused.X, fused.dtype, fused.k
-        self.W, self.b, self.pW, self.pb = W, b, pW, pb
-        with fused._buffer_lock:
-            pool = fused.line_buffers()
-            if Z is None:
-                Z = np.matmul(X.T, np.asarray(W, dtype=dtype), out=pool[0]).T
-                Z += np.asarray(b, dtype=dtype).reshape(k, 1)
-            self.Z = Z
-            self._D, self._Q = [buffer for buffer in pool if not np.shares_memory(buffer, Z)][:2]
-            np.matmul(X.T, np.asarray(pW, dtype=dtype), out=self._D)
-        self._pb = np.ascontiguousarray(np.asarray(pb, dtype=dtype).reshape(k))
-        if loss.alpha:
-            self._wp, self._pp = float(np.sum(W * pW, dtype=np.float64)), float(np.sum(pW * pW, dtype=np.float64))
-            self._penalty0 = float(loss.penalty(W))
-        self._last = None
-        self._spent = False
-
-    def value_and_slope(self, t):
-        """``(J(t), J'(t))``, 0-d arrays of X's dtype (sums in float64); the trial is kept for :meth:`point`."""
-        if self._spent:
-            raise RuntimeError("this line's point() was taken: its start's logits have moved")
-        fused, loss = self.pass_, self.loss
-        dtype = fused.dtype
-        s = np.zeros(fused.k, dtype=dtype)
-        with fused._buffer_lock, _LOCK:
-            total, slope = _kernels().softmax_line(self.Z.T, self._D, self._pb, dtype.type(t), fused.y, fused.sw,
-                                                   self._Q, s, dtype.type(0))
-        J, slope = total / loss.total_weight, slope * loss.scale
-        if loss.alpha:
-            J += self._penalty0 + loss.alpha * t * (self._wp + 0.5 * t * self._pp)
-            slope += loss.alpha * (self._wp + t * self._pp)
-        J, slope = np.asarray(J, dtype=dtype), np.asarray(slope, dtype=dtype)
-        self._last = (t, s, J)
-        return J, slope
-
-    def point(self, t):
-        """``(W, b, Z, J, dW, db)`` at step t, as :meth:`xlogreg._loss.Line.point` (one BLAS product); ends the line."""
-        if self._last is None or self._last[0] != t:
-            self.value_and_slope(t)
-        _, s, J = self._last
-        loss, fused = self.loss, self.pass_
-        W, b = self.W + t * self.pW, self.b + t * self.pb
-        dW, db = loss.gradient_from_raw(fused.X @ self._Q, s.reshape(-1, 1), W)
-        with fused._buffer_lock, _LOCK:
-            _kernels().advance(self.Z.T, self._D, self._pb, fused.dtype.type(t))
-        self._spent = True
-        return W, b, self.Z, J, dW, db
 
 
 def softmax_block(k, itemsize):

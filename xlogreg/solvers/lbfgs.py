@@ -50,21 +50,22 @@ float32:
   steepest-descent search ends the run (``stop = "rounding"``).
 
 **Trials from the logits.** Where the loss says so (``line_ready``: the
-binary loss, and the softmax through its compiled ``SoftmaxPass``; not on
-Dask, nor where the logits exceed :data:`xlogreg._loss.LINE_MAX_BYTES`), the
-trials go through :meth:`~xlogreg._loss.LogisticLoss.line`: the logits along
+binary loss, not on Dask, nor where the logits exceed
+:data:`xlogreg._loss.LINE_MAX_BYTES`), the trials go through :meth:`~xlogreg._loss.LogisticLoss.line`: the logits along
 a direction are ``Z + t D`` with ``D = pW.T X + pb``, so each iteration
 computes D (one product) and, at the step accepted, the gradient (one
 product), and every trial in between is elementwise work on the logits. A
 first trial accepted costs what an evaluation costs; each further trial
-saves both products. For the binary loss, whose trials are a few operations
-per example, the search then asks for a closer minimum along the line:
+saves both products. The binary loss's trials are a few operations per
+example, so the search then asks for a closer minimum along the line:
 :data:`C2_LINES` (0.3) instead of :data:`C2`, fewer iterations for a few more
 cheap trials (``benchmarks/bench_lines.py``: a 100,000 x 100 problem 45 to
 33 iterations, 0.80 of the time; the course's cat data 160 to 123, 0.76;
-benchopt's 100,000 x 400 18 to 14, 0.85). The softmax keeps C2: its trials
-cost a softmax each, and on the 1,000-class probe 0.3 saved two iterations
-for eight more trials, no time. A search at C2_LINES that fails (near J's
+benchopt's 100,000 x 400 18 to 14, 0.85). The softmax evaluates each trial
+in full: a trial's softmax is most of an evaluation's cost, and with lines
+(measured with a compiled pass on the 1,000-class probe, and on digits) no
+time was saved at C2, nor at 0.3 (two iterations fewer, eight trials more).
+A search at C2_LINES that fails (near J's
 floor the closer minimum can be out of reach where the usual one is not) is
 run again at C2 before steepest descent is tried. Once an iteration leaves J
 within its rounding, the run goes on without lines: the rules of the stop at
