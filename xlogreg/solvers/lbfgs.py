@@ -51,29 +51,30 @@ float32:
 
 **Trials from the logits.** Where the loss says so (``line_ready``: the
 binary loss, not on Dask, nor where the logits exceed
-:data:`xlogreg._loss.LINE_MAX_BYTES`), the trials go through :meth:`~xlogreg._loss.LogisticLoss.line`: the logits along
-a direction are ``Z + t D`` with ``D = pW.T X + pb``, so each iteration
-computes D (one product) and, at the step accepted, the gradient (one
-product), and every trial in between is elementwise work on the logits. A
-first trial accepted costs what an evaluation costs; each further trial
-saves both products. The binary loss's trials are a few operations per
-example, so the search then asks for a closer minimum along the line:
-:data:`C2_LINES` (0.3) instead of :data:`C2`, fewer iterations for a few more
-cheap trials (``benchmarks/bench_lines.py``: a 100,000 x 100 problem 45 to
-33 iterations, 0.80 of the time; the course's cat data 160 to 123, 0.76;
-benchopt's 100,000 x 400 18 to 14, 0.85). The softmax evaluates each trial
+:data:`xlogreg._loss.LINE_MAX_BYTES`), the trials go through
+:meth:`~xlogreg._loss.LogisticLoss.line`: the logits along a direction are
+``Z + t D`` with ``D = pW.T X + pb``, so each iteration computes D (one
+product) and, at the step accepted, the gradient (one product), and every
+trial in between is elementwise work on the logits. A first trial accepted
+costs what an evaluation costs; each further trial saves both products. The
+binary loss's trials are a few operations per example, so the search then
+asks for a closer minimum along the line: :data:`C2_LINES` (0.3) instead of
+:data:`C2`, fewer iterations for a few more cheap trials
+(``benchmarks/bench_lines.py``: a 100,000 x 100 problem 45 to 33
+iterations, 0.80 of the time; the course's cat data 160 to 123, 0.76;
+benchopt's 100,000 x 400 18 to 14, 0.82). The softmax evaluates each trial
 in full: a trial's softmax is most of an evaluation's cost, and with lines
 (measured with a compiled pass on the 1,000-class probe, and on digits) no
 time was saved at C2, nor at 0.3 (two iterations fewer, eight trials more).
-A search at C2_LINES that fails (near J's
-floor the closer minimum can be out of reach where the usual one is not) is
-run again at C2 before steepest descent is tried. Once an iteration leaves J
-within its rounding, the run goes on without lines: the rules of the stop at
-J's floor (below) compare each trial's J' with ``<g, p>`` and ``<s, y>``
-from full gradients, and a line's J' (``Q D``) rounds differently there
-(float32 iris at ``tol=1e-12`` stopped short of its reach with lines to the
-end). The logits handed from line to line are recomputed from the iterate
-every :data:`LINE_REFRESH` iterations, so that their rounding does not drift.
+A search at C2_LINES that fails (near J's floor the closer minimum can be
+out of reach where the usual one is not) is run again at C2 before steepest
+descent is tried. Once an iteration leaves J within its rounding, the run
+goes on without lines: the rules of the stop at J's floor (below) compare
+each trial's J' with ``<g, p>`` and ``<s, y>`` from full gradients, and a
+line's J' (``Q D``) rounds differently there (float32 iris at
+``tol=1e-12`` stopped short of its reach with lines to the end). The logits
+handed from line to line are recomputed from the iterate every
+:data:`LINE_REFRESH` iterations, so that their rounding does not drift.
 
 **Stopping.** As :func:`xlogreg.solvers.newton.newton_cg`: the Euclidean
 norm of the gradient (W and b together) at most `tol` (``converged`` True,
@@ -97,8 +98,8 @@ The host reads three scalars per evaluation of J, in one transfer
 (one transfer), and the step accepted ``||g||^2`` and ``<s, y>`` (one more:
 the line's J' is ``Q D``, whose rounding differs from ``<g(t), p>``'s at
 J's floor, and the pair's test must see the ``<s, y>`` the memory holds).
-With `settle` (Dask), each evaluated point and each new pair is computed as it is made, so the graph stays one
-iteration deep.
+With `settle` (Dask), each evaluated point and each new pair is computed as
+it is made, so the graph stays one iteration deep.
 
 **Softmax.** J does not change when the same number is added to every
 class's bias (and, without L2, the same vector to every class's weights);
