@@ -372,8 +372,6 @@ def asarray(x, xp, device, dtype=None):
         x = to_numpy(x)
     host = np.asarray(x)
     if backend_name(xp) == "dask":
-        import dask.array as da
-
         out = _dask_from_host(host, _dask_chunks(host.shape))
         return out if dtype is None or out.dtype == dtype else xp.astype(out, dtype)
     if backend_name(xp) == "jax" and device is None:

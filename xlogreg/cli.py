@@ -396,10 +396,10 @@ def _load_training_data(args):
     if len(classes) < 2:
         raise DataError(f"{args.train}: expected at least 2 class names (label 0, label 1, ...); got {classes}")
     scale = preprocessing["scale"]
-    if args.backend == "dask" and args.train is not None:
-        flatten_images = functools.partial(flatten_lazy, dtype=args.dtype or "float64")
-    X_test = None if test_x is None else flatten_images(test_x, scale)
-    return _Data(flatten_images(train_x, scale), train_y, X_test, test_y, classes,
+    flatten = (functools.partial(flatten_lazy, dtype=args.dtype or "float64")
+               if args.backend == "dask" and args.train is not None else flatten_images)
+    X_test = None if test_x is None else flatten(test_x, scale)
+    return _Data(flatten(train_x, scale), train_y, X_test, test_y, classes,
                  _image_shape(train_x), preprocessing, description)
 
 

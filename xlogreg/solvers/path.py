@@ -756,7 +756,7 @@ def cross_validation_path(X, labels, n_classes, train_weights, test_weights, Cs,
     """
     if method not in PATH_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, PATH_METHODS))}; got {method!r}")
-    xp, dev = array_namespace(X), get_device(X)
+    xp = array_namespace(X)
     F = train_weights.shape[0]
     nC = len(Cs)
     coefs = [None] * nC
