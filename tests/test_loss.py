@@ -473,7 +473,7 @@ def test_line_values_slopes_and_point_against_numpy(n_classes, weighted, l2):
     rng = np.random.default_rng(11)
     pW, pb = rng.standard_normal(W.shape), rng.standard_normal(b.shape)
     loss = make_loss(X, labels, n_classes, s, l2, weighted)
-    assert loss.line_ready == (n_classes == 2)  # where L-BFGS uses lines on the Array API (the softmax's: compiled)
+    assert loss.line_ready == (n_classes == 2)  # where L-BFGS uses lines; the softmax's are built all the same
     line = loss.line(W, b, pW, pb)
     along = lambda t: numpy_objective(W + t * pW, b + t * pb, X, labels, n_classes, s, l2)  # noqa: E731
     for t in (0.0, 0.3, 1.0, 2.5):
@@ -517,8 +517,8 @@ def test_line_on_every_backend_agrees_with_numpy(case, n_classes):
 
 
 def test_lines_where_they_pay_within_their_memory_and_never_on_dask(monkeypatch):
-    """L-BFGS uses lines for the binary loss up to LINE_MAX_BYTES per (k, m) array, not for the softmax on the
-    Array API (its compiled SoftmaxPass has its own, tests/test_data_compiled.py), never on Dask."""
+    """L-BFGS uses lines for the binary loss up to LINE_MAX_BYTES per (k, m) array, never for the softmax
+    (a trial's softmax is most of an evaluation's cost), never on Dask."""
     X, labels, W, b, s = problem(2, n_classes=2)
     monkeypatch.setattr(_loss, "LINE_MAX_BYTES", 12 * 8 - 1)  # one (1, m) float64 array is 12 * 8 bytes
     assert not make_loss(X, labels, 2, s, 0.0).line_ready

@@ -67,10 +67,11 @@ in full: a trial's softmax is most of an evaluation's cost, and with lines
 (measured with a compiled pass on the 1,000-class probe, and on digits) no
 time was saved at C2, nor at 0.3 (two iterations fewer, eight trials more).
 A search at C2_LINES that fails (near J's floor the closer minimum can be
-out of reach where the usual one is not) is run again at C2 before steepest
-descent is tried. Once an iteration leaves J within its rounding, the run
-goes on without lines: the rules of the stop at J's floor (below) compare
-each trial's J' with ``<g, p>`` and ``<s, y>`` from full gradients, and a
+out of reach where the usual one is not) is run again at C2; one that fails
+on the line is run again along the same direction on full evaluations (then
+steepest descent). Once a search fails on a line, or an iteration leaves J
+within its rounding, the run goes on without lines: the rules of the stop
+at J's floor (below) compare each trial's J' with ``<g, p>`` and ``<s, y>`` from full gradients, and a
 line's J' (``Q D``) rounds differently there (float32 iris at
 ``tol=1e-12`` stopped short of its reach with lines to the end). The logits
 handed from line to line are recomputed from the iterate every
@@ -461,37 +462,43 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
         for steepest in ((False, True) if pairs else (True,)):
             if steepest:  # keeps this iteration's L-BFGS prediction, if any: -g only searches once more
                 pairs.clear()
-                p, dphi0, first, t0 = (-dW, -db), -gg, None, min(1.0, 1 / g_norm)
+                p, t0 = (-dW, -db), min(1.0, 1 / g_norm)
             else:
                 p = centred(*_two_loop(g, list(pairs), xp))
                 if settle is not None:
                     p = settle(*p)
                 t0 = 1.0
-            if lines:
-                line = loss.line(W, b, *p, Z)
-                Z = line.Z
+            for on_lines in ((True, False) if lines else (False,)):
+                first = None
+                if on_lines:
+                    line = loss.line(W, b, *p, Z)
+                    Z = line.Z
 
-                def trial(t, line=line):
-                    return _Trial(t, *_host(*line.value_and_slope(t)), None, state=line)
-                if not steepest:
-                    phi, dphi, slope0 = _host(*line.value_and_slope(t0), _dot(g, p, xp))
-                    first = _Trial(t0, phi, dphi, None, line, slope0)
-            else:
-                def trial(t, p=p):
-                    return _evaluate_along(evaluate, W, b, p, t, xp=xp)
-                if not steepest:
-                    first = _evaluate_along(evaluate, W, b, p, t0, extra=_dot(g, p, xp), xp=xp)
-            if not steepest:
-                dphi0 = first.extra
+                    def trial(t, line=line):
+                        return _Trial(t, *_host(*line.value_and_slope(t)), None, state=line)
+                    if not steepest:
+                        phi, dphi, slope0 = _host(*line.value_and_slope(t0), _dot(g, p, xp))
+                        first = _Trial(t0, phi, dphi, None, line, slope0)
+                else:
+                    def trial(t, p=p):
+                        return _evaluate_along(evaluate, W, b, p, t, xp=xp)
+                    if not steepest:
+                        first = _evaluate_along(evaluate, W, b, p, t0, extra=_dot(g, p, xp), xp=xp)
+                dphi0 = -gg if steepest else first.extra
                 if not dphi0 < 0:  # not a descent direction (rounding in the memory): steepest descent
-                    continue
-                predicted = -0.5 * dphi0
-
-            c2 = C2_LINES if lines and not loss.multinomial else C2
-            accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, c2)
-            if accepted is None and c2 < C2:  # at J's floor the closer minimum may be out of
-                # reach where the usual one is not (digits at tol=1e-10 stopped early): ask for that one
-                accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, C2)
+                    break
+                if not steepest:
+                    predicted = -0.5 * dphi0
+                c2 = C2_LINES if on_lines and not loss.multinomial else C2
+                accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, c2)
+                if accepted is None and c2 < C2:  # at J's floor the closer minimum may be out of
+                    # reach where the usual one is not (digits at tol=1e-10 stopped early): ask for that one
+                    accepted, _ = _line_search(trial, cost, dphi0, t0, rounding, max_line_search, first, C2)
+                if accepted is not None:
+                    break
+                if on_lines:  # failed on the line's J and J' (their rounding is not the full evaluation's at
+                    lines = Z = None  # J's floor): the same direction once more on full evaluations, and no
+                    # lines for the rest of the run, as after an iteration within rounding (below)
             if accepted is not None:
                 break
         if accepted is None:  # no step decreases J beyond rounding, even along -g
@@ -500,6 +507,8 @@ def lbfgs(loss, W, b, *, tol=1e-4, max_iter=100, memory=MEMORY, fit_intercept=Tr
         s = (accepted.t * p[0], accepted.t * p[1])
         if lines:  # the gradient at the step accepted: one product; then its norm and <s, y> in one transfer
             W_new, b_new, Z, J, dW_new, db_new = accepted.state.point(accepted.t)
+            accepted.state = line = first = trial = None  # the line's direction and trial logits: freed before
+            # the next line makes its own (two lines' (k, m) arrays would otherwise be held at once)
             if not fit_intercept:
                 db_new = xp.zeros_like(db_new)
             y = (dW_new - dW, db_new - db)
