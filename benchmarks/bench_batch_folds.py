@@ -2,6 +2,7 @@
 
     python benchmarks/bench_batch_folds.py                      # ~2 minutes on 2 cores
     python benchmarks/bench_batch_folds.py --json out.json
+    python benchmarks/bench_batch_folds.py --shapes 20000x20x5 5000x50x5   # other shapes (m x n x classes)
 
 The evidence behind ``xlogreg.estimator_cv.choose_batch_folds`` (``batch_folds="auto"``) for the
 Newton-Cholesky path on the CPU. For each shape (``make_classification``, ``random_state=0``,
@@ -43,9 +44,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=pathlib.Path)
+    parser.add_argument("--shapes", nargs="+", metavar="MxNxK",
+                        help="measure these shapes instead (examples x features x classes, e.g. 20000x20x5)")
     args = parser.parse_args(argv)
     rows = []
-    for group, shapes in (("derived", DERIVED), ("checked", CHECKED)):
+    groups = (("derived", DERIVED), ("checked", CHECKED))
+    if args.shapes:
+        groups = (("asked", [tuple(int(v) for v in shape.lower().split("x")) for shape in args.shapes]),)
+    for group, shapes in groups:
         print(f"{group}:", flush=True)
         for m, n, classes in shapes:
             X, y = make_classification(m, n, n_informative=n // 2, n_redundant=0, n_classes=classes,
