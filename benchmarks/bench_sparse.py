@@ -71,6 +71,28 @@ def planted_labels(X, classes, rng):
     return np.argmax(Z + rng.gumbel(size=Z.shape), axis=1)
 
 
+def one_hot_like(rows, fields, largest, classes, seed=0):
+    """A CSR one-hot matrix of categorical features, and labels: ``(X, y)``.
+
+    `fields` categorical columns with cardinalities spaced geometrically from 10 to `largest`, each
+    value Zipf-distributed (rank r with probability ~ ``r^-1.2``), one stored 1 per field and row (as
+    ``OneHotEncoder`` makes of click or survey data); labels from a planted dense model over all
+    the columns plus logistic noise (two classes) or Gumbel noise (the arg-max over `classes`).
+    """
+    rng = np.random.default_rng(seed)
+    columns, offset = [], 0
+    for cardinality in np.geomspace(10, largest, fields).astype(int):
+        p = 1.0 / np.arange(1, cardinality + 1) ** 1.2
+        columns.append(rng.choice(cardinality, size=rows, p=p / p.sum()) + offset)
+        offset += cardinality
+    X = sp.csr_array((np.ones(rows * fields), np.stack(columns, axis=1).ravel(), np.arange(0, rows * fields + 1, fields)),
+                     shape=(rows, offset))
+    Z = X @ (rng.standard_normal((offset, 1 if classes == 2 else classes)) * 0.7)
+    if classes == 2:
+        return X, (Z[:, 0] + rng.logistic(size=rows) > np.median(Z)).astype(int)
+    return X, np.argmax(Z + rng.gumbel(size=Z.shape), axis=1)
+
+
 def objective(coef, intercept, X, y, C):
     """scikit-learn's ``C sum_i L_i + ||W||^2 / 2`` from the fitted coefficients (plain NumPy / SciPy)."""
     coef, intercept = xlogreg._backends.to_numpy(coef), xlogreg._backends.to_numpy(intercept)

@@ -13,7 +13,13 @@ The workloads:
   without intercept, ``y = sign(X beta)``: 1000 x 10 and 200 x 500 at lambda = 0.01, 100,000 x 400
   at lambda = 1 (scikit-learn's ``C = 1 / lambda``, ``fit_intercept=False``);
 * ``probe_1000``: a linear probe, 20,000 x 256 float32 embeddings in 1,000 classes, C = 1; also, with
-  torch installed, a full-batch ``torch.optim.LBFGS`` (strong Wolfe) on the same objective.
+  torch installed, a full-batch ``torch.optim.LBFGS`` (strong Wolfe) on the same objective;
+* sparse X, ``bench_sparse.py``'s TF-IDF-like CSR matrices (Zipf-distributed terms, unit-norm rows,
+  labels from a planted sparse model), C = 1: ``tfidf_2``, 300,000 x 200,000 (3.5 million
+  non-zeros) in two classes, and ``tfidf_20``, 100,000 x 50,000 (1.1 million) in 20; and
+  ``bench_sparse.one_hot_like``'s one-hot categorical features (Zipf-distributed values, one stored 1
+  per field and row), C = 1: ``onehot_2``, 200,000 rows of 12 fields (40,070 columns) in two
+  classes, and ``onehot_5``, 100,000 rows of 8 fields (8,487 columns) in five.
 
 The contenders on each: xlogreg's ``LogisticRegression()`` at its defaults (the headline), and
 with each solver where it applies (``lbfgs``; ``newton-cg`` and, up to
@@ -59,7 +65,7 @@ import xlogreg  # noqa: E402
 CHOLESKY_MAX_PARAMETERS = 3000
 
 WORKLOADS = SOLVER_PROBLEMS + ("embeddings", "benchopt_1000x10", "benchopt_200x500", "benchopt_100000x400",
-                               "probe_1000")
+                               "probe_1000", "tfidf_2", "tfidf_20", "onehot_2", "onehot_5")
 
 #: Full sizes, and the tiny ones of ``--quick``: (m, n, classes or lambda).
 SIZES = {
@@ -68,7 +74,14 @@ SIZES = {
     "benchopt_200x500": ((200, 500, 0.01), (50, 80, 0.01)),
     "benchopt_100000x400": ((100_000, 400, 1.0), (2_000, 40, 1.0)),
     "probe_1000": ((20_000, 256, 1000), (2_000, 32, 50)),
+    "tfidf_2": ((300_000, 200_000, 2), (5_000, 2_000, 2)),
+    "tfidf_20": ((100_000, 50_000, 20), (5_000, 2_000, 20)),
+    "onehot_2": ((200_000, 12, 20_000, 2), (5_000, 6, 500, 2)),  # rows, fields, largest cardinality, classes
+    "onehot_5": ((100_000, 8, 5_000, 5), (5_000, 4, 200, 5)),
 }
+
+#: Mean term draws per document of the TF-IDF-like matrices (bench_sparse.py's default).
+TFIDF_TERMS = 12.0
 
 
 def gaussian_clusters(m, n, K, seed):
@@ -98,22 +111,34 @@ def workloads(names, quick):
     for name in names:
         if name not in SIZES:
             continue
+        if name.startswith("onehot"):
+            from bench_sparse import one_hot_like
+
+            X, y = one_hot_like(*SIZES[name][1 if quick else 0], seed=0)
+            yield name, X, y, 1.0, True
+            continue
         m, n, extra = SIZES[name][1 if quick else 0]
         if name.startswith("benchopt"):
             X, y = benchopt_problem(m, n, seed=0)
             yield name, X, y, 1 / extra, False
+        elif name.startswith("tfidf"):
+            from bench_sparse import planted_labels, tfidf_like
+
+            X, rng = tfidf_like(m, n, TFIDF_TERMS, seed=0)
+            yield name, X, planted_labels(X, extra, rng), 1.0, True
         else:
             X, y = gaussian_clusters(m, n, extra, seed=1 if name == "embeddings" else 2)
             yield name, X, y, 1.0, True
 
 
 def objective(X, y, coef, intercept, C):
-    """``J = mean_i L_i + ||W||^2 / (2 C m)``, float64, plain NumPy; coef (k, n), intercept (k,)."""
+    """``J = mean_i L_i + ||W||^2 / (2 C m)``, float64, plain NumPy (SciPy's product for a sparse X);
+    coef (k, n), intercept (k,)."""
     coef = np.asarray(coef, dtype=np.float64)
     m = X.shape[0]
     total = 0.0
     for start in range(0, m, 20_000):  # in blocks: Z of 160,000 x 1,000 would not need to exist at once
-        Xb, yb = np.asarray(X[start:start + 20_000], dtype=np.float64), y[start:start + 20_000]
+        Xb, yb = _float64(X[start:start + 20_000]), y[start:start + 20_000]
         Z = Xb @ coef.T + np.asarray(intercept, dtype=np.float64)
         if Z.shape[1] == 1:
             total += np.sum(np.logaddexp(0, np.where(yb == 1, -Z[:, 0], Z[:, 0])))
@@ -121,6 +146,11 @@ def objective(X, y, coef, intercept, C):
             top = Z.max(axis=1, keepdims=True)
             total += np.sum(top[:, 0] + np.log(np.exp(Z - top).sum(axis=1)) - Z[np.arange(len(yb)), yb])
     return float(total / m + np.sum(coef ** 2) / (2 * C * m))
+
+
+def _float64(X):
+    """X in float64: a sparse matrix stays sparse."""
+    return X.astype(np.float64) if hasattr(X, "tocsr") else np.asarray(X, dtype=np.float64)
 
 
 def _warned(caught):
@@ -199,7 +229,7 @@ def reference(X, y, C, fit_intercept, n_params):
     if n_params <= CHOLESKY_MAX_PARAMETERS:
         coef, intercept, _ = sklearn_fit(X, y, C, fit_intercept, "newton-cholesky", tol=1e-12, max_iter=1000)
         return coef, intercept, "sklearn newton-cholesky tol=1e-12"
-    coef, intercept, _ = xlogreg_fit(np.asarray(X, dtype=np.float64), y, C, fit_intercept, "lbfgs", tol=1e-10,
+    coef, intercept, _ = xlogreg_fit(_float64(X), y, C, fit_intercept, "lbfgs", tol=1e-10,
                                      max_iter=20_000)
     return coef, intercept, "xlogreg lbfgs float64 tol=1e-10"
 
