@@ -71,9 +71,10 @@ out of reach where the usual one is not) is run again at C2; one that fails
 on the line is run again along the same direction on full evaluations (then
 steepest descent). Once a search fails on a line, or an iteration leaves J
 within its rounding, the run goes on without lines: the rules of the stop
-at J's floor (below) compare each trial's J' with ``<g, p>`` and ``<s, y>`` from full gradients, and a
-line's J' (``Q D``) rounds differently there (float32 iris at
-``tol=1e-12`` stopped short of its reach with lines to the end). The logits
+at J's floor (below) compare each trial's J' with ``<g, p>`` and ``<s, y>``
+from full gradients, and a line's J' (``Q D``) rounds differently there
+(float32 iris at ``tol=1e-12`` stopped short of its reach with lines to the
+end). The logits
 handed from line to line are recomputed from the iterate every
 :data:`LINE_REFRESH` iterations, so that their rounding does not drift.
 
