@@ -9,8 +9,8 @@ script measures the three numbers that bound what any L-BFGS-like method can do 
 
 1. **The products.** Each evaluation of J and its gradient is two products over X,
    ``X W`` (20,000 x 256 times 256 x 1,000) and ``X.T R`` (256 x 20,000 times 20,000 x 1,000), 10.24
-   GFLOP each; they are timed alone in NumPy (best of 7), beside a square 2,048 product as the BLAS's
-   peak on this machine.
+   GFLOP each; they are timed alone in NumPy (best of 7, each after ``bench_core.SETTLE_S`` idle),
+   beside a square 2,048 product as the BLAS's peak on this machine.
 2. **The iterations.** xlogreg's default fitted with ``max_iter = 1, 2, ...`` up to its own stop, and
    scikit-learn's with ``max_iter = 1, 2, ...`` up to its own (each fit from the start, best of
    ``--repeats``): the objective gap after each iteration, the evaluations of J xlogreg made (counted),
@@ -28,14 +28,13 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 import warnings
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_core import machine  # noqa: E402
+from bench_core import machine, side_by_side  # noqa: E402
 from bench_workloads import SIZES, gaussian_clusters, objective  # noqa: E402
 
 import xlogreg  # noqa: E402
@@ -43,13 +42,9 @@ from xlogreg import _loss  # noqa: E402
 
 
 def best_of(f, repeats):
-    f()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """The least of `repeats` timings of f after one warm-up call (bench_core.side_by_side: each after a
+    settle)."""
+    return min(side_by_side({"f": f}, repeats)["f"])
 
 
 def products(m, n, K, repeats=7):
